@@ -1,0 +1,118 @@
+// Config: the typed, immutable form of sluice.yaml. Produced by
+// loadConfigFile() and shared read-only (shared_ptr<const Config>) by
+// everything that serves under it; a worker keeps one snapshot for its life.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "net/address.h"
+
+namespace sluice::config {
+
+using Duration = std::chrono::milliseconds;
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+struct LogConfig {
+  std::string level = "info";              // error | warn | info | debug
+  std::string error = "stderr";            // stderr or a file path
+  std::string access = "stdout";           // stdout, a file path, or off
+  std::string access_format = "combined";  // combined | json
+};
+
+struct ClientTimeouts {
+  Duration header{std::chrono::seconds(10)};
+  Duration body{std::chrono::seconds(30)};
+  Duration idle{std::chrono::seconds(60)};
+  Duration send{std::chrono::seconds(30)};
+};
+
+struct Limits {
+  uint64_t max_header_bytes = 16 * 1024;
+  uint32_t max_headers = 100;
+  uint64_t max_body_bytes = 0;  // 0 = unlimited
+  uint32_t max_connections = 10000;
+  uint32_t max_requests_per_connection = 1000;  // 0 = unlimited
+};
+
+struct RouteMatch {
+  std::string host;         // empty = any; exact (lower-cased) or "*.suffix"
+  std::string path_prefix;  // empty = any
+};
+
+struct DirectResponse {
+  int status = 200;
+  std::string body;
+  HeaderList headers;  // names as written
+};
+
+struct Route {
+  RouteMatch match;
+  std::string upstream;                   // set when the action is proxying
+  std::optional<DirectResponse> respond;  // set when the action is a direct response
+};
+
+struct Listener {
+  std::string name;  // defaults to the address text
+  net::Address address;
+  std::vector<Route> routes;
+};
+
+struct UpstreamServer {
+  net::Address address;
+  uint32_t weight = 1;
+};
+
+struct Keepalive {
+  uint32_t max_idle = 32;
+  Duration idle_timeout{std::chrono::seconds(20)};
+};
+
+struct UpstreamTimeouts {
+  Duration connect{std::chrono::seconds(2)};
+  Duration response{std::chrono::seconds(30)};
+  Duration send{std::chrono::seconds(30)};
+};
+
+struct Upstream {
+  std::string name;
+  std::string balance = "round_robin";
+  std::vector<UpstreamServer> servers;
+  uint32_t retries = 1;
+  Keepalive keepalive;
+  UpstreamTimeouts timeouts;
+};
+
+struct Config {
+  std::string source_path;
+  uint32_t workers = 0;  // 0 = auto (one per CPU)
+  std::string pid_file;  // empty = none
+  Duration shutdown_timeout{std::chrono::seconds(30)};
+  LogConfig log;
+  ClientTimeouts timeouts;
+  Limits limits;
+  std::vector<net::CidrRange> trusted_proxies;  // empty = trust no peer's X-Forwarded-*
+  std::vector<Listener> listeners;
+  std::vector<Upstream> upstreams;  // in file order
+
+  const Upstream* findUpstream(const std::string& name) const;
+};
+
+struct LoadResult {
+  std::shared_ptr<const Config> config;  // null on failure
+  // One line per problem: `file:line:col: path: message`.
+  std::vector<std::string> errors;
+  bool ok() const { return config != nullptr; }
+};
+
+// Reads, parses and validates `path`. Never throws.
+LoadResult loadConfigFile(const std::string& path);
+// Same, from text (tests); `display_name` is used in error locations.
+LoadResult loadConfigText(const std::string& text, const std::string& display_name);
+
+}  // namespace sluice::config

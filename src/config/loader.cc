@@ -1,0 +1,846 @@
+// Turns sluice.yaml into a Config. Walks the yaml-cpp node tree by hand
+// (instead of node["key"] look-ups) so that unknown and duplicate keys are
+// seen, and every problem is reported with the mark of the node at fault.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <functional>
+#include <map>
+
+#include <yaml-cpp/yaml.h>
+
+#include "config/config.h"
+#include "config/units.h"
+#include "config/validate.h"
+
+namespace sluice::config {
+namespace {
+
+// A config file this big is a mistake (a log, a core dump), and reading it
+// whole would be too.
+constexpr size_t kMaxFileBytes = 16 * 1024 * 1024;
+
+// Bounds past which a value is almost surely a typo rather than a choice;
+// docs/configuration.md lists them.
+constexpr uint32_t kMaxWorkers = 1024;
+constexpr uint64_t kMinHeaderBytes = 1024;
+constexpr uint64_t kMaxHeaderBytes = 1024 * 1024;
+constexpr uint64_t kMaxHeaders = 10000;
+constexpr uint64_t kMaxConnections = 1000000;
+constexpr uint64_t kMaxWeight = 1000;
+constexpr uint64_t kMaxRetries = 10;
+constexpr uint64_t kMaxIdlePerServer = 10000;
+
+std::string join(const std::string& path, std::string_view key) {
+  if (path.empty()) return std::string(key);
+  return path + "." + std::string(key);
+}
+
+std::string indexed(const std::string& path, size_t i) {
+  return path + "[" + std::to_string(i) + "]";
+}
+
+// "got ..." text for a node of the wrong type.
+std::string describeNode(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Undefined:
+    case YAML::NodeType::Null:
+      return "an empty value";
+    case YAML::NodeType::Scalar:
+      return quoted(node.Scalar());
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+  }
+  return "something else";
+}
+
+std::string listOf(std::initializer_list<std::string_view> words) {
+  std::string out;
+  for (std::string_view w : words) {
+    if (!out.empty()) out += ", ";
+    out += w;
+  }
+  return out;
+}
+
+// One YAML value being read: the node, its dotted path, and where to point
+// when the node itself has no useful mark (yaml-cpp places an empty value's
+// mark at the start of the next line, so we point at its key instead).
+struct Field {
+  YAML::Node node;
+  std::string path;
+  YAML::Mark fallback = YAML::Mark::null_mark();
+
+  YAML::Mark mark() const {
+    if (!node.IsDefined() || node.IsNull() || node.Mark().is_null()) return fallback;
+    return node.Mark();
+  }
+};
+
+struct Problem {
+  int line;  // 0-based, INT_MAX when unknown (sorts last)
+  int column;
+  std::string text;
+};
+
+struct UpstreamRef {
+  std::string name;
+  YAML::Mark mark;
+  std::string path;
+};
+
+class Loader {
+ public:
+  explicit Loader(std::string display_name) : file_(std::move(display_name)) {}
+
+  LoadResult load(const std::string& text) {
+    LoadResult result;
+    auto config = std::make_shared<Config>();
+    config->source_path = file_;
+    try {
+      parseDocument(text, config.get());
+    } catch (const YAML::Exception& e) {
+      report(e.mark, "", std::string("invalid YAML: ") + e.msg);
+    } catch (const std::exception& e) {
+      // Not expected: every node is type-checked before it is read. Still
+      // a located-ish message beats an escaping exception.
+      report(YAML::Mark::null_mark(), "", std::string("internal error while loading: ") + e.what());
+    }
+    std::stable_sort(problems_.begin(), problems_.end(), [](const Problem& a, const Problem& b) {
+      return a.line != b.line ? a.line < b.line : a.column < b.column;
+    });
+    for (Problem& p : problems_)
+      result.errors.push_back(std::move(p.text));
+    if (result.errors.empty()) result.config = std::move(config);
+    return result;
+  }
+
+ private:
+  // --- reporting -----------------------------------------------------------
+
+  void report(const YAML::Mark& mark, const std::string& path, const std::string& message) {
+    std::string text = file_ + ":";
+    Problem p{INT_MAX, INT_MAX, {}};
+    if (!mark.is_null()) {
+      p.line = mark.line;
+      p.column = mark.column;
+      text += std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ":";
+    }
+    text += " ";
+    if (!path.empty()) text += path + ": ";
+    text += message;
+    p.text = std::move(text);
+    problems_.push_back(std::move(p));
+  }
+
+  void report(const Field& f, const std::string& message) { report(f.mark(), f.path, message); }
+
+  // --- structure -----------------------------------------------------------
+
+  bool expectMap(const Field& f) {
+    if (f.node.IsMap()) return true;
+    report(f, "expected a mapping, got " + describeNode(f.node));
+    return false;
+  }
+
+  bool expectList(const Field& f) {
+    if (f.node.IsSequence()) return true;
+    report(f, "expected a list, got " + describeNode(f.node));
+    return false;
+  }
+
+  // Calls `handle` for each entry of a mapping whose key is a plain scalar
+  // seen for the first time. yaml-cpp keeps duplicate keys (a lookup
+  // returns the first), so they are caught here.
+  void forEachEntry(const Field& map,
+                    const std::function<void(const std::string& key, const Field& value)>& handle) {
+    std::map<std::string, YAML::Mark> seen;
+    for (auto it = map.node.begin(); it != map.node.end(); ++it) {
+      // Copies: `it->first` lives in a temporary proxy returned by ->.
+      const YAML::Node key = it->first;
+      const YAML::Node value = it->second;
+      if (!key.IsScalar()) {
+        report(key.Mark(), map.path, "keys must be plain names, got " + describeNode(key));
+        continue;
+      }
+      const std::string& name = key.Scalar();
+      const std::string path = join(map.path, name);
+      auto [pos, inserted] = seen.emplace(name, key.Mark());
+      if (!inserted) {
+        report(key.Mark(), path,
+               "duplicate key (first set at line " + std::to_string(pos->second.line + 1) + ")");
+        continue;
+      }
+      handle(name, Field{value, path, key.Mark()});
+    }
+  }
+
+  // forEachEntry restricted to `known` keys; others are reported with a
+  // suggestion when one is close.
+  void walkMap(const Field& map, std::initializer_list<std::string_view> known,
+               const std::function<void(const std::string& key, const Field& value)>& handle) {
+    forEachEntry(map, [&](const std::string& key, const Field& value) {
+      if (std::find(known.begin(), known.end(), key) == known.end()) {
+        std::string message = "unknown key";
+        const std::string hint = closestMatch(key, known);
+        if (!hint.empty())
+          message += " (did you mean " + quoted(hint) + "?)";
+        else
+          message += " (expected one of: " + listOf(known) + ")";
+        report(value.fallback, value.path, message);
+        return;
+      }
+      handle(key, value);
+    });
+  }
+
+  // --- scalars -------------------------------------------------------------
+
+  // The scalar text, or nullopt after reporting `expected <what>, got ...`.
+  std::optional<std::string> scalar(const Field& f, std::string_view what) {
+    if (f.node.IsScalar()) return f.node.Scalar();
+    report(f, "expected " + std::string(what) + ", got " + describeNode(f.node));
+    return std::nullopt;
+  }
+
+  // A non-empty string.
+  bool readText(const Field& f, std::string_view what, std::string* out) {
+    auto text = scalar(f, what);
+    if (!text) return false;
+    if (text->empty()) {
+      report(f, "expected " + std::string(what) + ", got an empty value");
+      return false;
+    }
+    *out = std::move(*text);
+    return true;
+  }
+
+  bool readDuration(const Field& f, bool allow_zero, Duration* out) {
+    auto text = scalar(f, "a duration like 5s or 250ms");
+    if (!text) return false;
+    std::string error;
+    Duration value;
+    if (!parseDuration(*text, &value, &error)) {
+      report(f, error);
+      return false;
+    }
+    if (!allow_zero && value == Duration::zero()) {
+      report(f, "must be greater than 0");
+      return false;
+    }
+    *out = value;
+    return true;
+  }
+
+  bool readSize(const Field& f, uint64_t min, uint64_t max, uint64_t* out) {
+    auto text = scalar(f, "a size like 16k or 1m");
+    if (!text) return false;
+    std::string error;
+    uint64_t value = 0;
+    if (!parseSize(*text, &value, &error)) {
+      report(f, error);
+      return false;
+    }
+    if (value < min || value > max) {
+      report(f,
+             quoted(*text) + " is out of range (" + formatSize(min) + "-" + formatSize(max) + ")");
+      return false;
+    }
+    *out = value;
+    return true;
+  }
+
+  bool readNumber(const Field& f, uint64_t min, uint64_t max, uint64_t* out) {
+    auto text = scalar(f, "a whole number");
+    if (!text) return false;
+    std::string error;
+    uint64_t value = 0;
+    if (!parseUnsigned(*text, UINT64_MAX, &value, &error)) {
+      const bool digits_only =
+          std::all_of(text->begin(), text->end(), [](char c) { return c >= '0' && c <= '9'; });
+      // Digits that overflow are simply out of range; anything else says why.
+      if (!digits_only || text->empty()) {
+        report(f, error);
+        return false;
+      }
+      value = UINT64_MAX;
+    }
+    if (value < min || value > max) {
+      report(f,
+             *text + " is out of range (" + std::to_string(min) + "-" + std::to_string(max) + ")");
+      return false;
+    }
+    *out = value;
+    return true;
+  }
+
+  template <typename T>
+  bool readNumberAs(const Field& f, uint64_t min, uint64_t max, T* out) {
+    uint64_t value = 0;
+    if (!readNumber(f, min, max, &value)) return false;
+    *out = static_cast<T>(value);
+    return true;
+  }
+
+  bool readChoice(const Field& f, std::initializer_list<std::string_view> choices,
+                  std::string* out) {
+    auto text = scalar(f, "one of " + listOf(choices));
+    if (!text) return false;
+    if (std::find(choices.begin(), choices.end(), *text) != choices.end()) {
+      *out = std::move(*text);
+      return true;
+    }
+    std::string message = quoted(*text) + " is not one of " + listOf(choices);
+    const std::string hint = closestMatch(*text, choices);
+    if (!hint.empty()) message += " (did you mean " + quoted(hint) + "?)";
+    report(f, message);
+    return false;
+  }
+
+  bool readAddress(const Field& f, net::Address* out) {
+    auto text = scalar(f, "an address like 127.0.0.1:8080, [::1]:8080 or unix:/path");
+    if (!text) return false;
+    std::string error;
+    auto address = net::Address::parse(*text, &error);
+    if (!address) {
+      report(f, error);
+      return false;
+    }
+    if (address->family() != net::Address::Family::kUnix && address->port() == 0) {
+      report(f, quoted(*text) + ": port 0 is not allowed (use a fixed port, 1-65535)");
+      return false;
+    }
+    *out = *address;
+    return true;
+  }
+
+  // --- document ------------------------------------------------------------
+
+  void parseDocument(const std::string& text, Config* config) {
+    std::vector<YAML::Node> docs;
+    try {
+      docs = YAML::LoadAll(text);
+    } catch (const YAML::ParserException& e) {
+      std::string message = "invalid YAML: " + e.msg;
+      // The usual cause: an unquoted host wildcard is read as an alias.
+      if (e.msg == YAML::ErrorMsg::UNKNOWN_ANCHOR) {
+        message += " (a value starting with * must be quoted, e.g. host: \"*.example.com\")";
+      }
+      report(e.mark, "", message);
+      return;
+    }
+    if (docs.size() > 1) {
+      report(docs[1].Mark(), "", "only one YAML document is allowed (remove the second ---)");
+    }
+    YAML::Node root = docs.empty() ? YAML::Node() : docs.front();
+    const Field top{root, "", YAML::Mark::null_mark()};
+    bool has_listeners = false;
+    if (root.IsDefined() && !root.IsNull()) {
+      if (!root.IsMap()) {
+        report(top, "expected a mapping of settings at the top level, got " + describeNode(root));
+        return;
+      }
+      walkMap(top,
+              {"workers", "pid_file", "shutdown_timeout", "log", "timeouts", "limits",
+               "trusted_proxies", "listeners", "upstreams"},
+              [&](const std::string& key, const Field& value) {
+                if (key == "workers") {
+                  parseWorkers(value, config);
+                } else if (key == "pid_file") {
+                  readText(value, "a file path", &config->pid_file);
+                } else if (key == "shutdown_timeout") {
+                  // 0 is meaningful here: stop without draining.
+                  readDuration(value, /*allow_zero=*/true, &config->shutdown_timeout);
+                } else if (key == "log") {
+                  parseLog(value, &config->log);
+                } else if (key == "timeouts") {
+                  parseClientTimeouts(value, &config->timeouts);
+                } else if (key == "limits") {
+                  parseLimits(value, &config->limits);
+                } else if (key == "trusted_proxies") {
+                  parseTrustedProxies(value, &config->trusted_proxies);
+                } else if (key == "listeners") {
+                  has_listeners = true;
+                  parseListeners(value, &config->listeners);
+                } else if (key == "upstreams") {
+                  parseUpstreams(value, &config->upstreams);
+                }
+              });
+    }
+    if (!has_listeners) {
+      report(root.Mark().is_null() ? YAML::Mark::null_mark() : root.Mark(), "listeners",
+             "missing: at least one listener is required");
+    }
+    checkUpstreamRefs();
+  }
+
+  void parseWorkers(const Field& f, Config* config) {
+    auto text = scalar(f, "auto or a number of workers");
+    if (!text) return;
+    if (*text == "auto") {
+      config->workers = 0;
+      return;
+    }
+    uint64_t n = 0;
+    if (!parseUnsigned(*text, kMaxWorkers, &n, nullptr) || n == 0) {
+      report(f, "expected auto or a number 1-" + std::to_string(kMaxWorkers) + ", got " +
+                    quoted(*text));
+      return;
+    }
+    config->workers = static_cast<uint32_t>(n);
+  }
+
+  void parseLog(const Field& f, LogConfig* log) {
+    if (!expectMap(f)) return;
+    walkMap(f, {"level", "error", "access", "access_format"},
+            [&](const std::string& key, const Field& value) {
+              if (key == "level") {
+                readChoice(value, {"error", "warn", "info", "debug"}, &log->level);
+              } else if (key == "error") {
+                std::string target;
+                if (!readText(value, "stderr or a file path", &target)) return;
+                if (target == "stdout" || target == "off") {
+                  report(value, quoted(target) +
+                                    " is not allowed for the error log (use stderr or a file "
+                                    "path, e.g. /dev/stdout)");
+                  return;
+                }
+                log->error = target;
+              } else if (key == "access") {
+                std::string target;
+                if (!readText(value, "stdout, off or a file path", &target)) return;
+                if (target == "stderr") {
+                  report(value,
+                         "\"stderr\" is not allowed for the access log (use stdout, off "
+                         "or a file path, e.g. /dev/stderr)");
+                  return;
+                }
+                log->access = target;
+              } else if (key == "access_format") {
+                readChoice(value, {"combined", "json"}, &log->access_format);
+              }
+            });
+  }
+
+  void parseClientTimeouts(const Field& f, ClientTimeouts* t) {
+    if (!expectMap(f)) return;
+    walkMap(f, {"header", "body", "idle", "send"}, [&](const std::string& key, const Field& value) {
+      Duration* target = key == "header" ? &t->header
+                         : key == "body" ? &t->body
+                         : key == "idle" ? &t->idle
+                                         : &t->send;
+      readDuration(value, /*allow_zero=*/false, target);
+    });
+  }
+
+  void parseLimits(const Field& f, Limits* limits) {
+    if (!expectMap(f)) return;
+    walkMap(f,
+            {"max_header_bytes", "max_headers", "max_body_bytes", "max_connections",
+             "max_requests_per_connection"},
+            [&](const std::string& key, const Field& value) {
+              if (key == "max_header_bytes") {
+                readSize(value, kMinHeaderBytes, kMaxHeaderBytes, &limits->max_header_bytes);
+              } else if (key == "max_headers") {
+                readNumberAs(value, 1, kMaxHeaders, &limits->max_headers);
+              } else if (key == "max_body_bytes") {
+                readSize(value, 0, UINT64_MAX, &limits->max_body_bytes);
+              } else if (key == "max_connections") {
+                readNumberAs(value, 1, kMaxConnections, &limits->max_connections);
+              } else if (key == "max_requests_per_connection") {
+                readNumberAs(value, 0, UINT32_MAX, &limits->max_requests_per_connection);
+              }
+            });
+  }
+
+  void parseTrustedProxies(const Field& f, std::vector<net::CidrRange>* out) {
+    if (!expectList(f)) return;
+    for (size_t i = 0; i < f.node.size(); ++i) {
+      const Field item{f.node[i], indexed(f.path, i), f.mark()};
+      auto text = scalar(item, "an address or CIDR range like 10.0.0.0/8");
+      if (!text) continue;
+      std::string error;
+      auto range = net::CidrRange::parse(*text, &error);
+      if (!range) {
+        report(item, error);
+        continue;
+      }
+      out->push_back(*range);
+    }
+  }
+
+  // --- listeners -----------------------------------------------------------
+
+  void parseListeners(const Field& f, std::vector<Listener>* out) {
+    if (!expectList(f)) return;
+    if (f.node.size() == 0) {
+      report(f, "at least one listener is required");
+      return;
+    }
+    std::map<std::string, std::string> address_owner;  // canonical address -> listener path
+    std::map<std::string, std::string> name_owner;     // name -> listener path
+    for (size_t i = 0; i < f.node.size(); ++i) {
+      const Field item{f.node[i], indexed(f.path, i), f.mark()};
+      if (!expectMap(item)) continue;
+      Listener listener;
+      bool has_address = false;
+      bool address_ok = false;
+      bool has_name = false;
+      bool has_routes = false;
+      Field address_field;
+      Field name_field;
+      std::string address_text;
+      walkMap(item, {"name", "address", "routes"}, [&](const std::string& key, const Field& value) {
+        if (key == "name") {
+          has_name = true;
+          name_field = value;
+          if (readText(value, "a listener name", &listener.name)) {
+            if (!validListenerName(listener.name)) {
+              report(value, quoted(listener.name) +
+                                " is not a valid name (no spaces or control characters)");
+            }
+          }
+        } else if (key == "address") {
+          has_address = true;
+          address_field = value;
+          address_ok = readAddress(value, &listener.address);
+          if (address_ok) address_text = value.node.Scalar();
+        } else if (key == "routes") {
+          has_routes = true;
+          parseRoutes(value, &listener.routes);
+        }
+      });
+      if (!has_address) report(item, "missing required key \"address\"");
+      if (!has_routes) report(item, "listener has no routes");
+      if (address_ok) {
+        const std::string canonical = listener.address.toString();
+        auto [pos, inserted] = address_owner.emplace(canonical, item.path);
+        if (!inserted) {
+          report(address_field, canonical + " is already used by " + pos->second);
+        }
+        if (!has_name) listener.name = address_text;
+      }
+      if (!listener.name.empty()) {
+        auto [pos, inserted] = name_owner.emplace(listener.name, item.path);
+        // A defaulted name repeats only when the address does, which is
+        // reported above already.
+        if (!inserted && has_name) {
+          report(name_field, "duplicate listener name " + quoted(listener.name) + " (also " +
+                                 pos->second + ")");
+        }
+      }
+      out->push_back(std::move(listener));
+    }
+  }
+
+  void parseRoutes(const Field& f, std::vector<Route>* out) {
+    if (!expectList(f)) return;
+    if (f.node.size() == 0) {
+      report(f, "listener has no routes");
+      return;
+    }
+    for (size_t i = 0; i < f.node.size(); ++i) {
+      const Field item{f.node[i], indexed(f.path, i), f.mark()};
+      if (!expectMap(item)) continue;
+      Route route;
+      bool has_upstream = false;
+      bool has_respond = false;
+      walkMap(item, {"match", "upstream", "respond"},
+              [&](const std::string& key, const Field& value) {
+                if (key == "match") {
+                  parseMatch(value, &route.match);
+                } else if (key == "upstream") {
+                  has_upstream = true;
+                  if (readText(value, "an upstream name", &route.upstream)) {
+                    upstream_refs_.push_back({route.upstream, value.mark(), value.path});
+                  }
+                } else if (key == "respond") {
+                  has_respond = true;
+                  route.respond.emplace();
+                  parseRespond(value, &*route.respond);
+                }
+              });
+      if (has_upstream && has_respond) {
+        report(item, "a route takes exactly one action, but has both \"upstream\" and \"respond\"");
+      } else if (!has_upstream && !has_respond) {
+        report(item, "a route needs an action: \"upstream\" or \"respond\"");
+      }
+      out->push_back(std::move(route));
+    }
+  }
+
+  void parseMatch(const Field& f, RouteMatch* match) {
+    if (!expectMap(f)) return;
+    walkMap(f, {"host", "path_prefix"}, [&](const std::string& key, const Field& value) {
+      if (key == "host") {
+        auto text = scalar(value, "a host name or \"*.\" wildcard");
+        if (!text) return;
+        std::string error;
+        if (!normalizeHostPattern(*text, &match->host, &error)) report(value, error);
+      } else if (key == "path_prefix") {
+        auto text = scalar(value, "a path prefix starting with /");
+        if (!text) return;
+        std::string error;
+        if (!validPathPrefix(*text, &error)) {
+          report(value, error);
+          return;
+        }
+        match->path_prefix = *text;
+      }
+    });
+  }
+
+  void parseRespond(const Field& f, DirectResponse* respond) {
+    if (!expectMap(f)) return;
+    bool status_ok = true;
+    bool has_body = false;
+    Field body_field;
+    walkMap(f, {"status", "body", "headers"}, [&](const std::string& key, const Field& value) {
+      if (key == "status") {
+        auto text = scalar(value, "an HTTP status code 200-599");
+        if (!text) {
+          status_ok = false;
+          return;
+        }
+        uint64_t status = 0;
+        if (!parseUnsigned(*text, 999, &status, nullptr)) {
+          report(value, "expected an HTTP status code 200-599, got " + quoted(*text));
+          status_ok = false;
+          return;
+        }
+        if (status < 200 || status > 599) {
+          std::string message = "status " + *text + " is out of range (200-599)";
+          if (status >= 100 && status < 200) {
+            message += "; 1xx is informational and cannot be a final response";
+          }
+          report(value, message);
+          status_ok = false;
+          return;
+        }
+        respond->status = static_cast<int>(status);
+      } else if (key == "body") {
+        // An explicit empty string is a valid (empty) body.
+        auto text = scalar(value, "the body text");
+        if (!text) return;
+        has_body = !text->empty();
+        body_field = value;
+        respond->body = std::move(*text);
+      } else if (key == "headers") {
+        parseHeaders(value, &respond->headers);
+      }
+    });
+    // RFC 9110 6.4.1: 204 and 304 responses never carry content.
+    if (status_ok && has_body && (respond->status == 204 || respond->status == 304)) {
+      report(body_field, "a " + std::to_string(respond->status) + " response cannot have a body");
+    }
+  }
+
+  void parseHeaders(const Field& f, HeaderList* headers) {
+    if (!expectMap(f)) return;
+    std::map<std::string, std::string> lower_seen;
+    forEachEntry(f, [&](const std::string& name, const Field& value) {
+      std::string error;
+      if (!validHeaderName(name, &error)) {
+        report(value.fallback, value.path, error);
+        return;
+      }
+      const std::string lower = toLower(name);
+      if (lower == "content-length" || lower == "transfer-encoding" || lower == "connection") {
+        report(value.fallback, value.path,
+               quoted(name) + " is set by sluice (framing and connection handling); remove it");
+        return;
+      }
+      auto [pos, inserted] = lower_seen.emplace(lower, name);
+      if (!inserted) {
+        report(value.fallback, value.path,
+               "duplicate header " + quoted(name) + " (same as " + quoted(pos->second) +
+                   "; names are case-insensitive)");
+        return;
+      }
+      auto text = scalar(value, "a header value");
+      if (!text) return;
+      if (!validHeaderValue(*text, &error)) {
+        report(value, error);
+        return;
+      }
+      headers->emplace_back(name, std::move(*text));
+    });
+  }
+
+  // --- upstreams -----------------------------------------------------------
+
+  void parseUpstreams(const Field& f, std::vector<Upstream>* out) {
+    if (!expectMap(f)) return;
+    forEachEntry(f, [&](const std::string& name, const Field& value) {
+      // Known even when its body has errors, so routes naming it do not
+      // pile a second, misleading error on top.
+      upstream_names_.push_back(name);
+      std::string error;
+      if (!validUpstreamName(name, &error)) report(value.fallback, value.path, error);
+      Upstream upstream;
+      upstream.name = name;
+      parseUpstream(value, &upstream);
+      out->push_back(std::move(upstream));
+    });
+  }
+
+  void parseUpstream(const Field& f, Upstream* upstream) {
+    if (!expectMap(f)) return;
+    bool has_servers = false;
+    walkMap(f, {"balance", "servers", "retries", "keepalive", "timeouts"},
+            [&](const std::string& key, const Field& value) {
+              if (key == "balance") {
+                parseBalance(value, &upstream->balance);
+              } else if (key == "servers") {
+                has_servers = true;
+                parseServers(value, &upstream->servers);
+              } else if (key == "retries") {
+                readNumberAs(value, 0, kMaxRetries, &upstream->retries);
+              } else if (key == "keepalive") {
+                parseKeepalive(value, &upstream->keepalive);
+              } else if (key == "timeouts") {
+                parseUpstreamTimeouts(value, &upstream->timeouts);
+              }
+            });
+    if (!has_servers) report(f, "upstream has no servers (add a \"servers\" list)");
+  }
+
+  void parseBalance(const Field& f, std::string* out) {
+    static constexpr std::string_view kLater[] = {"least_conn", "random", "p2c_ewma", "hash"};
+    auto text = scalar(f, "a balance method (round_robin)");
+    if (!text) return;
+    if (*text == "round_robin") {
+      *out = *text;
+      return;
+    }
+    if (std::find(std::begin(kLater), std::end(kLater), *text) != std::end(kLater)) {
+      report(f, quoted(*text) + " is not available in this release; accepted: round_robin");
+      return;
+    }
+    std::string message = quoted(*text) + " is not a balance method; accepted: round_robin";
+    if (editDistance(*text, "round_robin") <= 2) message += " (did you mean \"round_robin\"?)";
+    report(f, message);
+  }
+
+  void parseServers(const Field& f, std::vector<UpstreamServer>* out) {
+    if (!expectList(f)) return;
+    if (f.node.size() == 0) {
+      report(f, "upstream has no servers");
+      return;
+    }
+    std::map<std::string, std::string> seen;  // canonical address -> path
+    for (size_t i = 0; i < f.node.size(); ++i) {
+      const Field item{f.node[i], indexed(f.path, i), f.mark()};
+      if (!expectMap(item)) continue;
+      UpstreamServer server;
+      bool has_address = false;
+      walkMap(item, {"address", "weight"}, [&](const std::string& key, const Field& value) {
+        if (key == "address") {
+          has_address = true;
+          if (!readAddress(value, &server.address)) return;
+          const std::string canonical = server.address.toString();
+          auto [pos, inserted] = seen.emplace(canonical, value.path);
+          if (!inserted) {
+            report(value, canonical + " is listed twice (also " + pos->second +
+                              "); use weight to send it more traffic");
+          }
+        } else if (key == "weight") {
+          readNumberAs(value, 1, kMaxWeight, &server.weight);
+        }
+      });
+      if (!has_address) report(item, "missing required key \"address\"");
+      out->push_back(std::move(server));
+    }
+  }
+
+  void parseKeepalive(const Field& f, Keepalive* keepalive) {
+    if (!expectMap(f)) return;
+    walkMap(f, {"max_idle", "idle_timeout"}, [&](const std::string& key, const Field& value) {
+      if (key == "max_idle") {
+        readNumberAs(value, 0, kMaxIdlePerServer, &keepalive->max_idle);
+      } else if (key == "idle_timeout") {
+        readDuration(value, /*allow_zero=*/false, &keepalive->idle_timeout);
+      }
+    });
+  }
+
+  void parseUpstreamTimeouts(const Field& f, UpstreamTimeouts* t) {
+    if (!expectMap(f)) return;
+    walkMap(f, {"connect", "response", "send"}, [&](const std::string& key, const Field& value) {
+      Duration* target = key == "connect"    ? &t->connect
+                         : key == "response" ? &t->response
+                                             : &t->send;
+      readDuration(value, /*allow_zero=*/false, target);
+    });
+  }
+
+  // Routes may name upstreams defined later in the file, so names are
+  // resolved once everything has been read.
+  void checkUpstreamRefs() {
+    for (const UpstreamRef& ref : upstream_refs_) {
+      if (std::find(upstream_names_.begin(), upstream_names_.end(), ref.name) !=
+          upstream_names_.end()) {
+        continue;
+      }
+      std::string message = "no upstream named " + quoted(ref.name);
+      const std::string hint = closestMatchIn(ref.name, upstream_names_);
+      if (!hint.empty()) message += " (did you mean " + quoted(hint) + "?)";
+      report(ref.mark, ref.path, message);
+    }
+  }
+
+  std::string file_;
+  std::vector<Problem> problems_;
+  std::vector<UpstreamRef> upstream_refs_;
+  std::vector<std::string> upstream_names_;
+};
+
+}  // namespace
+
+LoadResult loadConfigText(const std::string& text, const std::string& display_name) {
+  try {
+    return Loader(display_name).load(text);
+  } catch (const std::exception& e) {
+    // Only allocation failure can get here.
+    LoadResult result;
+    result.errors.push_back(display_name + ": cannot load: " + e.what());
+    return result;
+  }
+}
+
+LoadResult loadConfigFile(const std::string& path) {
+  LoadResult result;
+  auto fail = [&](const std::string& message) {
+    result.errors.push_back(path + ": cannot read: " + message);
+    return result;
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(std::strerror(errno));
+  std::string text;
+  char buf[64 * 1024];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int saved = errno;
+      ::close(fd);
+      return fail(std::strerror(saved));
+    }
+    if (n == 0) break;
+    if (text.size() + static_cast<size_t>(n) > kMaxFileBytes) {
+      ::close(fd);
+      return fail("larger than 16 MiB; is this the right file?");
+    }
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return loadConfigText(text, path);
+}
+
+}  // namespace sluice::config

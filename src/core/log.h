@@ -1,0 +1,37 @@
+// Process-wide error log: levelled, line-oriented, written with one write(2)
+// per line so lines from several processes never interleave.
+// Owned by nobody: a small global configured once at start-up (and on reopen).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace sluice::log {
+
+enum class Level { kError = 0, kWarn = 1, kInfo = 2, kDebug = 3 };
+
+// Returns false for an unknown name.
+bool parseLevel(std::string_view name, Level* out);
+
+void setLevel(Level level);
+Level level();
+
+// Target is "stderr" or a file path (opened O_APPEND). Returns false and
+// leaves the previous target in place when the file cannot be opened.
+bool setTarget(const std::string& target, std::string* error);
+// Reopens the current file target (SIGUSR1 after log rotation).
+void reopen();
+
+bool enabled(Level level);
+void write(Level level, std::string_view message);
+
+}  // namespace sluice::log
+
+// Format with std::format-like concatenation kept simple: callers build the
+// message; the macros skip building it when the level is off.
+#define SLUICE_LOG(lvl, msg_expr)                                  \
+  do {                                                             \
+    if (::sluice::log::enabled(::sluice::log::Level::lvl)) {       \
+      ::sluice::log::write(::sluice::log::Level::lvl, (msg_expr)); \
+    }                                                              \
+  } while (0)

@@ -1,0 +1,10 @@
+#include "event/clock.h"
+
+namespace sluice::event {
+
+SystemClock& SystemClock::instance() {
+  static SystemClock clock;
+  return clock;
+}
+
+}  // namespace sluice::event

@@ -1,0 +1,105 @@
+// EventLoop: one per worker thread. Waits on the Poller, dispatches fd
+// readiness to IoHandlers, fires timers, delivers signals as events and runs
+// deferred tasks at the end of each pass. Owned by the worker; everything
+// registered with it must be used from its thread only.
+#pragma once
+
+#include <csignal>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "event/clock.h"
+#include "event/poller.h"
+#include "event/timer.h"
+
+namespace sluice::event {
+
+// Receives readiness for one fd. Edge-triggered: a handler must read/write
+// until EAGAIN, or call EventLoop::addPending() when it stops early.
+class IoHandler {
+ public:
+  virtual void onReady(uint32_t ready_bits) = 0;
+
+ protected:
+  ~IoHandler() = default;
+};
+
+class EventLoop {
+ public:
+  explicit EventLoop(Clock& clock = SystemClock::instance());
+  EventLoop(Clock& clock, std::unique_ptr<Poller> poller);  // tests inject a backend
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // Registers fd (both directions, edge-triggered). Returns 0 or errno.
+  int addFd(int fd, IoHandler* handler);
+  // Unregisters fd; call before close(fd). Events for fd still queued in the
+  // current batch, and any pending re-delivery, are dropped — so an fd number
+  // closed and reused within one batch never reaches its new owner.
+  void removeFd(int fd);
+
+  // Re-delivers `ready_bits` to fd's handler on the next pass, without waiting
+  // for the kernel (which will not report an edge again). Used when a handler
+  // stopped on its per-pass I/O budget, or resumes reading after backpressure.
+  void addPending(int fd, uint32_t ready_bits);
+
+  // Runs `task` at the end of the current pass (after all events and timers);
+  // the place to destroy connections safely.
+  void defer(std::function<void()> task);
+
+  // Delivers `signo` as a loop event: blocks it for the process and calls
+  // `handler` from the loop. Returns 0 or errno.
+  int watchSignal(int signo, std::function<void(int)> handler);
+
+  // One pass: wait (bounded by the nearest timer and `max_wait`; negative =
+  // no bound other than timers; zero when pending work exists), dispatch
+  // events, expire timers, run pending re-deliveries, run deferred tasks.
+  void runOnce(Duration max_wait = Duration(-1));
+  // Runs passes until stop().
+  void run();
+  void stop();
+
+  TimePoint now() const { return clock_.now(); }
+  Clock& clock() const { return clock_; }
+  TimerQueue& timers() { return timers_; }
+  const char* backendName() const;
+
+ private:
+  static constexpr size_t kMaxEvents = 256;
+
+  struct Registration {
+    IoHandler* handler = nullptr;
+    uint32_t generation = 0;
+    bool active = false;
+    // Bits queued by addPending() and not yet delivered; non-zero means the
+    // fd already has an entry in pending_ (or in the list being run).
+    uint32_t pending_ready = 0;
+  };
+
+  Registration* find(int fd, uint32_t generation);
+  void dispatch(const PollEvent& event);
+  void runPending();
+  void runDeferred();
+
+  Clock& clock_;
+  std::unique_ptr<Poller> poller_;
+  TimerQueue timers_;
+  std::vector<Registration> registrations_;  // indexed by fd
+  uint32_t next_generation_ = 1;
+  struct Pending {
+    int fd;
+    uint32_t generation;
+  };
+  std::vector<Pending> pending_;
+  std::vector<Pending> pending_running_;  // spare capacity, swapped with pending_
+  std::vector<std::function<void()>> deferred_;
+  std::vector<std::function<void()>> deferred_running_;  // same, for deferred_
+  std::vector<std::pair<int, std::function<void(int)>>> signal_handlers_;
+  std::vector<PollEvent> events_;
+  bool stopped_ = false;
+};
+
+}  // namespace sluice::event

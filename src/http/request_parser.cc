@@ -1,0 +1,464 @@
+#include "http/request_parser.h"
+
+#include <utility>
+
+namespace sluice::http {
+
+namespace {
+
+constexpr int kStatusBadRequest = 400;
+constexpr int kStatusContentTooLarge = 413;
+constexpr int kStatusUriTooLong = 414;
+constexpr int kStatusFieldsTooLarge = 431;
+constexpr int kStatusNotImplemented = 501;
+constexpr int kStatusVersionNotSupported = 505;
+
+// Field values may hold HTAB, SP, VCHAR and obs-text (RFC 9110 §5.5). llhttp
+// already refuses the rest; this is the second line of defence, because a CR,
+// LF or NUL that slipped through would split the head we re-serialize.
+bool hasControlChar(std::string_view value) {
+  for (char c : value) {
+    auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t') || u == 0x7f) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// Static trampolines from llhttp's C callbacks into the parser. Each returns
+// 0 to go on, HPE_PAUSED to stop llhttp right after an event (so feed() can
+// report it with an exact byte count), or HPE_USER after fail().
+struct ParserCallbacks {
+  static RequestParser* self(llhttp_t* p) { return static_cast<RequestParser*>(p->data); }
+
+  static int onMessageBegin(llhttp_t* p) {
+    RequestParser* s = self(p);
+    s->resetMessage();
+    s->started_ = true;
+    return 0;
+  }
+
+  static int onMethod(llhttp_t* p, const char* at, size_t len) {
+    RequestParser* s = self(p);
+    if (s->head_.method.empty()) s->method_start_ = s->streamOffset(at);
+    s->head_.method.append(at, len);
+    return 0;
+  }
+
+  static int onMethodComplete(llhttp_t* p) {
+    // CONNECT turns the connection into a tunnel; sluice is a reverse proxy
+    // and has no tunnel mode (RFC 9110 §9.3.6).
+    if (p->method == HTTP_CONNECT) {
+      return self(p)->fail(kStatusNotImplemented, "CONNECT is not supported");
+    }
+    return 0;
+  }
+
+  static int onUrl(llhttp_t* p, const char* at, size_t len) {
+    RequestParser* s = self(p);
+    if (s->head_.target.empty()) s->target_start_ = s->streamOffset(at);
+    s->head_.target.append(at, len);
+    return 0;
+  }
+
+  static int onUrlComplete(llhttp_t* p) {
+    RequestParser* s = self(p);
+    // RFC 9112 §3: exactly one SP after the method. llhttp skips extra
+    // spaces; a server that splits on single spaces would read a different
+    // target, so refuse the difference. (Checked here rather than in the span
+    // callback so the outcome does not depend on how the input was split.)
+    if (s->target_start_ != s->method_start_ + s->head_.method.size() + 1) {
+      return s->fail(kStatusBadRequest, "extra whitespace in request line");
+    }
+    return s->checkTarget();
+  }
+
+  static int onVersion(llhttp_t* p, const char* at, size_t /*len*/) {
+    RequestParser* s = self(p);
+    if (!s->version_started_) {
+      s->version_started_ = true;
+      s->version_start_ = s->streamOffset(at);
+    }
+    return 0;
+  }
+
+  static int onVersionComplete(llhttp_t* p) {
+    RequestParser* s = self(p);
+    s->version_seen_ = true;
+    s->request_line_done_ = true;
+    // " HTTP/" sits between the target and the version digits.
+    if (s->version_start_ != s->target_start_ + s->head_.target.size() + 6) {
+      return s->fail(kStatusBadRequest, "extra whitespace in request line");
+    }
+    s->head_.version_major = p->http_major;
+    s->head_.version_minor = p->http_minor;
+    // llhttp accepts HTTP/0.9 and HTTP/2.0 request lines; sluice speaks
+    // HTTP/1.0 and 1.1 only (RFC 9110 §15.6.6).
+    if (p->http_major != 1 || p->http_minor > 1) {
+      return s->fail(kStatusVersionNotSupported, "unsupported HTTP version");
+    }
+    return 0;
+  }
+
+  static int onHeaderField(llhttp_t* p, const char* at, size_t len) {
+    RequestParser* s = self(p);
+    if (s->in_message_) return s->countTrailerBytes(len);
+    s->current_field_.append(at, len);
+    return 0;
+  }
+
+  static int onHeaderFieldComplete(llhttp_t* p) {
+    RequestParser* s = self(p);
+    if (s->in_message_) {
+      if (++s->trailer_count_ > s->limits_.max_headers) {
+        return s->fail(kStatusFieldsTooLarge, "too many trailer fields");
+      }
+      return 0;
+    }
+    // A request line without a version (HTTP/0.9 style) goes straight to
+    // headers in llhttp.
+    if (!s->version_seen_) return s->fail(kStatusBadRequest, "missing HTTP version");
+    if (++s->header_count_ > s->limits_.max_headers) {
+      return s->fail(kStatusFieldsTooLarge, "too many header fields");
+    }
+    return 0;
+  }
+
+  static int onHeaderValue(llhttp_t* p, const char* at, size_t len) {
+    RequestParser* s = self(p);
+    if (s->in_message_) return s->countTrailerBytes(len);
+    s->current_value_.append(at, len);
+    return 0;
+  }
+
+  static int onHeaderValueComplete(llhttp_t* p) {
+    RequestParser* s = self(p);
+    // Trailers are parsed (so the framing stays exact) and dropped.
+    if (s->in_message_) return 0;
+    return s->finishHeader();
+  }
+
+  static int onHeadersComplete(llhttp_t* p) { return self(p)->completeHead(); }
+
+  static int onChunkHeader(llhttp_t* p) {
+    RequestParser* s = self(p);
+    // llhttp stores the announced chunk size in content_length: refuse an
+    // oversized body before reading it.
+    uint64_t max = s->limits_.max_body_bytes;
+    if (max != 0 && p->content_length > max - s->body_bytes_) {
+      return s->fail(kStatusContentTooLarge, "request body larger than the limit");
+    }
+    return 0;
+  }
+
+  static int onBody(llhttp_t* p, const char* at, size_t len) {
+    RequestParser* s = self(p);
+    // llhttp flushes an open body span at the end of every execute, possibly
+    // empty; that is not an event.
+    if (len == 0) return 0;
+    uint64_t max = s->limits_.max_body_bytes;
+    if (max != 0 && len > max - s->body_bytes_) {
+      return s->fail(kStatusContentTooLarge, "request body larger than the limit");
+    }
+    s->body_bytes_ += len;
+    s->body_ = std::string_view(at, len);
+    s->pending_event_ = RequestParser::Event::kBody;
+    return HPE_PAUSED;
+  }
+
+  static int onMessageComplete(llhttp_t* p) {
+    RequestParser* s = self(p);
+    s->in_message_ = false;
+    s->started_ = false;
+    s->head_bytes_ = 0;
+    s->pending_event_ = RequestParser::Event::kMessageComplete;
+    return HPE_PAUSED;
+  }
+};
+
+RequestParser::RequestParser(const ParserLimits& limits) : limits_(limits) {
+  llhttp_settings_init(&settings_);
+  settings_.on_message_begin = &ParserCallbacks::onMessageBegin;
+  settings_.on_method = &ParserCallbacks::onMethod;
+  settings_.on_method_complete = &ParserCallbacks::onMethodComplete;
+  settings_.on_url = &ParserCallbacks::onUrl;
+  settings_.on_url_complete = &ParserCallbacks::onUrlComplete;
+  settings_.on_version = &ParserCallbacks::onVersion;
+  settings_.on_version_complete = &ParserCallbacks::onVersionComplete;
+  settings_.on_header_field = &ParserCallbacks::onHeaderField;
+  settings_.on_header_field_complete = &ParserCallbacks::onHeaderFieldComplete;
+  settings_.on_header_value = &ParserCallbacks::onHeaderValue;
+  settings_.on_header_value_complete = &ParserCallbacks::onHeaderValueComplete;
+  settings_.on_headers_complete = &ParserCallbacks::onHeadersComplete;
+  settings_.on_chunk_header = &ParserCallbacks::onChunkHeader;
+  settings_.on_body = &ParserCallbacks::onBody;
+  settings_.on_message_complete = &ParserCallbacks::onMessageComplete;
+  // Every llhttp_set_lenient_* flag stays off: each one re-opens a known
+  // request-smuggling vector.
+  llhttp_init(&parser_, HTTP_REQUEST, &settings_);
+  parser_.data = this;
+}
+
+RequestParser::~RequestParser() = default;
+
+void RequestParser::resetMessage() {
+  // clear() rather than reassignment keeps the capacity for the next request.
+  head_.method.clear();
+  head_.target.clear();
+  head_.version_major = 1;
+  head_.version_minor = 1;
+  head_.headers.clear();
+  head_.host.clear();
+  head_.framing = BodyFraming::kNone;
+  head_.content_length = 0;
+  head_.keep_alive = true;
+  head_.expect_continue = false;
+  current_field_.clear();
+  current_value_.clear();
+  method_start_ = 0;
+  target_start_ = 0;
+  version_started_ = false;
+  version_start_ = 0;
+  absolute_form_ = false;
+  authority_pos_ = 0;
+  authority_len_ = 0;
+  body_bytes_ = 0;
+  trailer_bytes_ = 0;
+  header_count_ = 0;
+  trailer_count_ = 0;
+  content_length_count_ = 0;
+  transfer_encoding_count_ = 0;
+  host_count_ = 0;
+  version_seen_ = false;
+  request_line_done_ = false;
+  connection_close_ = false;
+  connection_keep_alive_ = false;
+}
+
+int RequestParser::fail(int status, std::string reason) {
+  if (error_status_ == 0) {
+    error_status_ = status;
+    error_reason_ = std::move(reason);
+  }
+  return HPE_USER;
+}
+
+void RequestParser::failFromLlhttp(llhttp_errno_t err) {
+  const char* reason = llhttp_get_error_reason(&parser_);
+  std::string_view text = reason != nullptr ? reason : "";
+  int status = kStatusBadRequest;
+  // llhttp reads `HTTP/D.D` and then refuses an unknown pair (1.2, 3.0) with
+  // this reason; every other version error is a malformed line. (If a newer
+  // llhttp rewords it, this degrades to 400 and the unit tests say so.)
+  if (err == HPE_INVALID_VERSION && text == "Invalid HTTP version") {
+    status = kStatusVersionNotSupported;
+  }
+  fail(status, text.empty() ? std::string(llhttp_errno_name(err)) : std::string(text));
+}
+
+int RequestParser::countTrailerBytes(size_t len) {
+  // Trailers arrive after the head limit stopped applying; bound them the
+  // same way so a client cannot stream fields forever.
+  trailer_bytes_ += len;
+  if (trailer_bytes_ > limits_.max_header_bytes) {
+    return fail(kStatusFieldsTooLarge, "trailer section too large");
+  }
+  return 0;
+}
+
+int RequestParser::checkTarget() {
+  const std::string& target = head_.target;
+  // RFC 9112 §3.2: a request-target is visible ASCII; a fragment is never
+  // sent (RFC 9110 §7.1), so `#` is refused rather than forwarded.
+  for (char c : target) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f || c == '#') {
+      return fail(kStatusBadRequest, "invalid character in request target");
+    }
+  }
+  if (!target.empty() && target.front() == '/') return 0;  // origin-form
+  if (target == "*") {                                     // asterisk-form, RFC 9112 §3.2.4
+    if (parser_.method != HTTP_OPTIONS) {
+      return fail(kStatusBadRequest, "asterisk-form target without OPTIONS");
+    }
+    return 0;
+  }
+  // absolute-form (RFC 9112 §3.2.2): http(s)://authority[/path][?query].
+  size_t scheme_end = target.find("://");
+  if (scheme_end != std::string::npos) {
+    std::string_view scheme(target.data(), scheme_end);
+    if (equalsIgnoreCase(scheme, "http") || equalsIgnoreCase(scheme, "https")) {
+      size_t start = scheme_end + 3;
+      size_t end = target.find_first_of("/?", start);
+      if (end == std::string::npos) end = target.size();
+      if (!isValidAuthority(std::string_view(target).substr(start, end - start))) {
+        return fail(kStatusBadRequest, "invalid authority in request target");
+      }
+      absolute_form_ = true;
+      authority_pos_ = start;
+      authority_len_ = end - start;
+      return 0;
+    }
+  }
+  // authority-form belongs to CONNECT, refused earlier.
+  return fail(kStatusBadRequest, "invalid request target");
+}
+
+int RequestParser::finishHeader() {
+  // llhttp has stripped leading OWS; trailing OWS is part of its span.
+  size_t end = current_value_.find_last_not_of(" \t");
+  current_value_.erase(end == std::string::npos ? 0 : end + 1);
+  size_t begin = current_value_.find_first_not_of(" \t");
+  if (begin != 0) current_value_.erase(0, begin);
+  const std::string_view name = current_field_;
+  const std::string_view value = current_value_;
+  if (hasControlChar(value)) return fail(kStatusBadRequest, "control character in header value");
+
+  if (equalsIgnoreCase(name, "Content-Length")) {
+    // RFC 9110 §8.6 lets a recipient fold identical repeats; a proxy that
+    // does so while another hop does not is a smuggling vector, so refuse.
+    if (++content_length_count_ > 1) {
+      return fail(kStatusBadRequest, "multiple Content-Length headers");
+    }
+    if (!parseContentLength(value, &head_.content_length)) {
+      return fail(kStatusBadRequest, "invalid Content-Length");
+    }
+  } else if (equalsIgnoreCase(name, "Transfer-Encoding")) {
+    if (++transfer_encoding_count_ > 1) {
+      return fail(kStatusBadRequest, "multiple Transfer-Encoding headers");
+    }
+  } else if (equalsIgnoreCase(name, "Host")) {
+    // RFC 9112 §3.2: more than one Host, or an invalid one, is a 400.
+    if (++host_count_ > 1) return fail(kStatusBadRequest, "multiple Host headers");
+    if (!isValidAuthority(value)) return fail(kStatusBadRequest, "invalid Host header");
+    head_.host = value;
+  } else if (equalsIgnoreCase(name, "Connection")) {
+    if (listContainsToken(value, "close")) connection_close_ = true;
+    if (listContainsToken(value, "keep-alive")) connection_keep_alive_ = true;
+  } else if (equalsIgnoreCase(name, "Expect")) {
+    if (equalsIgnoreCase(value, "100-continue")) head_.expect_continue = true;
+  }
+  head_.headers.push_back(Header{std::move(current_field_), std::move(current_value_)});
+  current_field_.clear();
+  current_value_.clear();
+  return 0;
+}
+
+int RequestParser::completeHead() {
+  // "GET /\r\n\r\n": llhttp parses an HTTP/0.9-style line without a version.
+  if (!version_seen_) return fail(kStatusBadRequest, "missing HTTP version");
+  const bool http11 = head_.version_minor == 1;
+  const bool chunked_header = transfer_encoding_count_ > 0;
+
+  // RFC 9112 §6.3: CL with TE "ought to be handled as an error" — it is the
+  // classic smuggling shape (CL.TE / TE.CL). llhttp refuses it too.
+  if (chunked_header && content_length_count_ > 0) {
+    return fail(kStatusBadRequest, "Content-Length with Transfer-Encoding");
+  }
+  // RFC 9112 §6.1: TE in an HTTP/1.0 message means the framing is faulty.
+  if (chunked_header && !http11) return fail(kStatusBadRequest, "Transfer-Encoding on HTTP/1.0");
+  if (http11 && host_count_ == 0) return fail(kStatusBadRequest, "missing Host header");
+
+  if (chunked_header) {
+    const Header* te = head_.find("Transfer-Encoding");
+    switch (classifyTransferEncoding(te->value)) {
+      case TransferCoding::kChunked:
+        head_.framing = BodyFraming::kChunked;
+        break;
+      case TransferCoding::kUnsupported:
+        // RFC 9112 §6.1: a coding we do not implement gets 501.
+        return fail(kStatusNotImplemented, "unsupported transfer coding");
+      case TransferCoding::kMalformed:
+        return fail(kStatusBadRequest, "invalid Transfer-Encoding");
+    }
+  } else if (content_length_count_ > 0) {
+    head_.framing = BodyFraming::kContentLength;
+    if (limits_.max_body_bytes != 0 && head_.content_length > limits_.max_body_bytes) {
+      // Answerable right away, without reading the body.
+      return fail(kStatusContentTooLarge, "request body larger than the limit");
+    }
+  } else {
+    head_.framing = BodyFraming::kNone;  // RFC 9112 §6.3 rule 7
+  }
+
+  if (absolute_form_) head_.host = head_.target.substr(authority_pos_, authority_len_);
+  // RFC 9112 §9.3: 1.1 persists unless "close"; 1.0 only with "keep-alive".
+  head_.keep_alive = http11 ? !connection_close_ : connection_keep_alive_ && !connection_close_;
+  // RFC 9110 §10.1.1: a 100-continue expectation in HTTP/1.0 is ignored.
+  if (!http11) head_.expect_continue = false;
+
+  in_message_ = true;
+  pending_event_ = Event::kHeadComplete;
+  return HPE_PAUSED;
+}
+
+RequestParser::Result RequestParser::feed(const char* data, size_t len) {
+  body_ = {};
+  if (error_status_ != 0) return {Event::kError, 0};
+  size_t offset = 0;
+  while (true) {
+    const bool in_head = !in_message_;
+    size_t chunk = len - offset;
+    if (in_head) {
+      // Never hand llhttp more than the head may still grow by, so an
+      // oversized head is caught at the limit, not after buffering it all.
+      uint64_t room =
+          head_bytes_ < limits_.max_header_bytes ? limits_.max_header_bytes - head_bytes_ : 0;
+      if (chunk > room) chunk = static_cast<size_t>(room);
+    }
+    const char* start = data + offset;
+    exec_base_ = start;
+    llhttp_errno_t err = llhttp_execute(&parser_, start, chunk);
+    size_t used = chunk;
+    if (err != HPE_OK) {
+      const char* pos = llhttp_get_error_pos(&parser_);
+      used = (pos != nullptr && pos >= start && pos <= start + chunk)
+                 ? static_cast<size_t>(pos - start)
+                 : 0;
+    }
+    exec_offset_ += used;
+    offset += used;
+    if (in_head) head_bytes_ += used;
+
+    switch (err) {
+      case HPE_OK:
+        if (in_head && head_bytes_ >= limits_.max_header_bytes && (started_ || offset < len)) {
+          // The head is not complete yet, so it needs at least one more byte.
+          if (!started_) {
+            fail(kStatusBadRequest, "too many empty lines before the request");
+          } else if (!request_line_done_) {
+            fail(kStatusUriTooLong, "request line too long");
+          } else {
+            fail(kStatusFieldsTooLarge, "request head too large");
+          }
+          return {Event::kError, offset};
+        }
+        if (offset < len) continue;
+        return {Event::kNeedMore, offset};
+      case HPE_PAUSED:
+        llhttp_resume(&parser_);
+        return {pending_event_, offset};
+      case HPE_PAUSED_UPGRADE:
+        // `Connection: upgrade` + `Upgrade`: llhttp hands the connection over
+        // after the message. sluice does not upgrade (the proxy strips Upgrade
+        // as hop-by-hop), so keep parsing HTTP/1.1.
+        llhttp_resume_after_upgrade(&parser_);
+        continue;
+      default:
+        if (error_status_ == 0) failFromLlhttp(err);
+        return {Event::kError, offset};
+    }
+  }
+}
+
+RequestParser::Result RequestParser::finish() {
+  if (error_status_ != 0) return {Event::kError, 0};
+  if (started_) {
+    fail(kStatusBadRequest, "request truncated");
+    return {Event::kError, 0};
+  }
+  return {Event::kNeedMore, 0};
+}
+
+}  // namespace sluice::http

@@ -1,0 +1,312 @@
+#include "http/response_parser.h"
+
+#include <utility>
+
+namespace sluice::http {
+
+namespace {
+
+// See request_parser.cc: a second check behind llhttp's value validation.
+bool hasControlChar(std::string_view value) {
+  for (char c : value) {
+    auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t') || u == 0x7f) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// Static trampolines from llhttp's C callbacks (see RequestParser's).
+struct ResponseParserCallbacks {
+  static ResponseParser* self(llhttp_t* p) { return static_cast<ResponseParser*>(p->data); }
+
+  static int onMessageBegin(llhttp_t* p) {
+    ResponseParser* s = self(p);
+    s->resetMessage();
+    s->started_ = true;
+    return 0;
+  }
+
+  static int onStatus(llhttp_t* p, const char* at, size_t len) {
+    self(p)->head_.reason.append(at, len);
+    return 0;
+  }
+
+  static int onVersionComplete(llhttp_t* p) {
+    // llhttp accepts HTTP/0.9 and HTTP/2.0 status lines.
+    if (p->http_major != 1 || p->http_minor > 1) {
+      return self(p)->fail("unsupported HTTP version in response");
+    }
+    return 0;
+  }
+
+  static int onHeaderField(llhttp_t* p, const char* at, size_t len) {
+    ResponseParser* s = self(p);
+    if (s->in_message_) return s->countTrailerBytes(len);
+    s->current_field_.append(at, len);
+    return 0;
+  }
+
+  static int onHeaderFieldComplete(llhttp_t* p) {
+    ResponseParser* s = self(p);
+    uint32_t& count = s->in_message_ ? s->trailer_count_ : s->header_count_;
+    if (++count > s->max_headers_) return s->fail("too many response header fields");
+    return 0;
+  }
+
+  static int onHeaderValue(llhttp_t* p, const char* at, size_t len) {
+    ResponseParser* s = self(p);
+    if (s->in_message_) return s->countTrailerBytes(len);
+    s->current_value_.append(at, len);
+    return 0;
+  }
+
+  static int onHeaderValueComplete(llhttp_t* p) {
+    ResponseParser* s = self(p);
+    if (s->in_message_) return 0;  // trailers are parsed and dropped
+    return s->finishHeader();
+  }
+
+  static int onHeadersComplete(llhttp_t* p) { return self(p)->completeHead(); }
+
+  static int onBody(llhttp_t* p, const char* at, size_t len) {
+    ResponseParser* s = self(p);
+    if (len == 0) return 0;  // llhttp's end-of-buffer span flush
+    s->body_ = std::string_view(at, len);
+    s->pending_event_ = ResponseParser::Event::kBody;
+    return HPE_PAUSED;
+  }
+
+  static int onMessageComplete(llhttp_t* p) {
+    ResponseParser* s = self(p);
+    // A bodiless response: the head event is still to be reported; the
+    // completion follows on the next call (complete_pending_).
+    if (!s->complete_pending_) {
+      s->completeMessage();
+      s->pending_event_ = ResponseParser::Event::kMessageComplete;
+    }
+    return HPE_PAUSED;
+  }
+};
+
+ResponseParser::ResponseParser(uint64_t max_header_bytes, uint32_t max_headers)
+    : max_header_bytes_(max_header_bytes), max_headers_(max_headers) {
+  llhttp_settings_init(&settings_);
+  settings_.on_message_begin = &ResponseParserCallbacks::onMessageBegin;
+  settings_.on_status = &ResponseParserCallbacks::onStatus;
+  settings_.on_version_complete = &ResponseParserCallbacks::onVersionComplete;
+  settings_.on_header_field = &ResponseParserCallbacks::onHeaderField;
+  settings_.on_header_field_complete = &ResponseParserCallbacks::onHeaderFieldComplete;
+  settings_.on_header_value = &ResponseParserCallbacks::onHeaderValue;
+  settings_.on_header_value_complete = &ResponseParserCallbacks::onHeaderValueComplete;
+  settings_.on_headers_complete = &ResponseParserCallbacks::onHeadersComplete;
+  settings_.on_body = &ResponseParserCallbacks::onBody;
+  settings_.on_message_complete = &ResponseParserCallbacks::onMessageComplete;
+  // No lenient flags (see RequestParser).
+  llhttp_init(&parser_, HTTP_RESPONSE, &settings_);
+  parser_.data = this;
+}
+
+ResponseParser::~ResponseParser() = default;
+
+void ResponseParser::expectResponseTo(std::string_view request_method) {
+  skip_body_ = request_method == "HEAD";
+}
+
+void ResponseParser::resetMessage() {
+  head_.status = 0;
+  head_.reason.clear();
+  head_.version_major = 1;
+  head_.version_minor = 1;
+  head_.headers.clear();
+  head_.framing = BodyFraming::kNone;
+  head_.content_length = 0;
+  head_.keep_alive = true;
+  current_field_.clear();
+  current_value_.clear();
+  trailer_bytes_ = 0;
+  header_count_ = 0;
+  trailer_count_ = 0;
+  content_length_count_ = 0;
+  transfer_encoding_count_ = 0;
+  connection_close_ = false;
+  connection_keep_alive_ = false;
+}
+
+int ResponseParser::fail(std::string reason) {
+  if (!failed_) {
+    failed_ = true;
+    error_reason_ = std::move(reason);
+  }
+  return HPE_USER;
+}
+
+int ResponseParser::countTrailerBytes(size_t len) {
+  trailer_bytes_ += len;
+  if (trailer_bytes_ > max_header_bytes_) return fail("response trailer section too large");
+  return 0;
+}
+
+int ResponseParser::finishHeader() {
+  size_t end = current_value_.find_last_not_of(" \t");
+  current_value_.erase(end == std::string::npos ? 0 : end + 1);
+  size_t begin = current_value_.find_first_not_of(" \t");
+  if (begin != 0) current_value_.erase(0, begin);
+  const std::string_view name = current_field_;
+  const std::string_view value = current_value_;
+  if (hasControlChar(value)) return fail("control character in response header value");
+
+  if (equalsIgnoreCase(name, "Content-Length")) {
+    // llhttp refuses even identical repeats without a lenient flag.
+    if (++content_length_count_ > 1) return fail("multiple Content-Length headers in response");
+    if (!parseContentLength(value, &head_.content_length)) {
+      return fail("invalid Content-Length in response");
+    }
+  } else if (equalsIgnoreCase(name, "Transfer-Encoding")) {
+    if (++transfer_encoding_count_ > 1) {
+      return fail("multiple Transfer-Encoding headers in response");
+    }
+  } else if (equalsIgnoreCase(name, "Connection")) {
+    if (listContainsToken(value, "close")) connection_close_ = true;
+    if (listContainsToken(value, "keep-alive")) connection_keep_alive_ = true;
+  }
+  head_.headers.push_back(Header{std::move(current_field_), std::move(current_value_)});
+  current_field_.clear();
+  current_value_.clear();
+  return 0;
+}
+
+int ResponseParser::completeHead() {
+  head_.status = parser_.status_code;
+  head_.version_major = parser_.http_major;
+  head_.version_minor = parser_.http_minor;
+  const int status = head_.status;
+  // RFC 9110 §15: status codes are 100..599 (llhttp takes any three digits).
+  if (status < 100 || status > 599) return fail("invalid status code");
+  if (hasControlChar(head_.reason)) return fail("control character in reason phrase");
+  if (status == 101) return fail("101 Switching Protocols (upgrades are not supported)");
+
+  const bool http11 = head_.version_minor == 1;
+  const bool has_te = transfer_encoding_count_ > 0;
+  // RFC 9112 §6.3 rule 3: CL with TE "ought to be handled as an error".
+  if (has_te && content_length_count_ > 0) {
+    return fail("Content-Length with Transfer-Encoding in response");
+  }
+  // RFC 9112 §6.1: TE in an HTTP/1.0 message means faulty framing.
+  if (has_te && !http11) return fail("Transfer-Encoding in an HTTP/1.0 response");
+  // The proxy strips Transfer-Encoding as hop-by-hop; forwarding a body that
+  // is still gzip- or otherwise transfer-coded without it would corrupt it.
+  if (has_te && classifyTransferEncoding(head_.find("Transfer-Encoding")->value) !=
+                    TransferCoding::kChunked) {
+    return fail("unsupported Transfer-Encoding in response");
+  }
+
+  // RFC 9112 §6.3 rule 1: HEAD responses, 1xx, 204 and 304 have no body.
+  const bool no_body = skip_body_ || status < 200 || status == 204 || status == 304;
+  if (no_body) {
+    head_.framing = BodyFraming::kNone;
+    head_.content_length = 0;
+  } else if (has_te) {
+    head_.framing = BodyFraming::kChunked;
+  } else if (content_length_count_ > 0) {
+    head_.framing = BodyFraming::kContentLength;
+  } else {
+    head_.framing = BodyFraming::kUntilClose;  // rule 8
+  }
+  head_.keep_alive = (http11 ? !connection_close_ : connection_keep_alive_ && !connection_close_) &&
+                     head_.framing != BodyFraming::kUntilClose;
+
+  in_message_ = true;
+  pending_event_ = Event::kHeadComplete;
+  if (no_body) {
+    // 1 = "no body" for llhttp, which then completes the message at once;
+    // on_message_complete pauses and the completion is reported next call.
+    complete_pending_ = true;
+    return 1;
+  }
+  return HPE_PAUSED;
+}
+
+void ResponseParser::completeMessage() {
+  in_message_ = false;
+  started_ = false;
+  head_bytes_ = 0;
+  // The request's method applies until its final (non-1xx) response.
+  if (head_.status >= 200) skip_body_ = false;
+}
+
+ResponseParser::Result ResponseParser::feed(const char* data, size_t len) {
+  body_ = {};
+  if (failed_) return {Event::kError, 0};
+  if (closed_) {
+    fail("data fed after the upstream closed");
+    return {Event::kError, 0};
+  }
+  if (complete_pending_) {
+    complete_pending_ = false;
+    completeMessage();
+    return {Event::kMessageComplete, 0};
+  }
+  size_t offset = 0;
+  while (true) {
+    const bool in_head = !in_message_;
+    size_t chunk = len - offset;
+    if (in_head) {
+      uint64_t room = head_bytes_ < max_header_bytes_ ? max_header_bytes_ - head_bytes_ : 0;
+      if (chunk > room) chunk = static_cast<size_t>(room);
+    }
+    const char* start = data + offset;
+    llhttp_errno_t err = llhttp_execute(&parser_, start, chunk);
+    size_t used = chunk;
+    if (err != HPE_OK) {
+      const char* pos = llhttp_get_error_pos(&parser_);
+      used = (pos != nullptr && pos >= start && pos <= start + chunk)
+                 ? static_cast<size_t>(pos - start)
+                 : 0;
+    }
+    offset += used;
+    if (in_head) head_bytes_ += used;
+
+    switch (err) {
+      case HPE_OK:
+        if (in_head && head_bytes_ >= max_header_bytes_ && (started_ || offset < len)) {
+          fail("response head too large");
+          return {Event::kError, offset};
+        }
+        if (offset < len) continue;
+        return {Event::kNeedMore, offset};
+      case HPE_PAUSED:
+        llhttp_resume(&parser_);
+        return {pending_event_, offset};
+      default: {
+        if (!failed_) {
+          const char* reason = llhttp_get_error_reason(&parser_);
+          fail(reason != nullptr && *reason != '\0' ? reason : llhttp_errno_name(err));
+        }
+        return {Event::kError, offset};
+      }
+    }
+  }
+}
+
+ResponseParser::Result ResponseParser::finish() {
+  if (failed_) return {Event::kError, 0};
+  closed_ = true;
+  if (complete_pending_) {
+    complete_pending_ = false;
+    completeMessage();
+    return {Event::kMessageComplete, 0};
+  }
+  if (in_message_ && head_.framing == BodyFraming::kUntilClose) {
+    completeMessage();
+    return {Event::kMessageComplete, 0};
+  }
+  if (started_) {
+    fail("upstream closed mid-message");
+    return {Event::kError, 0};
+  }
+  return {Event::kNeedMore, 0};
+}
+
+}  // namespace sluice::http

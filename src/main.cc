@@ -1,0 +1,122 @@
+// sluice: command-line entry point. Parses flags, loads and validates the
+// config, binds the listeners and runs the worker.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/log.h"
+#include "net/socket.h"
+#include "process/worker.h"
+
+namespace {
+
+constexpr const char* kDefaultConfigPath = "/etc/sluice/sluice.yaml";
+constexpr int kListenBacklog = 4096;
+
+void printUsage(FILE* out) {
+  std::fprintf(out,
+               "Usage: sluice [-c FILE] [-t] [-v] [-h]\n"
+               "\n"
+               "An HTTP reverse proxy and load balancer.\n"
+               "\n"
+               "Options:\n"
+               "  -c, --config FILE   configuration file (default %s)\n"
+               "  -t, --test          validate the configuration, print the outcome, exit 0 or 1\n"
+               "  -v, --version       print the version and exit\n"
+               "  -h, --help          print this help and exit\n"
+               "\n"
+               "Signals: SIGTERM/SIGQUIT drain and exit, SIGINT exits at once,\n"
+               "SIGUSR1 reopens the error log. See docs/operations.md.\n",
+               kDefaultConfigPath);
+}
+
+struct Options {
+  std::string config_path = kDefaultConfigPath;
+  bool test_only = false;
+};
+
+// Returns -1 to continue, or an exit code.
+int parseArgs(int argc, char** argv, Options* options) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-c" || arg == "--config") {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "sluice: %s needs a file name\n", arg.c_str());
+        return 2;
+      }
+      options->config_path = argv[++i];
+    } else if (arg.rfind("--config=", 0) == 0) {
+      options->config_path = arg.substr(9);
+    } else if (arg == "-t" || arg == "--test") {
+      options->test_only = true;
+    } else if (arg == "-v" || arg == "--version") {
+      std::printf("sluice %s\n", SLUICE_VERSION);
+      return 0;
+    } else if (arg == "-h" || arg == "--help") {
+      printUsage(stdout);
+      return 0;
+    } else {
+      std::fprintf(stderr, "sluice: unknown option %s\n\n", arg.c_str());
+      printUsage(stderr);
+      return 2;
+    }
+  }
+  return -1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace sluice;
+  Options options;
+  if (int code = parseArgs(argc, argv, &options); code >= 0) return code;
+
+  config::LoadResult loaded = config::loadConfigFile(options.config_path);
+  if (!loaded.ok()) {
+    for (const std::string& error : loaded.errors)
+      std::fprintf(stderr, "%s\n", error.c_str());
+    std::fprintf(stderr, "sluice: configuration file %s test failed\n",
+                 options.config_path.c_str());
+    return 1;
+  }
+  if (options.test_only) {
+    std::printf("sluice: configuration file %s test is successful\n", options.config_path.c_str());
+    return 0;
+  }
+  const config::Config& config = *loaded.config;
+
+  log::Level level = log::Level::kInfo;
+  log::parseLevel(config.log.level, &level);
+  log::setLevel(level);
+  std::string error;
+  if (!log::setTarget(config.log.error, &error)) {
+    std::fprintf(stderr, "sluice: %s\n", error.c_str());
+    return 1;
+  }
+
+  std::vector<int> listen_fds;
+  for (const config::Listener& listener : config.listeners) {
+    int fd = net::listenOn(listener.address, kListenBacklog, &error);
+    if (fd < 0) {
+      SLUICE_LOG(kError, "listener " + listener.name + ": " + error);
+      for (int open_fd : listen_fds)
+        ::close(open_fd);
+      return 1;
+    }
+    listen_fds.push_back(fd);
+    SLUICE_LOG(kInfo,
+               "listening on " + net::localAddress(fd).toString() + " (" + listener.name + ")");
+  }
+  if (config.workers != 1) {
+    SLUICE_LOG(kInfo, "workers: " + std::string(config.workers == 0 ? "auto" : "N") +
+                          " requested; this build runs one worker process");
+  }
+  process::Worker worker(loaded.config, std::move(listen_fds));
+  int code = worker.run();
+  SLUICE_LOG(kInfo, "exiting");
+  return code;
+}

@@ -1,0 +1,162 @@
+#include "process/worker.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+#include "core/log.h"
+#include "net/socket.h"
+
+namespace sluice::process {
+namespace {
+
+// Connections accepted per listener per loop pass, so one busy listener
+// cannot starve established connections.
+constexpr int kAcceptBudgetPerPass = 64;
+
+}  // namespace
+
+Worker::Worker(std::shared_ptr<const config::Config> config, std::vector<int> listen_fds) {
+  server_.loop = &loop_;
+  server_.config = std::move(config);
+  server_.on_closed = [this](proxy::ClientConnection* c) { onConnectionClosed(c); };
+  for (const config::Listener& listener : server_.config->listeners) {
+    proxy::ListenerContext context;
+    context.listener = &listener;
+    context.router = std::make_unique<proxy::Router>(listener.routes);
+    server_.listeners.push_back(std::move(context));
+  }
+  for (const config::Upstream& upstream : server_.config->upstreams) {
+    server_.clusters.emplace(upstream.name, std::make_unique<upstream::Cluster>(loop_, upstream));
+  }
+  for (size_t i = 0; i < listen_fds.size(); ++i) {
+    acceptors_.push_back(std::make_unique<Acceptor>(*this, i, listen_fds[i]));
+  }
+}
+
+Worker::~Worker() {
+  accepting_ = false;
+  for (auto& acceptor : acceptors_) {
+    loop_.removeFd(acceptor->fd());
+    ::close(acceptor->fd());
+  }
+  acceptors_.clear();
+  connections_.clear();
+  server_.clusters.clear();
+  // Connections destroyed above may have queued deferred destruction of
+  // upstream connections; run it while the loop is alive.
+  loop_.runOnce(event::Duration(0));
+}
+
+int Worker::run() {
+  // A client that goes away mid-write must give EPIPE, not kill the process.
+  ::signal(SIGPIPE, SIG_IGN);
+  loop_.watchSignal(SIGTERM, [this](int) { beginDrain("SIGTERM"); });
+  loop_.watchSignal(SIGQUIT, [this](int) { beginDrain("SIGQUIT"); });
+  loop_.watchSignal(SIGINT, [this](int) {
+    SLUICE_LOG(kInfo, "SIGINT: stopping now");
+    loop_.stop();
+  });
+  loop_.watchSignal(SIGUSR1, [](int) {
+    SLUICE_LOG(kInfo, "SIGUSR1: reopening log files");
+    log::reopen();
+  });
+  for (auto& acceptor : acceptors_) {
+    int err = loop_.addFd(acceptor->fd(), acceptor.get());
+    if (err != 0) {
+      SLUICE_LOG(kError, std::string("cannot watch listening socket: ") + std::strerror(err));
+      return 1;
+    }
+  }
+  loop_.run();
+  return exit_code_;
+}
+
+void Worker::Acceptor::onReady(uint32_t) {
+  worker_.acceptFrom(listener_index_, fd_);
+}
+
+void Worker::acceptFrom(size_t listener_index, int listen_fd) {
+  if (!accepting_) return;
+  const uint32_t max_connections = server_.config->limits.max_connections;
+  for (int i = 0; i < kAcceptBudgetPerPass; ++i) {
+    if (connections_.size() >= max_connections) {
+      // Leave the rest in the kernel's queue; resume when a connection closes.
+      accept_paused_ = true;
+      return;
+    }
+    net::Address peer;
+    int fd = net::acceptFrom(listen_fd, &peer);
+    if (fd < 0) {
+      if (fd == -EAGAIN) return;
+      if (fd == -EMFILE || fd == -ENFILE) {
+        SLUICE_LOG(kError, "accept: out of file descriptors; pausing accepts");
+        accept_paused_ = true;
+        return;
+      }
+      SLUICE_LOG(kWarn, std::string("accept failed: ") + std::strerror(-fd));
+      return;
+    }
+    if (peer.family() != net::Address::Family::kUnix) net::setNoDelay(fd);
+    auto connection = std::make_unique<proxy::ClientConnection>(
+        server_, server_.listeners[listener_index], fd, std::move(peer));
+    proxy::ClientConnection* raw = connection.get();
+    connections_.emplace(raw, std::move(connection));
+    if (!raw->start()) {
+      connections_.erase(raw);
+    }
+  }
+  // Budget spent with connections possibly still queued: come back next pass.
+  loop_.addPending(listen_fd, event::kReadable);
+}
+
+void Worker::onConnectionClosed(proxy::ClientConnection* connection) {
+  // Destroy at the end of the pass: the connection may still be on the stack.
+  loop_.defer([this, connection] {
+    connections_.erase(connection);
+    if (accept_paused_ && accepting_) {
+      accept_paused_ = false;
+      for (auto& acceptor : acceptors_)
+        loop_.addPending(acceptor->fd(), event::kReadable);
+    }
+    maybeFinishDrain();
+  });
+}
+
+void Worker::beginDrain(const char* why) {
+  if (!accepting_) return;
+  SLUICE_LOG(kInfo, std::string(why) + ": draining " + std::to_string(connections_.size()) +
+                        " connection(s), at most " +
+                        std::to_string(server_.config->shutdown_timeout.count()) + "ms");
+  server_.draining = true;
+  stopAccepting();
+  drain_deadline_ = std::make_unique<event::Timer>(loop_.timers(), [this] {
+    SLUICE_LOG(kWarn, "shutdown_timeout reached with " + std::to_string(connections_.size()) +
+                          " connection(s) open; closing them");
+    loop_.stop();
+  });
+  drain_deadline_->arm(server_.config->shutdown_timeout);
+  std::vector<proxy::ClientConnection*> open;
+  for (auto& [raw, owned] : connections_)
+    open.push_back(raw);
+  for (proxy::ClientConnection* c : open)
+    c->beginDrain();
+  maybeFinishDrain();
+}
+
+void Worker::stopAccepting() {
+  accepting_ = false;
+  for (auto& acceptor : acceptors_) {
+    loop_.removeFd(acceptor->fd());
+    ::close(acceptor->fd());
+  }
+  acceptors_.clear();
+}
+
+void Worker::maybeFinishDrain() {
+  if (!accepting_ && connections_.empty()) loop_.stop();
+}
+
+}  // namespace sluice::process

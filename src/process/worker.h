@@ -1,0 +1,62 @@
+// Worker: one event loop serving every listener of one config snapshot —
+// accepts connections, owns them, drains on SIGTERM/SIGQUIT, stops on SIGINT.
+// Owned by main (a single process for now; the master/worker split builds on
+// it). Single-threaded.
+#pragma once
+
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.h"
+#include "event/event_loop.h"
+#include "event/timer.h"
+#include "proxy/client_connection.h"
+#include "proxy/server_context.h"
+
+namespace sluice::process {
+
+class Worker {
+ public:
+  // `listen_fds` are bound, listening, non-blocking sockets parallel to
+  // config->listeners. The worker takes ownership of them.
+  Worker(std::shared_ptr<const config::Config> config, std::vector<int> listen_fds);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Serves until stopped by a signal; returns the process exit code.
+  int run();
+
+ private:
+  class Acceptor final : public event::IoHandler {
+   public:
+    Acceptor(Worker& worker, size_t listener_index, int fd)
+        : worker_(worker), listener_index_(listener_index), fd_(fd) {}
+    void onReady(uint32_t ready_bits) override;
+    int fd() const { return fd_; }
+
+   private:
+    Worker& worker_;
+    size_t listener_index_;
+    int fd_;
+  };
+
+  void acceptFrom(size_t listener_index, int listen_fd);
+  void onConnectionClosed(proxy::ClientConnection* connection);
+  void beginDrain(const char* why);
+  void stopAccepting();
+  void maybeFinishDrain();
+
+  event::EventLoop loop_;
+  proxy::ServerContext server_;
+  std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  std::unordered_map<proxy::ClientConnection*, std::unique_ptr<proxy::ClientConnection>>
+      connections_;
+  std::unique_ptr<event::Timer> drain_deadline_;
+  bool accepting_ = true;
+  bool accept_paused_ = false;  // at limits.max_connections
+  int exit_code_ = 0;
+};
+
+}  // namespace sluice::process

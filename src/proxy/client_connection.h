@@ -1,0 +1,114 @@
+// ClientConnection: one accepted client socket — reads and parses requests
+// (keep-alive, pipelining in order), answers each through its route, enforces
+// the client-side timeouts and limits, and closes cleanly. Owned by the
+// worker's connection table (unique_ptr); lives on the worker's loop.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "buffer/buffer.h"
+#include "event/event_loop.h"
+#include "event/timer.h"
+#include "http/request_parser.h"
+#include "net/address.h"
+#include "proxy/proxy_exchange.h"
+#include "proxy/server_context.h"
+
+namespace sluice::proxy {
+
+class ClientConnection final : public event::IoHandler {
+ public:
+  ClientConnection(ServerContext& server, const ListenerContext& listener, int fd,
+                   net::Address peer);
+  ~ClientConnection();
+  ClientConnection(const ClientConnection&) = delete;
+  ClientConnection& operator=(const ClientConnection&) = delete;
+
+  // Registers with the loop and arms the first header timeout.
+  bool start();
+  void onReady(uint32_t ready_bits) override;
+
+  // Worker drain: close now if idle between requests, else after the response
+  // in progress (which then carries `Connection: close`).
+  void beginDrain();
+  bool closed() const { return fd_ < 0; }
+  bool idle() const;
+
+  // --- for the ProxyExchange of the current request ---
+  event::EventLoop& loop() const { return *server_.loop; }
+  const net::Address& peer() const { return peer_; }
+  Buffer& output() { return out_; }
+  bool outputAboveHighWatermark() const;
+  // Writes queued output now; false if the connection closed meanwhile.
+  bool flushOutput();
+  bool keepAlive() const { return keep_alive_; }
+  // The response is close-delimited: no further request on this connection.
+  void closeAfterResponse() { keep_alive_ = false; }
+  // The upstream send buffer drained: parse and forward more request body.
+  void resumeInput();
+  // The response was fully queued. `request_complete` says whether the client
+  // had sent the whole request (if not, the connection cannot be reused).
+  void onExchangeDone(bool request_complete);
+  // No response could be obtained: answer with this status.
+  void respondFromExchange(int status);
+  // The response broke after it started: close without pretending it ended.
+  void abortFromExchange(const std::string& reason);
+
+ private:
+  // Why the connection is (not) reading: inspectable state rather than flags.
+  enum class Phase {
+    kWaitingHead,       // idle between requests or reading a head
+    kReadingBody,       // reading a request body (forwarded, or discarded if answered)
+    kAwaitingResponse,  // request read in full; its response is still coming
+    kFinishing,         // last response queued; no more requests are read
+    kLingering,         // response sent, write side shut; draining input until EOF
+  };
+
+  void handleReadable();
+  void handleWritable();
+  // Feeds buffered input to the parser and acts on each event.
+  void processInput();
+  void onRequestHead();
+  void startProxy(const config::Route& route);
+  void onRequestComplete();
+  // Both the request and its response are done: next request or close.
+  void finishRequest();
+  void destroyExchangeLater();
+  void respondError(int status, const std::string& reason);
+  void queueResponse(const config::DirectResponse& response, bool head_only);
+  void queueError(int status, bool head_only);
+  // Writes queued output; returns false if the connection was closed.
+  bool flush();
+  void afterFlush();
+  void armReadTimer();
+  void onReadTimeout();
+  void onSendTimeout();
+  void startLingering();
+  void close(const char* why);
+  std::string describePeer() const;
+
+  ServerContext& server_;
+  const ListenerContext& listener_;
+  int fd_;
+  net::Address peer_;
+  http::RequestParser parser_;
+  Buffer in_;
+  Buffer out_;
+  event::Timer read_timer_;
+  event::Timer send_timer_;
+  Phase phase_ = Phase::kWaitingHead;
+  uint32_t requests_ = 0;
+  std::unique_ptr<ProxyExchange> exchange_;  // the request being proxied
+  bool keep_alive_ = true;                   // of the request being answered
+  bool request_done_ = false;                // the current request was read in full
+  bool response_done_ = false;               // its response was queued in full
+  bool header_timer_armed_ = false;          // the head deadline runs from its first byte
+  bool peer_closed_ = false;                 // read side reached EOF
+  bool read_paused_ = false;                 // stopped reading for backpressure; resume on drain
+  bool write_blocked_ = false;               // last write hit EAGAIN
+  bool draining_ = false;
+};
+
+}  // namespace sluice::proxy

@@ -1,0 +1,37 @@
+// Router: picks the first route of a listener whose match block fits a
+// request's host and path. Built once per listener per config generation;
+// immutable and owned by the worker's listener state.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+
+namespace sluice::proxy {
+
+// The host part of a Host header or authority: lower-cased, port and IPv6
+// brackets removed (`Example.COM:8080` → `example.com`, `[::1]:80` → `::1`).
+std::string normalizeHost(std::string_view host_header);
+
+// The path of a request target without its query (`/a/b?x` → `/a/b`); for
+// absolute-form (`http://h/p?q`) the path after the authority (`/p`), and
+// `/` when it is empty. `authority` receives the authority of an
+// absolute-form target (which overrides Host, RFC 9112 §3.2.2), else empty.
+std::string_view targetPath(std::string_view target, std::string_view* authority);
+
+class Router {
+ public:
+  explicit Router(const std::vector<config::Route>& routes) : routes_(routes) {}
+
+  // `host` already normalized; `path` from targetPath(). Null when no route fits.
+  const config::Route* match(std::string_view host, std::string_view path) const;
+
+  static bool hostMatches(std::string_view pattern, std::string_view host);
+
+ private:
+  const std::vector<config::Route>& routes_;
+};
+
+}  // namespace sluice::proxy

@@ -1,0 +1,55 @@
+# Shared helpers for end-to-end tests (sourced, not run). Every server the
+# tests start listens on loopback only and is stopped on exit.
+
+E2E_TMP=$(mktemp -d)
+E2E_PIDS=()
+E2E_FAILED=0
+
+e2e_cleanup() {
+  local pid
+  for pid in "${E2E_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${E2E_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$E2E_TMP"
+}
+trap e2e_cleanup EXIT
+
+# A loopback port that was free a moment ago.
+free_port() {
+  local port
+  while :; do
+    port=$(shuf -i 20000-59999 -n 1)
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return
+    fi
+  done
+}
+
+# wait_port PORT: until something accepts on 127.0.0.1:PORT (10 s at most).
+wait_port() {
+  local i
+  for i in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "nothing listening on port $1" >&2
+  return 1
+}
+
+check() {  # check NAME EXPECTED ACTUAL
+  if [ "$2" == "$3" ]; then
+    echo "ok: $1"
+  else
+    echo "FAIL: $1: expected [$2], got [$3]" >&2
+    E2E_FAILED=1
+  fi
+}
+
+finish() {
+  if [ "$E2E_FAILED" -ne 0 ]; then
+    echo "--- sluice log ---" >&2
+    cat "$E2E_TMP"/*.log >&2 2>/dev/null || true
+    exit 1
+  fi
+  echo "all checks passed"
+}

@@ -1,0 +1,340 @@
+#include "integration/harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace sluice::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool connectable(int port) {
+  RawClient probe;
+  return probe.connect(port);
+}
+
+}  // namespace
+
+int freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+  ::close(fd);
+  return port;
+}
+
+TempDir::TempDir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "sluice-test-XXXXXX").string();
+  std::vector<char> buf(pattern.begin(), pattern.end());
+  buf.push_back('\0');
+  char* made = ::mkdtemp(buf.data());
+  path_ = made ? made : "";
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+}
+
+std::string TempDir::write(const std::string& name, const std::string& content) const {
+  std::string file = path_ + "/" + name;
+  std::ofstream(file, std::ios::binary) << content;
+  return file;
+}
+
+CommandResult runSluice(const std::vector<std::string>& args) {
+  TempDir dir;
+  std::string out_path = dir.path() + "/out.txt";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(SLUICE_BINARY));
+    for (const std::string& a : args)
+      argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(SLUICE_BINARY, argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CommandResult result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::ifstream in(out_path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  result.output = ss.str();
+  return result;
+}
+
+SluiceProcess::~SluiceProcess() {
+  if (pid_ > 0) stop(SIGKILL, milliseconds(5000));
+}
+
+bool SluiceProcess::launch(const std::string& yaml) {
+  std::string config = dir_.write("sluice.yaml", yaml);
+  std::string log = dir_.path() + "/error.log";
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    ::execl(SLUICE_BINARY, SLUICE_BINARY, "-c", config.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid_ > 0;
+}
+
+bool SluiceProcess::start(const std::string& yaml, int wait_port) {
+  if (!launch(yaml)) return false;
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < deadline) {
+    if (!running()) return false;
+    if (connectable(wait_port)) return true;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return false;
+}
+
+bool SluiceProcess::startUnix(const std::string& yaml, const std::string& socket_path) {
+  if (!launch(yaml)) return false;
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < deadline) {
+    if (!running()) return false;
+    RawClient probe;
+    if (probe.connectUnix(socket_path)) return true;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return false;
+}
+
+bool SluiceProcess::running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+int SluiceProcess::stop(int sig, milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, sig);
+  auto deadline = Clock::now() + timeout;
+  int status = 0;
+  while (Clock::now() < deadline) {
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return -1;
+}
+
+std::string SluiceProcess::errorLog() const {
+  std::ifstream in(dir_.path() + "/error.log");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+RawClient::~RawClient() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+RawClient::RawClient(RawClient&& other) noexcept
+    : fd_(other.fd_), pending_(std::move(other.pending_)) {
+  other.fd_ = -1;
+}
+
+bool RawClient::connect(int port, const std::string& host) {
+  sockaddr_storage storage{};
+  socklen_t len;
+  if (host.find(':') != std::string::npos) {
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&storage);
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(static_cast<uint16_t>(port));
+    ::inet_pton(AF_INET6, host.c_str(), &a6->sin6_addr);
+    len = sizeof *a6;
+  } else {
+    auto* a4 = reinterpret_cast<sockaddr_in*>(&storage);
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(static_cast<uint16_t>(port));
+    ::inet_pton(AF_INET, host.c_str(), &a4->sin_addr);
+    len = sizeof *a4;
+  }
+  fd_ = ::socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&storage), len) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+    return false;
+  }
+  return true;
+}
+
+bool RawClient::connectUnix(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+    return false;
+  }
+  return true;
+}
+
+bool RawClient::send(const std::string& bytes) {
+  size_t sent = 0;
+  while (sent < bytes.size()) {
+    ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    sent += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+void RawClient::shutdownWrite() {
+  ::shutdown(fd_, SHUT_WR);
+}
+
+// Waits for readability and appends what arrives; false on EOF, error or timeout.
+bool RawClient::fill(milliseconds timeout) {
+  pollfd p{fd_, POLLIN, 0};
+  int ready = ::poll(&p, 1, static_cast<int>(timeout.count()));
+  if (ready <= 0) return false;
+  char buf[65536];
+  ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+  if (n <= 0) return false;
+  pending_.append(buf, static_cast<size_t>(n));
+  return true;
+}
+
+std::string RawClient::readUntilClose(milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+    if (!fill(left)) break;
+  }
+  std::string out = std::move(pending_);
+  pending_.clear();
+  return out;
+}
+
+std::string RawClient::readResponse(bool head_request, milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  auto left = [&] {
+    return std::max(milliseconds(0),
+                    std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
+  };
+  size_t head_end;
+  while ((head_end = pending_.find("\r\n\r\n")) == std::string::npos) {
+    if (!fill(left())) return "";
+  }
+  head_end += 4;
+  std::string head = pending_.substr(0, head_end);
+  std::string lower = head;
+  for (char& c : lower)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  int status = statusOf(head);
+  size_t total = head_end;
+  bool no_body = head_request || status == 204 || status == 304 || (status >= 100 && status < 200);
+  if (!no_body) {
+    size_t cl = lower.find("\r\ncontent-length:");
+    if (cl != std::string::npos) {
+      size_t length = std::stoul(lower.substr(cl + 17));
+      total = head_end + length;
+      while (pending_.size() < total) {
+        if (!fill(left())) return "";
+      }
+    } else if (lower.find("\r\ntransfer-encoding: chunked") != std::string::npos) {
+      // Read until the last-chunk and the empty trailer section.
+      while (pending_.find("\r\n0\r\n\r\n", head_end - 2) == std::string::npos) {
+        if (!fill(left())) return "";
+      }
+      total = pending_.find("\r\n0\r\n\r\n", head_end - 2) + 7;
+    } else {
+      while (fill(left())) {
+      }
+      total = pending_.size();
+    }
+  }
+  std::string response = pending_.substr(0, total);
+  pending_.erase(0, total);
+  return response;
+}
+
+bool RawClient::closedByPeer(milliseconds timeout, std::string* unexpected) {
+  if (!pending_.empty()) {
+    if (unexpected) *unexpected = pending_;
+    return false;
+  }
+  pollfd p{fd_, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return false;
+  char buf[4096];
+  ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+  if (n > 0) {
+    if (unexpected) unexpected->assign(buf, static_cast<size_t>(n));
+    return false;
+  }
+  return true;  // 0 = EOF, <0 = reset: closed either way
+}
+
+std::string maskDate(std::string response) {
+  // Rebuilt rather than replace()d in place: g++ 12 warns falsely
+  // (-Wrestrict) on std::string::replace at -O2.
+  std::string out;
+  out.reserve(response.size());
+  size_t pos = 0;
+  for (;;) {
+    size_t found = response.find("\r\nDate: ", pos);
+    if (found == std::string::npos) break;
+    size_t end = response.find("\r\n", found + 8);
+    if (end == std::string::npos) break;
+    out.append(response, pos, found + 8 - pos).append("X");
+    pos = end;
+  }
+  out.append(response, pos, std::string::npos);
+  return out;
+}
+
+int statusOf(const std::string& bytes) {
+  if (bytes.size() < 12 || bytes.compare(0, 5, "HTTP/") != 0) return 0;
+  return std::atoi(bytes.c_str() + 9);
+}
+
+}  // namespace sluice::testing

@@ -1,0 +1,98 @@
+// Test harness for integration tests: runs the real sluice binary with a
+// generated config on loopback ephemeral ports, and talks to it over raw
+// sockets. Each test owns its SluiceProcess and clients.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace sluice::testing {
+
+using std::chrono::milliseconds;
+
+// A loopback TCP port that was free a moment ago.
+int freePort();
+
+// A temporary directory removed (with its files) on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string write(const std::string& name, const std::string& content) const;
+
+ private:
+  std::string path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout + stderr
+};
+
+// Runs sluice with `args` to completion (e.g. `-t -c FILE`).
+CommandResult runSluice(const std::vector<std::string>& args);
+
+class SluiceProcess {
+ public:
+  SluiceProcess() = default;
+  ~SluiceProcess();
+
+  // Writes `yaml` to a temp file, starts `sluice -c` on it and waits until
+  // `wait_port` accepts connections (or the unix socket path exists).
+  // Returns false if it exited or did not come up within 10 s.
+  bool start(const std::string& yaml, int wait_port);
+  bool startUnix(const std::string& yaml, const std::string& socket_path);
+  // Sends `sig` and waits up to `timeout` for exit; returns the exit status
+  // (exit code, or 128+signal), or -1 if it did not exit (then it is killed).
+  int stop(int sig, milliseconds timeout = milliseconds(10000));
+  bool running();
+  pid_t pid() const { return pid_; }
+  std::string errorLog() const;
+  const TempDir& dir() const { return dir_; }
+
+ private:
+  bool launch(const std::string& yaml);
+  TempDir dir_;
+  pid_t pid_ = -1;
+};
+
+class RawClient {
+ public:
+  RawClient() = default;
+  ~RawClient();
+  RawClient(RawClient&& other) noexcept;
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  bool connect(int port, const std::string& host = "127.0.0.1");
+  bool connectUnix(const std::string& path);
+  bool send(const std::string& bytes);
+  void shutdownWrite();
+  // Reads until EOF or `timeout` passes; returns what arrived.
+  std::string readUntilClose(milliseconds timeout = milliseconds(5000));
+  // Reads exactly one response (head + Content-Length/chunked body, none for
+  // `head_request`/204/304/1xx); empty on timeout or EOF before a full head.
+  std::string readResponse(bool head_request = false, milliseconds timeout = milliseconds(5000));
+  // True if the server closed the connection within `timeout` (EOF or reset)
+  // with no further bytes; bytes that arrive instead go to *unexpected.
+  bool closedByPeer(milliseconds timeout, std::string* unexpected = nullptr);
+  int fd() const { return fd_; }
+
+ private:
+  bool fill(milliseconds timeout);
+  int fd_ = -1;
+  std::string pending_;
+};
+
+// Replaces the value of the Date header with "X" so responses compare byte
+// for byte.
+std::string maskDate(std::string response);
+
+// Status code of the first response in `bytes`, or 0.
+int statusOf(const std::string& bytes);
+
+}  // namespace sluice::testing

@@ -1,0 +1,995 @@
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "config/config.h"
+
+namespace sluice::config {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// The smallest valid config; tests append to or replace parts of it.
+constexpr const char* kListener = R"(listeners:
+  - address: 127.0.0.1:8080
+    routes:
+      - respond: { status: 200 }
+)";
+
+LoadResult load(const std::string& text) {
+  return loadConfigText(text, "t.yaml");
+}
+
+std::shared_ptr<const Config> loadOk(const std::string& text) {
+  LoadResult result = load(text);
+  EXPECT_TRUE(result.ok());
+  for (const std::string& e : result.errors)
+    ADD_FAILURE() << "unexpected error: " << e;
+  return result.config;
+}
+
+std::vector<std::string> errorsOf(const std::string& text) {
+  LoadResult result = load(text);
+  EXPECT_FALSE(result.ok()) << "config was accepted:\n" << text;
+  EXPECT_FALSE(result.errors.empty());
+  return result.errors;
+}
+
+// Exactly one error is expected; returns it (or "" after a failure).
+std::string errorOf(const std::string& text) {
+  std::vector<std::string> errors = errorsOf(text);
+  EXPECT_EQ(errors.size(), 1u) << ::testing::PrintToString(errors);
+  return errors.empty() ? "" : errors.front();
+}
+
+// --- the two examples from the design (exact text, line and column) -------
+
+TEST(LoaderTest, BadPortInUpstreamServer) {
+  const std::string text = std::string(kListener) + R"(upstreams:
+  app:
+    servers:
+      - address: 127.0.0.1:9001
+      - address: 127.0.0.1:99999
+)";
+  EXPECT_EQ(errorOf(text),
+            "t.yaml:9:18: upstreams.app.servers[1].address: \"127.0.0.1:99999\" is not a valid "
+            "port (1-65535)");
+}
+
+TEST(LoaderTest, DanglingUpstreamWithSuggestion) {
+  const std::string text = R"(listeners:
+  - name: web
+    address: 127.0.0.1:8080
+    routes:
+      - match: { path_prefix: /a }
+        upstream: app
+      - match: { path_prefix: /b }
+        respond: { status: 204 }
+      - upstream: ap
+upstreams:
+  app:
+    servers:
+      - address: 127.0.0.1:9001
+)";
+  EXPECT_EQ(errorOf(text),
+            "t.yaml:9:19: listeners[0].routes[2].upstream: no upstream named \"ap\" (did you mean "
+            "\"app\"?)");
+}
+
+TEST(LoaderTest, DanglingUpstreamWithoutSuggestion) {
+  EXPECT_EQ(errorOf(R"(listeners:
+  - address: 127.0.0.1:8080
+    routes:
+      - upstream: backend
+)"),
+            "t.yaml:4:19: listeners[0].routes[0].upstream: no upstream named \"backend\"");
+}
+
+TEST(LoaderTest, RoutesMayNameUpstreamsDefinedLater) {
+  auto config = loadOk(R"(upstreams:
+  b:
+    servers: [{address: 127.0.0.1:9001}]
+listeners:
+  - address: 127.0.0.1:8080
+    routes:
+      - upstream: b
+)");
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->listeners[0].routes[0].upstream, "b");
+  ASSERT_NE(config->findUpstream("b"), nullptr);
+  EXPECT_EQ(config->findUpstream("b")->servers.size(), 1u);
+}
+
+TEST(LoaderTest, BrokenUpstreamIsStillKnownByName) {
+  // One error for the server, none for the route that names the upstream.
+  EXPECT_EQ(errorOf(R"(listeners:
+  - address: 127.0.0.1:8080
+    routes:
+      - upstream: app
+upstreams:
+  app:
+    servers:
+      - address: nowhere:1
+)"),
+            "t.yaml:8:18: upstreams.app.servers[0].address: \"nowhere:1\": \"nowhere\" is not an "
+            "IPv4 address (host names other than localhost are not resolved; use a numeric "
+            "address)");
+}
+
+// --- YAML and file errors -------------------------------------------------
+
+TEST(LoaderTest, YamlSyntaxErrorIsLocated) {
+  EXPECT_EQ(errorOf("workers: 1\nlisteners: [\n"),
+            "t.yaml:3:1: invalid YAML: end of sequence flow not found");
+}
+
+TEST(LoaderTest, UnquotedWildcardGetsAHint) {
+  EXPECT_EQ(errorOf(std::string(kListener) + "      - match: { host: *.example.com }\n"),
+            "t.yaml:5:24: invalid YAML: the referenced anchor is not defined (a value starting "
+            "with * must be quoted, e.g. host: \"*.example.com\")");
+}
+
+TEST(LoaderTest, MissingFile) {
+  LoadResult result = loadConfigFile("/nonexistent-dir/sluice.yaml");
+  EXPECT_FALSE(result.ok());
+  EXPECT_THAT(result.errors,
+              ElementsAre("/nonexistent-dir/sluice.yaml: cannot read: No such file or directory"));
+}
+
+TEST(LoaderTest, DirectoryIsNotAFile) {
+  LoadResult result = loadConfigFile("/");
+  EXPECT_FALSE(result.ok());
+  EXPECT_THAT(result.errors, ElementsAre("/: cannot read: Is a directory"));
+}
+
+TEST(LoaderTest, LoadsFromFileWithPathInMessages) {
+  const std::filesystem::path path = std::filesystem::temp_directory_path() /
+                                     ("sluice-loader-test-" + std::to_string(::getpid()) + ".yaml");
+  {
+    std::ofstream out(path);
+    out << kListener << "workers: lots\n";
+  }
+  LoadResult result = loadConfigFile(path.string());
+  std::filesystem::remove(path);
+  EXPECT_THAT(result.errors,
+              ElementsAre(path.string() + ":5:10: workers: expected auto or a number 1-1024, got "
+                                          "\"lots\""));
+}
+
+TEST(LoaderTest, SourcePathIsRecorded) {
+  auto config = loadOk(kListener);
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->source_path, "t.yaml");
+}
+
+TEST(LoaderTest, OnlyOneDocument) {
+  EXPECT_EQ(errorOf(std::string(kListener) + "---\nworkers: 2\n"),
+            "t.yaml:6:1: only one YAML document is allowed (remove the second ---)");
+}
+
+TEST(LoaderTest, EmptyFileNeedsListeners) {
+  EXPECT_EQ(errorOf(""), "t.yaml: listeners: missing: at least one listener is required");
+  EXPECT_EQ(errorOf("# nothing\n"),
+            "t.yaml: listeners: missing: at least one listener is required");
+}
+
+TEST(LoaderTest, TopLevelMustBeAMapping) {
+  EXPECT_EQ(errorOf("- a\n- b\n"),
+            "t.yaml:1:1: expected a mapping of settings at the top level, got a list");
+}
+
+TEST(LoaderTest, EmptyListenerList) {
+  EXPECT_EQ(errorOf("listeners: []\n"),
+            "t.yaml:1:12: listeners: at least one listener is required");
+}
+
+// --- unknown and duplicate keys ----------------------------------------------
+
+TEST(LoaderTest, UnknownTopLevelKeyWithSuggestion) {
+  EXPECT_THAT(errorsOf("listner:\n  - address: 127.0.0.1:80\n"),
+              ElementsAre("t.yaml:1:1: listner: unknown key (did you mean \"listeners\"?)",
+                          "t.yaml:1:1: listeners: missing: at least one listener is required"));
+}
+
+TEST(LoaderTest, UnknownKeyWithoutSuggestionListsTheKnownOnes) {
+  EXPECT_EQ(errorOf(std::string(kListener) + "log:\n  colour: red\n"),
+            "t.yaml:6:3: log.colour: unknown key (expected one of: level, error, access, "
+            "access_format)");
+}
+
+TEST(LoaderTest, UnknownKeysAtEveryLevel) {
+  const std::string text = R"(listeners:
+  - adress: 127.0.0.1:8080
+    address: 127.0.0.1:8080
+    routes:
+      - match: { path: /x }
+        respond: { staus: 200 }
+      - upstreams: app
+        upstream: app
+upstreams:
+  app:
+    server: []
+    servers:
+      - address: 127.0.0.1:9001
+        wieght: 2
+    keepalive: { max_idel: 1 }
+    timeouts: { conect: 1s }
+timeouts: { headers: 1s }
+limits: { max_header: 1k }
+)";
+  EXPECT_THAT(
+      errorsOf(text),
+      ElementsAre(
+          "t.yaml:2:5: listeners[0].adress: unknown key (did you mean \"address\"?)",
+          "t.yaml:5:18: listeners[0].routes[0].match.path: unknown key (expected one of: host, "
+          "path_prefix)",
+          "t.yaml:6:20: listeners[0].routes[0].respond.staus: unknown key (did you mean "
+          "\"status\"?)",
+          "t.yaml:7:9: listeners[0].routes[1].upstreams: unknown key (did you mean \"upstream\"?)",
+          "t.yaml:11:5: upstreams.app.server: unknown key (did you mean \"servers\"?)",
+          "t.yaml:14:9: upstreams.app.servers[0].wieght: unknown key (did you mean \"weight\"?)",
+          "t.yaml:15:18: upstreams.app.keepalive.max_idel: unknown key (did you mean "
+          "\"max_idle\"?)",
+          "t.yaml:16:17: upstreams.app.timeouts.conect: unknown key (did you mean \"connect\"?)",
+          "t.yaml:17:13: timeouts.headers: unknown key (did you mean \"header\"?)",
+          "t.yaml:18:11: limits.max_header: unknown key (did you mean \"max_headers\"?)"));
+}
+
+TEST(LoaderTest, DuplicateKeys) {
+  EXPECT_EQ(errorOf(std::string(kListener) + "workers: 1\nworkers: 2\n"),
+            "t.yaml:6:1: workers: duplicate key (first set at line 5)");
+}
+
+TEST(LoaderTest, DuplicateUpstreamNames) {
+  EXPECT_EQ(errorOf(std::string(kListener) + R"(upstreams:
+  app:
+    servers: [{address: 127.0.0.1:9001}]
+  app:
+    servers: [{address: 127.0.0.1:9002}]
+)"),
+            "t.yaml:8:3: upstreams.app: duplicate key (first set at line 6)");
+}
+
+// --- types ------------------------------------------------------------------
+
+TEST(LoaderTest, WrongTypes) {
+  const std::string text = std::string(kListener) + R"(shutdown_timeout: { seconds: 5 }
+log: [info]
+trusted_proxies: 127.0.0.1
+limits:
+  max_headers: [1]
+  max_header_bytes: {}
+)";
+  EXPECT_THAT(errorsOf(text),
+              ElementsAre("t.yaml:5:19: shutdown_timeout: expected a duration like 5s or 250ms, "
+                          "got a mapping",
+                          "t.yaml:6:6: log: expected a mapping, got a list",
+                          "t.yaml:7:18: trusted_proxies: expected a list, got \"127.0.0.1\"",
+                          "t.yaml:9:16: limits.max_headers: expected a whole number, got a list",
+                          "t.yaml:10:21: limits.max_header_bytes: expected a size like 16k or 1m, "
+                          "got a mapping"));
+}
+
+TEST(LoaderTest, EmptyValueIsReportedAtItsKey) {
+  EXPECT_EQ(errorOf(std::string(kListener) + "pid_file:\nworkers: 1\n"),
+            "t.yaml:5:1: pid_file: expected a file path, got an empty value");
+}
+
+TEST(LoaderTest, BadDurationText) {
+  EXPECT_THAT(errorsOf(std::string(kListener) + "timeouts:\n  header: 10\n  body: 1.5s\n  idle: "
+                                                "-1s\n  send: 3d\n"),
+              ElementsAre("t.yaml:6:11: timeouts.header: \"10\" has no unit (did you mean "
+                          "\"10s\"? units: ms, s, m, h)",
+                          "t.yaml:7:9: timeouts.body: \"1.5s\" is not a whole number; use a "
+                          "smaller unit instead (e.g. 1500ms for 1.5s)",
+                          "t.yaml:8:9: timeouts.idle: \"-1s\" is negative; durations are 0 or more",
+                          "t.yaml:9:9: timeouts.send: \"3d\" has an unknown unit \"d\" (use ms, s, "
+                          "m or h)"));
+}
+
+TEST(LoaderTest, TimeoutsMustBePositive) {
+  EXPECT_THAT(
+      errorsOf(std::string(kListener) + R"(timeouts: { idle: 0s }
+upstreams:
+  app:
+    servers: [{address: 127.0.0.1:9001}]
+    keepalive: { idle_timeout: 0 }
+    timeouts: { connect: 0ms }
+)"),
+      ElementsAre("t.yaml:5:19: timeouts.idle: must be greater than 0",
+                  "t.yaml:9:32: upstreams.app.keepalive.idle_timeout: must be greater than 0",
+                  "t.yaml:10:26: upstreams.app.timeouts.connect: must be greater than 0"));
+}
+
+TEST(LoaderTest, ShutdownTimeoutMayBeZero) {
+  auto config = loadOk(std::string(kListener) + "shutdown_timeout: 0\n");
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->shutdown_timeout, Duration::zero());
+}
+
+// --- workers, log, limits --------------------------------------------------
+
+TEST(LoaderTest, Workers) {
+  auto config = loadOk(std::string(kListener) + "workers: auto\n");
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->workers, 0u);
+  config = loadOk(std::string(kListener) + "workers: 1024\n");
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->workers, 1024u);
+  EXPECT_EQ(errorOf(std::string(kListener) + "workers: 0\n"),
+            "t.yaml:5:10: workers: expected auto or a number 1-1024, got \"0\"");
+  EXPECT_EQ(errorOf(std::string(kListener) + "workers: 1025\n"),
+            "t.yaml:5:10: workers: expected auto or a number 1-1024, got \"1025\"");
+  errorOf(std::string(kListener) + "workers: Auto\n");
+  errorOf(std::string(kListener) + "workers: -1\n");
+}
+
+TEST(LoaderTest, LogSettings) {
+  auto config = loadOk(std::string(kListener) + R"(log:
+  level: debug
+  error: /var/log/sluice/error.log
+  access: "off"
+  access_format: json
+)");
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->log.level, "debug");
+  EXPECT_EQ(config->log.error, "/var/log/sluice/error.log");
+  EXPECT_EQ(config->log.access, "off");
+  EXPECT_EQ(config->log.access_format, "json");
+}
+
+TEST(LoaderTest, BadLogSettings) {
+  EXPECT_THAT(errorsOf(std::string(kListener) + R"(log:
+  level: warning
+  access_format: clf
+  error: stdout
+  access: stderr
+)"),
+              ElementsAre("t.yaml:6:10: log.level: \"warning\" is not one of error, warn, info, "
+                          "debug (did you mean \"warn\"?)",
+                          "t.yaml:7:18: log.access_format: \"clf\" is not one of combined, json",
+                          "t.yaml:8:10: log.error: \"stdout\" is not allowed for the error log "
+                          "(use stderr or a file path, e.g. /dev/stdout)",
+                          "t.yaml:9:11: log.access: \"stderr\" is not allowed for the access log "
+                          "(use stdout, off or a file path, e.g. /dev/stderr)"));
+}
+
+TEST(LoaderTest, LimitsInRange) {
+  auto config = loadOk(std::string(kListener) + R"(limits:
+  max_header_bytes: 1k
+  max_headers: 10000
+  max_body_bytes: 10g
+  max_connections: 1
+  max_requests_per_connection: 0
+)");
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->limits.max_header_bytes, 1024u);
+  EXPECT_EQ(config->limits.max_headers, 10000u);
+  EXPECT_EQ(config->limits.max_body_bytes, 10ull << 30);
+  EXPECT_EQ(config->limits.max_connections, 1u);
+  EXPECT_EQ(config->limits.max_requests_per_connection, 0u);
+  config = loadOk(std::string(kListener) + "limits: { max_header_bytes: 1m }\n");
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->limits.max_header_bytes, 1u << 20);
+}
+
+TEST(LoaderTest, LimitsOutOfRange) {
+  EXPECT_THAT(errorsOf(std::string(kListener) + R"(limits:
+  max_header_bytes: 1023
+  max_headers: 0
+  max_connections: 0
+  max_requests_per_connection: 4294967296
+)"),
+              ElementsAre("t.yaml:6:21: limits.max_header_bytes: \"1023\" is out of range (1k-1m)",
+                          "t.yaml:7:16: limits.max_headers: 0 is out of range (1-10000)",
+                          "t.yaml:8:20: limits.max_connections: 0 is out of range (1-1000000)",
+                          "t.yaml:9:32: limits.max_requests_per_connection: 4294967296 is out of "
+                          "range (0-4294967295)"));
+  EXPECT_EQ(errorOf(std::string(kListener) + "limits: { max_header_bytes: 2m }\n"),
+            "t.yaml:5:29: limits.max_header_bytes: \"2m\" is out of range (1k-1m)");
+  EXPECT_EQ(errorOf(std::string(kListener) + "limits: { max_headers: 10001 }\n"),
+            "t.yaml:5:24: limits.max_headers: 10001 is out of range (1-10000)");
+  EXPECT_EQ(errorOf(std::string(kListener) + "limits: { max_headers: 99999999999999999999999 }\n"),
+            "t.yaml:5:24: limits.max_headers: 99999999999999999999999 is out of range (1-10000)");
+  EXPECT_EQ(errorOf(std::string(kListener) + "limits: { max_headers: ten }\n"),
+            "t.yaml:5:24: limits.max_headers: \"ten\" is not a whole number");
+}
+
+// --- trusted proxies ---------------------------------------------------------
+
+TEST(LoaderTest, TrustedProxies) {
+  auto config =
+      loadOk(std::string(kListener) + "trusted_proxies: [127.0.0.1/32, \"::1\", 10.0.0.0/8]\n");
+  ASSERT_TRUE(config);
+  ASSERT_EQ(config->trusted_proxies.size(), 3u);
+  EXPECT_EQ(config->trusted_proxies[0].toString(), "127.0.0.1/32");
+  EXPECT_EQ(config->trusted_proxies[1].toString(), "::1/128");
+  EXPECT_EQ(config->trusted_proxies[2].toString(), "10.0.0.0/8");
+}
+
+TEST(LoaderTest, BadTrustedProxies) {
+  EXPECT_THAT(errorsOf(std::string(kListener) + R"(trusted_proxies:
+  - 10.0.0.1/8
+  - 10.0.0.0/40
+  - [1]
+)"),
+              ElementsAre("t.yaml:6:5: trusted_proxies[0]: \"10.0.0.1/8\" has bits set after the "
+                          "prefix length (did you mean \"10.0.0.0/8\"?)",
+                          "t.yaml:7:5: trusted_proxies[1]: \"10.0.0.0/40\" has an invalid prefix "
+                          "length (0-32 for IPv4)",
+                          "t.yaml:8:5: trusted_proxies[2]: expected an address or CIDR range like "
+                          "10.0.0.0/8, got a list"));
+}
+
+// --- listeners ---------------------------------------------------------------
+
+TEST(LoaderTest, ListenerNameDefaultsToAddressText) {
+  auto config = loadOk(R"(listeners:
+  - address: localhost:8080
+    routes: [{respond: {status: 200}}]
+  - address: "[::1]:8080"
+    routes: [{respond: {status: 200}}]
+  - address: unix:/tmp/sluice-test.sock
+    routes: [{respond: {status: 200}}]
+)");
+  ASSERT_TRUE(config);
+  ASSERT_EQ(config->listeners.size(), 3u);
+  EXPECT_EQ(config->listeners[0].name, "localhost:8080");
+  EXPECT_EQ(config->listeners[0].address.toString(), "127.0.0.1:8080");
+  EXPECT_EQ(config->listeners[1].name, "[::1]:8080");
+  EXPECT_EQ(config->listeners[1].address.family(), net::Address::Family::kIpv6);
+  EXPECT_EQ(config->listeners[2].name, "unix:/tmp/sluice-test.sock");
+  EXPECT_EQ(config->listeners[2].address.path(), "/tmp/sluice-test.sock");
+}
+
+TEST(LoaderTest, BadListenerAddresses) {
+  EXPECT_THAT(
+      errorsOf(R"(listeners:
+  - address: 127.0.0.1:0
+    routes: [{respond: {status: 200}}]
+  - address: "[::1]"
+    routes: [{respond: {status: 200}}]
+  - address: "unix:"
+    routes: [{respond: {status: 200}}]
+  - routes: [{respond: {status: 200}}]
+)"),
+      ElementsAre("t.yaml:2:14: listeners[0].address: \"127.0.0.1:0\": port 0 is not allowed (use "
+                  "a fixed port, 1-65535)",
+                  "t.yaml:4:14: listeners[1].address: \"[::1]\" has no port (expected "
+                  "[ipv6]:port, e.g. [::1]:8080)",
+                  "t.yaml:6:14: listeners[2].address: \"unix:\" has an empty socket path "
+                  "(expected unix:/path/to/socket)",
+                  "t.yaml:8:5: listeners[3]: missing required key \"address\""));
+}
+
+TEST(LoaderTest, UnixPathTooLong) {
+  const std::string path = "/" + std::string(107, 'x');
+  EXPECT_EQ(errorOf("listeners:\n  - address: unix:" + path +
+                    "\n    routes: [{respond: {status: 200}}]\n"),
+            "t.yaml:2:14: listeners[0].address: \"unix:" + path +
+                "\" is too long: a unix socket path may have at most 107 bytes, this one has 108");
+}
+
+TEST(LoaderTest, DuplicateListenerAddresses) {
+  EXPECT_EQ(errorOf(R"(listeners:
+  - name: a
+    address: 127.0.0.1:8080
+    routes: [{respond: {status: 200}}]
+  - name: b
+    address: localhost:8080
+    routes: [{respond: {status: 200}}]
+)"),
+            "t.yaml:6:14: listeners[1].address: 127.0.0.1:8080 is already used by listeners[0]");
+}
+
+TEST(LoaderTest, DuplicateListenerNames) {
+  EXPECT_EQ(errorOf(R"(listeners:
+  - name: web
+    address: 127.0.0.1:8080
+    routes: [{respond: {status: 200}}]
+  - name: web
+    address: 127.0.0.1:8081
+    routes: [{respond: {status: 200}}]
+)"),
+            "t.yaml:5:11: listeners[1].name: duplicate listener name \"web\" (also listeners[0])");
+}
+
+TEST(LoaderTest, BadListenerName) {
+  EXPECT_EQ(errorOf(R"(listeners:
+  - name: my web
+    address: 127.0.0.1:8080
+    routes: [{respond: {status: 200}}]
+)"),
+            "t.yaml:2:11: listeners[0].name: \"my web\" is not a valid name (no spaces or control "
+            "characters)");
+}
+
+TEST(LoaderTest, ListenerWithoutRoutes) {
+  EXPECT_THAT(errorsOf(R"(listeners:
+  - address: 127.0.0.1:8080
+  - address: 127.0.0.1:8081
+    routes: []
+)"),
+              ElementsAre("t.yaml:2:5: listeners[0]: listener has no routes",
+                          "t.yaml:4:13: listeners[1].routes: listener has no routes"));
+}
+
+// --- routes ------------------------------------------------------------------
+
+TEST(LoaderTest, RouteNeedsExactlyOneAction) {
+  EXPECT_THAT(errorsOf(R"(listeners:
+  - address: 127.0.0.1:8080
+    routes:
+      - match: { path_prefix: / }
+      - upstream: app
+        respond: { status: 200 }
+upstreams:
+  app:
+    servers: [{address: 127.0.0.1:9001}]
+)"),
+              ElementsAre("t.yaml:4:9: listeners[0].routes[0]: a route needs an action: "
+                          "\"upstream\" or \"respond\"",
+                          "t.yaml:5:9: listeners[0].routes[1]: a route takes exactly one action, "
+                          "but has both \"upstream\" and \"respond\""));
+}
+
+TEST(LoaderTest, HostPatternsAreLowerCasedAndChecked) {
+  auto config = loadOk(R"(listeners:
+  - address: 127.0.0.1:8080
+    routes:
+      - match: { host: API.Example.com }
+        respond: { status: 200 }
+      - match: { host: "*.Example.com", path_prefix: /v1/ }
+        respond: { status: 200 }
+)");
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->listeners[0].routes[0].match.host, "api.example.com");
+  EXPECT_EQ(config->listeners[0].routes[1].match.host, "*.example.com");
+  EXPECT_EQ(config->listeners[0].routes[1].match.path_prefix, "/v1/");
+
+  EXPECT_THAT(errorsOf(R"(listeners:
+  - address: 127.0.0.1:8080
+    routes:
+      - match: { host: "api.*.com" }
+        respond: { status: 200 }
+      - match: { host: "example.com:8080" }
+        respond: { status: 200 }
+      - match: { path_prefix: v1/ }
+        respond: { status: 200 }
+)"),
+              ElementsAre("t.yaml:4:24: listeners[0].routes[0].match.host: \"api.*.com\" is not a "
+                          "valid host pattern: it may use * only as a leading \"*.\" (e.g. "
+                          "*.example.com)",
+                          "t.yaml:6:24: listeners[0].routes[1].match.host: \"example.com:8080\" is "
+                          "not a valid host pattern: it must not include a port (the port of the "
+                          "Host header is ignored)",
+                          "t.yaml:8:31: listeners[0].routes[2].match.path_prefix: \"v1/\" must "
+                          "start with / (omit path_prefix to match any path)"));
+}
+
+TEST(LoaderTest, EmptyMatchMatchesEverything) {
+  auto config = loadOk(R"(listeners:
+  - address: 127.0.0.1:8080
+    routes:
+      - match: {}
+        respond: { status: 200 }
+)");
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->listeners[0].routes[0].match.host, "");
+  EXPECT_EQ(config->listeners[0].routes[0].match.path_prefix, "");
+}
+
+TEST(LoaderTest, RespondStatusRange) {
+  const auto route = [](const std::string& respond) {
+    return "listeners:\n  - address: 127.0.0.1:8080\n    routes:\n      - respond: " + respond +
+           "\n";
+  };
+  EXPECT_EQ(errorOf(route("{ status: 101 }")),
+            "t.yaml:4:28: listeners[0].routes[0].respond.status: status 101 is out of range "
+            "(200-599); 1xx is informational and cannot be a final response");
+  EXPECT_EQ(errorOf(route("{ status: 600 }")),
+            "t.yaml:4:28: listeners[0].routes[0].respond.status: status 600 is out of range "
+            "(200-599)");
+  EXPECT_EQ(errorOf(route("{ status: 199 }")),
+            "t.yaml:4:28: listeners[0].routes[0].respond.status: status 199 is out of range "
+            "(200-599); 1xx is informational and cannot be a final response");
+  errorOf(route("{ status: ok }"));
+  errorOf(route("{ status: 2000 }"));
+  errorOf(route("{ status: -200 }"));
+  for (const char* ok : {"200", "204", "301", "404", "503", "599"}) {
+    auto config = loadOk(route(std::string("{ status: ") + ok + " }"));
+    ASSERT_TRUE(config);
+    EXPECT_EQ(config->listeners[0].routes[0].respond->status, std::stoi(ok));
+  }
+}
+
+TEST(LoaderTest, RespondDefaultsToEmpty200) {
+  auto config =
+      loadOk("listeners:\n  - address: 127.0.0.1:8080\n    routes:\n      - respond: {}\n");
+  ASSERT_TRUE(config);
+  const Route& route = config->listeners[0].routes[0];
+  ASSERT_TRUE(route.respond.has_value());
+  EXPECT_EQ(route.respond->status, 200);
+  EXPECT_EQ(route.respond->body, "");
+  EXPECT_TRUE(route.respond->headers.empty());
+  EXPECT_EQ(route.upstream, "");
+}
+
+TEST(LoaderTest, NoBodyOn204And304) {
+  EXPECT_EQ(errorOf("listeners:\n  - address: 127.0.0.1:8080\n    routes:\n      - respond: { "
+                    "status: 204, body: x }\n"),
+            "t.yaml:4:39: listeners[0].routes[0].respond.body: a 204 response cannot have a body");
+  loadOk(
+      "listeners:\n  - address: 127.0.0.1:8080\n    routes:\n      - respond: { status: 304, "
+      "body: \"\" }\n");
+}
+
+TEST(LoaderTest, RespondHeaders) {
+  auto config = loadOk(R"(listeners:
+  - address: 127.0.0.1:8080
+    routes:
+      - respond:
+          status: 503
+          body: "down\n"
+          headers:
+            Content-Type: text/plain
+            retry-after: 120
+            x-empty: ""
+)");
+  ASSERT_TRUE(config);
+  const DirectResponse& r = *config->listeners[0].routes[0].respond;
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, "down\n");
+  EXPECT_EQ(r.headers,
+            (HeaderList{{"Content-Type", "text/plain"}, {"retry-after", "120"}, {"x-empty", ""}}));
+}
+
+TEST(LoaderTest, BadRespondHeaders) {
+  EXPECT_THAT(errorsOf(R"(listeners:
+  - address: 127.0.0.1:8080
+    routes:
+      - respond:
+          headers:
+            "bad name": x
+            x-injected: "a\r\nset-cookie: evil=1"
+            Content-Length: 5
+            x-a: 1
+            X-A: 2
+            x-list: [1, 2]
+)"),
+              ElementsAre("t.yaml:6:13: listeners[0].routes[0].respond.headers.bad name: \"bad "
+                          "name\" is not a valid header name (letters, digits and "
+                          "!#$%&'*+-.^_`|~ only; no spaces or colons)",
+                          "t.yaml:7:25: listeners[0].routes[0].respond.headers.x-injected: header "
+                          "value must not contain CR, LF or NUL",
+                          "t.yaml:8:13: listeners[0].routes[0].respond.headers.Content-Length: "
+                          "\"Content-Length\" is set by sluice (framing and connection handling); "
+                          "remove it",
+                          "t.yaml:10:13: listeners[0].routes[0].respond.headers.X-A: duplicate "
+                          "header \"X-A\" (same as \"x-a\"; names are case-insensitive)",
+                          "t.yaml:11:21: listeners[0].routes[0].respond.headers.x-list: expected a "
+                          "header value, got a list"));
+}
+
+// --- upstreams ---------------------------------------------------------------
+
+TEST(LoaderTest, UpstreamWithoutServers) {
+  EXPECT_THAT(errorsOf(std::string(kListener) + R"(upstreams:
+  a:
+    retries: 0
+  b:
+    servers: []
+)"),
+              ElementsAre("t.yaml:7:5: upstreams.a: upstream has no servers (add a \"servers\" "
+                          "list)",
+                          "t.yaml:9:14: upstreams.b.servers: upstream has no servers"));
+}
+
+TEST(LoaderTest, ServerWeightRange) {
+  EXPECT_THAT(errorsOf(std::string(kListener) + R"(upstreams:
+  app:
+    servers:
+      - address: 127.0.0.1:9001
+        weight: 0
+      - address: 127.0.0.1:9002
+        weight: 1001
+      - weight: 5
+)"),
+              ElementsAre("t.yaml:9:17: upstreams.app.servers[0].weight: 0 is out of range "
+                          "(1-1000)",
+                          "t.yaml:11:17: upstreams.app.servers[1].weight: 1001 is out of range "
+                          "(1-1000)",
+                          "t.yaml:12:9: upstreams.app.servers[2]: missing required key "
+                          "\"address\""));
+}
+
+TEST(LoaderTest, ServerPortZeroAndDuplicates) {
+  EXPECT_THAT(errorsOf(std::string(kListener) + R"(upstreams:
+  app:
+    servers:
+      - address: 127.0.0.1:0
+      - address: 127.0.0.1:9001
+      - address: localhost:9001
+)"),
+              ElementsAre("t.yaml:8:18: upstreams.app.servers[0].address: \"127.0.0.1:0\": port 0 "
+                          "is not allowed (use a fixed port, 1-65535)",
+                          "t.yaml:10:18: upstreams.app.servers[2].address: 127.0.0.1:9001 is "
+                          "listed twice (also upstreams.app.servers[1].address); use weight to "
+                          "send it more traffic"));
+}
+
+TEST(LoaderTest, ServersMustBeMappings) {
+  EXPECT_EQ(errorOf(std::string(kListener) + R"(upstreams:
+  app:
+    servers:
+      - 127.0.0.1:9001
+)"),
+            "t.yaml:8:9: upstreams.app.servers[0]: expected a mapping, got \"127.0.0.1:9001\"");
+}
+
+TEST(LoaderTest, BalanceMethods) {
+  const auto with = [](const std::string& balance) {
+    return std::string(kListener) + "upstreams:\n  app:\n    balance: " + balance +
+           "\n    servers: [{address: 127.0.0.1:9001}]\n";
+  };
+  auto config = loadOk(with("round_robin"));
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->upstreams[0].balance, "round_robin");
+  EXPECT_EQ(errorOf(with("least_conn")),
+            "t.yaml:7:14: upstreams.app.balance: \"least_conn\" is not available in this release; "
+            "accepted: round_robin");
+  EXPECT_EQ(errorOf(with("round_robbin")),
+            "t.yaml:7:14: upstreams.app.balance: \"round_robbin\" is not a balance method; "
+            "accepted: round_robin (did you mean \"round_robin\"?)");
+  EXPECT_EQ(errorOf(with("fastest")),
+            "t.yaml:7:14: upstreams.app.balance: \"fastest\" is not a balance method; accepted: "
+            "round_robin");
+}
+
+TEST(LoaderTest, UpstreamRanges) {
+  EXPECT_THAT(errorsOf(std::string(kListener) + R"(upstreams:
+  app:
+    servers: [{address: 127.0.0.1:9001}]
+    retries: 11
+    keepalive: { max_idle: 10001 }
+)"),
+              ElementsAre("t.yaml:8:14: upstreams.app.retries: 11 is out of range (0-10)",
+                          "t.yaml:9:28: upstreams.app.keepalive.max_idle: 10001 is out of range "
+                          "(0-10000)"));
+}
+
+TEST(LoaderTest, BadUpstreamName) {
+  EXPECT_EQ(errorOf(std::string(kListener) + R"(upstreams:
+  "my app":
+    servers: [{address: 127.0.0.1:9001}]
+)"),
+            "t.yaml:6:3: upstreams.my app: \"my app\" is not a valid upstream name (letters, "
+            "digits, '_', '-' and '.' only)");
+}
+
+TEST(LoaderTest, UnixUpstreamServer) {
+  auto config = loadOk(std::string(kListener) + R"(upstreams:
+  app:
+    servers: [{address: "unix:/run/app.sock"}]
+)");
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->upstreams[0].servers[0].address.family(), net::Address::Family::kUnix);
+}
+
+// --- many errors at once -------------------------------------------------------
+
+TEST(LoaderTest, CollectsAllErrorsInFileOrder) {
+  // upstreams come first in the file, so their errors come first, and the
+  // dangling reference (resolved last) is still sorted into place.
+  const std::string text = R"(upstreams:
+  app:
+    servers:
+      - address: 127.0.0.1:70000
+workers: none
+listeners:
+  - address: 127.0.0.1:8080
+    routes:
+      - upstream: api
+      - respond: { status: 99 }
+log: { level: loud }
+)";
+  std::vector<std::string> errors = errorsOf(text);
+  ASSERT_EQ(errors.size(), 5u) << ::testing::PrintToString(errors);
+  EXPECT_THAT(errors[0], HasSubstr("t.yaml:4:18: upstreams.app.servers[0].address:"));
+  EXPECT_THAT(errors[1], HasSubstr("t.yaml:5:10: workers:"));
+  EXPECT_THAT(errors[2], HasSubstr("t.yaml:9:19: listeners[0].routes[0].upstream: no upstream"));
+  EXPECT_THAT(errors[3], HasSubstr("t.yaml:10:28: listeners[0].routes[1].respond.status:"));
+  EXPECT_THAT(errors[4], HasSubstr("t.yaml:11:15: log.level:"));
+}
+
+// --- defaults and a full config -------------------------------------------------
+
+TEST(LoaderTest, DefaultsMatchTheStructs) {
+  auto config = loadOk(kListener);
+  ASSERT_TRUE(config);
+  const Config defaults;
+  EXPECT_EQ(config->workers, 0u);
+  EXPECT_EQ(config->pid_file, "");
+  EXPECT_EQ(config->shutdown_timeout, seconds(30));
+  EXPECT_EQ(config->log.level, "info");
+  EXPECT_EQ(config->log.error, "stderr");
+  EXPECT_EQ(config->log.access, "stdout");
+  EXPECT_EQ(config->log.access_format, "combined");
+  EXPECT_EQ(config->timeouts.header, seconds(10));
+  EXPECT_EQ(config->timeouts.body, seconds(30));
+  EXPECT_EQ(config->timeouts.idle, seconds(60));
+  EXPECT_EQ(config->timeouts.send, seconds(30));
+  EXPECT_EQ(config->limits.max_header_bytes, 16u * 1024);
+  EXPECT_EQ(config->limits.max_headers, 100u);
+  EXPECT_EQ(config->limits.max_body_bytes, 0u);
+  EXPECT_EQ(config->limits.max_connections, 10000u);
+  EXPECT_EQ(config->limits.max_requests_per_connection, 1000u);
+  EXPECT_TRUE(config->trusted_proxies.empty());
+  EXPECT_TRUE(config->upstreams.empty());
+  EXPECT_EQ(config->workers, defaults.workers);
+  EXPECT_EQ(config->shutdown_timeout, defaults.shutdown_timeout);
+  ASSERT_EQ(config->listeners.size(), 1u);
+  EXPECT_EQ(config->listeners[0].name, "127.0.0.1:8080");
+}
+
+TEST(LoaderTest, UpstreamDefaults) {
+  auto config = loadOk(std::string(kListener) +
+                       "upstreams:\n  app:\n    servers: [{address: 127.0.0.1:9001}]\n");
+  ASSERT_TRUE(config);
+  const Upstream& u = config->upstreams.at(0);
+  EXPECT_EQ(u.name, "app");
+  EXPECT_EQ(u.balance, "round_robin");
+  EXPECT_EQ(u.servers.at(0).weight, 1u);
+  EXPECT_EQ(u.retries, 1u);
+  EXPECT_EQ(u.keepalive.max_idle, 32u);
+  EXPECT_EQ(u.keepalive.idle_timeout, seconds(20));
+  EXPECT_EQ(u.timeouts.connect, seconds(2));
+  EXPECT_EQ(u.timeouts.response, seconds(30));
+  EXPECT_EQ(u.timeouts.send, seconds(30));
+}
+
+TEST(LoaderTest, FullConfigRoundTrips) {
+  auto config = loadOk(R"(workers: 4
+pid_file: /run/sluice.pid
+shutdown_timeout: 2m
+log:
+  level: warn
+  error: /var/log/sluice/error.log
+  access: /var/log/sluice/access.log
+  access_format: json
+timeouts:
+  header: 5s
+  body: 250ms
+  idle: 1h
+  send: 15s
+limits:
+  max_header_bytes: 32k
+  max_headers: 50
+  max_body_bytes: 1m
+  max_connections: 500
+  max_requests_per_connection: 10
+trusted_proxies: [127.0.0.1/32, "::1/128"]
+listeners:
+  - name: web
+    address: "[::]:8080"
+    routes:
+      - match: { host: "api.example.com", path_prefix: /v1/ }
+        upstream: api
+      - match: { host: "*.example.com" }
+        upstream: app
+      - match: { path_prefix: /healthz }
+        respond: { status: 200, body: "ok\n", headers: { content-type: text/plain } }
+      - upstream: app
+  - address: unix:/run/sluice.sock
+    routes:
+      - upstream: app
+upstreams:
+  app:
+    balance: round_robin
+    servers:
+      - address: 127.0.0.1:9001
+        weight: 3
+      - address: 127.0.0.1:9002
+    retries: 2
+    keepalive:
+      max_idle: 0
+      idle_timeout: 5s
+    timeouts:
+      connect: 500ms
+      response: 1m
+      send: 10s
+  api:
+    servers:
+      - address: "[::1]:9100"
+)");
+  ASSERT_TRUE(config);
+  const Config& c = *config;
+  EXPECT_EQ(c.workers, 4u);
+  EXPECT_EQ(c.pid_file, "/run/sluice.pid");
+  EXPECT_EQ(c.shutdown_timeout, seconds(120));
+  EXPECT_EQ(c.log.level, "warn");
+  EXPECT_EQ(c.log.error, "/var/log/sluice/error.log");
+  EXPECT_EQ(c.log.access, "/var/log/sluice/access.log");
+  EXPECT_EQ(c.log.access_format, "json");
+  EXPECT_EQ(c.timeouts.header, seconds(5));
+  EXPECT_EQ(c.timeouts.body, milliseconds(250));
+  EXPECT_EQ(c.timeouts.idle, seconds(3600));
+  EXPECT_EQ(c.timeouts.send, seconds(15));
+  EXPECT_EQ(c.limits.max_header_bytes, 32u * 1024);
+  EXPECT_EQ(c.limits.max_headers, 50u);
+  EXPECT_EQ(c.limits.max_body_bytes, 1u << 20);
+  EXPECT_EQ(c.limits.max_connections, 500u);
+  EXPECT_EQ(c.limits.max_requests_per_connection, 10u);
+  ASSERT_EQ(c.trusted_proxies.size(), 2u);
+  EXPECT_EQ(c.trusted_proxies[1].toString(), "::1/128");
+
+  ASSERT_EQ(c.listeners.size(), 2u);
+  const Listener& web = c.listeners[0];
+  EXPECT_EQ(web.name, "web");
+  EXPECT_EQ(web.address.toString(), "[::]:8080");
+  ASSERT_EQ(web.routes.size(), 4u);
+  EXPECT_EQ(web.routes[0].match.host, "api.example.com");
+  EXPECT_EQ(web.routes[0].match.path_prefix, "/v1/");
+  EXPECT_EQ(web.routes[0].upstream, "api");
+  EXPECT_FALSE(web.routes[0].respond.has_value());
+  EXPECT_EQ(web.routes[1].match.host, "*.example.com");
+  EXPECT_EQ(web.routes[1].match.path_prefix, "");
+  EXPECT_EQ(web.routes[2].upstream, "");
+  ASSERT_TRUE(web.routes[2].respond.has_value());
+  EXPECT_EQ(web.routes[2].respond->status, 200);
+  EXPECT_EQ(web.routes[2].respond->body, "ok\n");
+  EXPECT_EQ(web.routes[2].respond->headers, (HeaderList{{"content-type", "text/plain"}}));
+  EXPECT_EQ(web.routes[3].match.host, "");
+  EXPECT_EQ(web.routes[3].upstream, "app");
+  EXPECT_EQ(c.listeners[1].name, "unix:/run/sluice.sock");
+
+  ASSERT_EQ(c.upstreams.size(), 2u);  // file order
+  const Upstream& app = c.upstreams[0];
+  EXPECT_EQ(app.name, "app");
+  ASSERT_EQ(app.servers.size(), 2u);
+  EXPECT_EQ(app.servers[0].address.toString(), "127.0.0.1:9001");
+  EXPECT_EQ(app.servers[0].weight, 3u);
+  EXPECT_EQ(app.servers[1].weight, 1u);
+  EXPECT_EQ(app.retries, 2u);
+  EXPECT_EQ(app.keepalive.max_idle, 0u);
+  EXPECT_EQ(app.keepalive.idle_timeout, seconds(5));
+  EXPECT_EQ(app.timeouts.connect, milliseconds(500));
+  EXPECT_EQ(app.timeouts.response, seconds(60));
+  EXPECT_EQ(app.timeouts.send, seconds(10));
+  EXPECT_EQ(c.upstreams[1].name, "api");
+  EXPECT_EQ(c.upstreams[1].servers[0].address.toString(), "[::1]:9100");
+  EXPECT_EQ(c.findUpstream("api"), &c.upstreams[1]);
+  EXPECT_EQ(c.findUpstream("nope"), nullptr);
+}
+
+TEST(LoaderTest, NeverThrowsOnOddInput) {
+  // Anchors, aliases, tags, complex keys and binary junk: errors, no exceptions.
+  const char* inputs[] = {
+      "a: &x 1\nb: *x\n",
+      "? [a, b]\n: c\n",
+      "listeners: !!str foo\n",
+      "\x01\x02\x03",
+      "listeners:\n  - &l {address: 127.0.0.1:1, routes: [{respond: {}}]}\n  - *l\n",
+      "{",
+      "\"unterminated",
+      "listeners: [[[[[[[[]]]]]]]]\n",
+  };
+  for (const char* input : inputs) {
+    LoadResult result;
+    EXPECT_NO_THROW(result = load(input)) << input;
+    EXPECT_FALSE(result.ok()) << input;
+  }
+}
+
+}  // namespace
+}  // namespace sluice::config

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds and runs the whole test suite:
+#   1. g++ Release build, warnings as errors, every test (unit, integration, e2e)
+#   2. clang++ build with AddressSanitizer + UndefinedBehaviorSanitizer, every test
+#   3. formatting check (clang-format, the repo's .clang-format)
+# Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+jobs=$(nproc)
+
+echo "== format check"
+bash tools/check-format.sh
+
+echo "== g++ Release build (-Werror)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSLUICE_WERROR=ON >/dev/null
+cmake --build build -j"$jobs"
+(cd build && ctest --output-on-failure -j"$jobs" --timeout 300)
+
+echo "== clang++ ASan+UBSan build (-Werror)"
+CXX=clang++ cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DSLUICE_WERROR=ON -DSLUICE_SANITIZE=ON >/dev/null
+cmake --build build-sanitize -j"$jobs"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+(cd build-sanitize && ctest --output-on-failure -j"$jobs" --timeout 300)
+
+echo "== all tests passed"
