@@ -1,5 +1,5 @@
 // sluice: command-line entry point. Parses flags, loads and validates the
-// config, binds the listeners and runs the worker.
+// config, then hands over to the master process (or signals a running one).
 #include <unistd.h>
 
 #include <cstdio>
@@ -9,34 +9,39 @@
 
 #include "config/config.h"
 #include "core/log.h"
-#include "net/socket.h"
-#include "process/worker.h"
+#include "process/control.h"
+#include "process/master.h"
 
 namespace {
 
 constexpr const char* kDefaultConfigPath = "/etc/sluice/sluice.yaml";
-constexpr int kListenBacklog = 4096;
 
 void printUsage(FILE* out) {
-  std::fprintf(out,
-               "Usage: sluice [-c FILE] [-t] [-v] [-h]\n"
-               "\n"
-               "An HTTP reverse proxy and load balancer.\n"
-               "\n"
-               "Options:\n"
-               "  -c, --config FILE   configuration file (default %s)\n"
-               "  -t, --test          validate the configuration, print the outcome, exit 0 or 1\n"
-               "  -v, --version       print the version and exit\n"
-               "  -h, --help          print this help and exit\n"
-               "\n"
-               "Signals: SIGTERM/SIGQUIT drain and exit, SIGINT exits at once,\n"
-               "SIGUSR1 reopens the error log. See docs/operations.md.\n",
-               kDefaultConfigPath);
+  std::fprintf(
+      out,
+      "Usage: sluice [-c FILE] [-t | -s reload|stop|quit] [-v] [-h]\n"
+      "\n"
+      "An HTTP reverse proxy and load balancer.\n"
+      "\n"
+      "Options:\n"
+      "  -c, --config FILE   configuration file (default %s)\n"
+      "  -t, --test          validate the configuration, print the outcome, exit 0 or 1\n"
+      "  -s SIGNAL           tell the running master (found through pid_file):\n"
+      "                        reload  re-read the config; waits until it serves or fails\n"
+      "                        quit    drain in-flight requests, then exit\n"
+      "                        stop    exit at once\n"
+      "  -v, --version       print the version and exit\n"
+      "  -h, --help          print this help and exit\n"
+      "\n"
+      "Signals to the master: SIGHUP reloads, SIGTERM/SIGQUIT drain and exit,\n"
+      "SIGINT exits at once, SIGUSR1 reopens logs. See docs/operations.md.\n",
+      kDefaultConfigPath);
 }
 
 struct Options {
   std::string config_path = kDefaultConfigPath;
   bool test_only = false;
+  std::string signal;  // -s
 };
 
 // Returns -1 to continue, or an exit code.
@@ -51,6 +56,12 @@ int parseArgs(int argc, char** argv, Options* options) {
       options->config_path = argv[++i];
     } else if (arg.rfind("--config=", 0) == 0) {
       options->config_path = arg.substr(9);
+    } else if (arg == "-s" || arg == "--signal") {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "sluice: -s needs reload, stop or quit\n");
+        return 2;
+      }
+      options->signal = argv[++i];
     } else if (arg == "-t" || arg == "--test") {
       options->test_only = true;
     } else if (arg == "-v" || arg == "--version") {
@@ -74,6 +85,8 @@ int main(int argc, char** argv) {
   using namespace sluice;
   Options options;
   if (int code = parseArgs(argc, argv, &options); code >= 0) return code;
+  if (!options.signal.empty())
+    return process::runControlCommand(options.signal, options.config_path);
 
   config::LoadResult loaded = config::loadConfigFile(options.config_path);
   if (!loaded.ok()) {
@@ -98,25 +111,7 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  std::vector<int> listen_fds;
-  for (const config::Listener& listener : config.listeners) {
-    int fd = net::listenOn(listener.address, kListenBacklog, &error);
-    if (fd < 0) {
-      SLUICE_LOG(kError, "listener " + listener.name + ": " + error);
-      for (int open_fd : listen_fds)
-        ::close(open_fd);
-      return 1;
-    }
-    listen_fds.push_back(fd);
-    SLUICE_LOG(kInfo,
-               "listening on " + net::localAddress(fd).toString() + " (" + listener.name + ")");
-  }
-  if (config.workers != 1) {
-    SLUICE_LOG(kInfo, "workers: " + std::string(config.workers == 0 ? "auto" : "N") +
-                          " requested; this build runs one worker process");
-  }
-  process::Worker worker(loaded.config, std::move(listen_fds));
-  int code = worker.run();
-  SLUICE_LOG(kInfo, "exiting");
+  process::Master master(options.config_path, loaded.config);
+  int code = master.run();
   return code;
 }

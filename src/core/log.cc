@@ -51,6 +51,10 @@ bool parseLevel(std::string_view name, Level* out) {
   return false;
 }
 
+int targetFd() {
+  return state().fd;
+}
+
 void setLevel(Level level) {
   state().level = level;
 }

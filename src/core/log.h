@@ -23,6 +23,8 @@ bool setTarget(const std::string& target, std::string* error);
 void reopen();
 
 bool enabled(Level level);
+// The fd the log writes to (kept open across fork into workers).
+int targetFd();
 void write(Level level, std::string_view message);
 
 }  // namespace sluice::log

@@ -18,7 +18,9 @@ constexpr int kAcceptBudgetPerPass = 64;
 
 }  // namespace
 
-Worker::Worker(std::shared_ptr<const config::Config> config, std::vector<int> listen_fds) {
+Worker::Worker(std::shared_ptr<const config::Config> config, std::vector<int> listen_fds,
+               WorkerOptions options)
+    : options_(options) {
   server_.loop = &loop_;
   server_.config = std::move(config);
   server_.on_closed = [this](proxy::ClientConnection* c) { onConnectionClosed(c); };
@@ -70,6 +72,13 @@ int Worker::run() {
       return 1;
     }
   }
+  if (options_.ready_fd >= 0) {
+    char ready = 'R';
+    ssize_t n = ::write(options_.ready_fd, &ready, 1);
+    (void)n;  // the master treats a missing byte as a failed start
+    ::close(options_.ready_fd);
+    options_.ready_fd = -1;
+  }
   loop_.run();
   return exit_code_;
 }
@@ -114,6 +123,10 @@ void Worker::acceptFrom(size_t listener_index, int listen_fd) {
 
 void Worker::onConnectionClosed(proxy::ClientConnection* connection) {
   // Destroy at the end of the pass: the connection may still be on the stack.
+  if (options_.stats != nullptr) {
+    options_.stats->requests.fetch_add(connection->requestsServed(), std::memory_order_relaxed);
+    options_.stats->connections.fetch_add(1, std::memory_order_relaxed);
+  }
   loop_.defer([this, connection] {
     connections_.erase(connection);
     if (accept_paused_ && accepting_) {

@@ -11,16 +11,26 @@
 #include "config/config.h"
 #include "event/event_loop.h"
 #include "event/timer.h"
+#include "process/shared_state.h"
 #include "proxy/client_connection.h"
 #include "proxy/server_context.h"
 
 namespace sluice::process {
 
+struct WorkerOptions {
+  // Written with one byte once the worker accepts connections, then closed
+  // (how the master knows a new generation serves). -1 = none.
+  int ready_fd = -1;
+  // This worker's counters in the master's shared memory, or null.
+  WorkerSlotStats* stats = nullptr;
+};
+
 class Worker {
  public:
   // `listen_fds` are bound, listening, non-blocking sockets parallel to
   // config->listeners. The worker takes ownership of them.
-  Worker(std::shared_ptr<const config::Config> config, std::vector<int> listen_fds);
+  Worker(std::shared_ptr<const config::Config> config, std::vector<int> listen_fds,
+         WorkerOptions options = {});
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -57,6 +67,7 @@ class Worker {
   bool accepting_ = true;
   bool accept_paused_ = false;  // at limits.max_connections
   int exit_code_ = 0;
+  WorkerOptions options_;
 };
 
 }  // namespace sluice::process

@@ -1,0 +1,13 @@
+// The `sluice -s reload|stop|quit` client: finds the running master through
+// the pid file, signals it and waits for the outcome. Free function used by
+// main; prints what happened and returns the process exit code.
+#pragma once
+
+#include <string>
+
+namespace sluice::process {
+
+// `action` is reload, stop or quit; `config_path` is the file passed with -c.
+int runControlCommand(const std::string& action, const std::string& config_path);
+
+}  // namespace sluice::process

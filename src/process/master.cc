@@ -1,0 +1,462 @@
+#include "process/master.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+#include "core/log.h"
+#include "process/runtime_files.h"
+#include "process/worker.h"
+
+namespace sluice::process {
+namespace {
+
+using event::Duration;
+
+// Old generations still draining at most; beyond it the oldest is stopped
+// at once so that rapid reloads cannot pile up processes.
+constexpr size_t kMaxDrainingGenerations = 4;
+// Grace on top of shutdown_timeout before a draining worker is killed: the
+// worker enforces shutdown_timeout itself; this catches a stuck one.
+constexpr Duration kKillGrace{2000};
+constexpr Duration kRespawnBaseDelay{100};
+constexpr Duration kRespawnMaxDelay{10000};
+// A worker that lived this long resets its slot's backoff.
+constexpr Duration kHealthyLifetime{10000};
+
+uint32_t workerCount(const config::Config& config) {
+  return config.workers == 0 ? Master::autoWorkerCount() : config.workers;
+}
+
+std::string describeExit(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    return std::string("killed by signal ") + std::to_string(WTERMSIG(status)) + " (" +
+           ::strsignal(WTERMSIG(status)) + ")";
+  }
+  return "stopped";
+}
+
+// A forked worker must hold only what it uses: not the master's epoll and
+// signalfd, nor other workers' pipes, nor listeners of other generations.
+void closeInheritedFds(const std::vector<int>& keep) {
+  std::vector<int> to_close;
+  if (DIR* dir = ::opendir("/proc/self/fd")) {
+    int dir_fd = ::dirfd(dir);
+    while (dirent* entry = ::readdir(dir)) {
+      if (entry->d_name[0] == '.') continue;
+      int fd = std::atoi(entry->d_name);
+      if (fd > 2 && fd != dir_fd) to_close.push_back(fd);
+    }
+    ::closedir(dir);
+  } else {
+    long max_fd = std::min(::sysconf(_SC_OPEN_MAX), 65536L);
+    for (int fd = 3; fd < max_fd; ++fd)
+      to_close.push_back(fd);
+  }
+  for (int fd : to_close) {
+    if (std::find(keep.begin(), keep.end(), fd) == keep.end()) ::close(fd);
+  }
+}
+
+}  // namespace
+
+uint32_t Master::autoWorkerCount() {
+#ifdef __linux__
+  cpu_set_t set;
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+    int count = CPU_COUNT(&set);
+    if (count > 0) return static_cast<uint32_t>(count);
+  }
+#endif
+  long online = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return online > 0 ? static_cast<uint32_t>(online) : 1;
+}
+
+Master::Master(std::string config_path, std::shared_ptr<const config::Config> config)
+    : config_path_(std::move(config_path)),
+      shared_(SharedState::create()),
+      startup_config_(std::move(config)) {}
+
+Master::~Master() = default;
+
+int Master::run() {
+  // Workers inherit this: a vanished client must give EPIPE, not a signal.
+  ::signal(SIGPIPE, SIG_IGN);
+  loop_.watchSignal(SIGHUP, [this](int) { reload(); });
+  loop_.watchSignal(SIGTERM, [this](int) { stop(true, "SIGTERM"); });
+  loop_.watchSignal(SIGQUIT, [this](int) { stop(true, "SIGQUIT"); });
+  loop_.watchSignal(SIGINT, [this](int) { stop(false, "SIGINT"); });
+  loop_.watchSignal(SIGCHLD, [this](int) { onChildExited(); });
+  loop_.watchSignal(SIGUSR1, [this](int) {
+    SLUICE_LOG(kInfo, "SIGUSR1: reopening logs");
+    log::reopen();
+    for (auto& [pid, worker] : workers_)
+      ::kill(pid, SIGUSR1);
+  });
+
+  std::vector<int> fds;
+  std::string error;
+  if (!listeners_.reconcile(*startup_config_, &fds, &error)) {
+    SLUICE_LOG(kError, error);
+    return 1;
+  }
+  if (!startup_config_->pid_file.empty()) {
+    if (!writePidFile(startup_config_->pid_file, ::getpid(), &error)) {
+      SLUICE_LOG(kError, error);
+      return 1;
+    }
+  }
+  if (!startGeneration(startup_config_, std::move(fds))) return 1;
+  loop_.run();
+  listeners_.closeAll();
+  for (uint32_t slot = 0; slot < SharedState::kMaxWorkerSlots; ++slot) {
+    uint64_t requests = shared_->slots[slot].requests.load();
+    uint64_t connections = shared_->slots[slot].connections.load();
+    if (requests == 0 && connections == 0) continue;
+    SLUICE_LOG(kInfo, "worker slot " + std::to_string(slot) + " served " +
+                          std::to_string(requests) + " requests on " + std::to_string(connections) +
+                          " connections");
+  }
+  removeRuntimeFiles();
+  SLUICE_LOG(kInfo, "master exiting");
+  return exit_code_;
+}
+
+bool Master::startGeneration(std::shared_ptr<const config::Config> config, std::vector<int> fds) {
+  uint32_t id = next_generation_++;
+  Generation& generation = generations_[id];
+  generation.id = id;
+  generation.config = std::move(config);
+  generation.listen_fds = std::move(fds);
+  pending_generation_ = id;
+  uint32_t count = workerCount(*generation.config);
+  SLUICE_LOG(kInfo, "starting generation " + std::to_string(id) + " with " + std::to_string(count) +
+                        " worker(s)");
+  for (uint32_t slot = 0; slot < count; ++slot) {
+    if (!spawnWorker(generation, slot)) {
+      signalGeneration(id, SIGKILL);
+      pending_generation_ = 0;
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Master::spawnWorker(Generation& generation, uint32_t slot) {
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+    SLUICE_LOG(kError, std::string("pipe: ") + std::strerror(errno));
+    return false;
+  }
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    SLUICE_LOG(kError, std::string("fork: ") + std::strerror(errno));
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    return false;
+  }
+  if (pid == 0) {
+    ::close(pipe_fds[0]);
+    runWorkerChild(generation, slot, pipe_fds[1]);
+  }
+  ::close(pipe_fds[1]);
+  WorkerProcess& worker = workers_[pid];
+  worker.pid = pid;
+  worker.generation = generation.id;
+  worker.slot = slot;
+  worker.started = loop_.now();
+  worker.ready_pipe = std::make_unique<ReadyPipe>(*this, pid, pipe_fds[0]);
+  loop_.addFd(pipe_fds[0], worker.ready_pipe.get());
+  SLUICE_LOG(kDebug, "worker pid " + std::to_string(pid) + " started (generation " +
+                         std::to_string(generation.id) + ", slot " + std::to_string(slot) + ")");
+  return true;
+}
+
+void Master::runWorkerChild(const Generation& generation, uint32_t slot, int ready_fd) {
+  pid_t master_pid = ::getppid();
+#ifdef __linux__
+  // If the master dies (even by SIGKILL), workers drain and exit rather than
+  // serve on as orphans nobody supervises.
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+  if (::getppid() != master_pid) ::_exit(1);
+  std::vector<int> keep = generation.listen_fds;
+  keep.push_back(ready_fd);
+  keep.push_back(log::targetFd());
+  closeInheritedFds(keep);
+  std::vector<int> fds;
+  // The worker closes its listening sockets when it drains; give it its own
+  // descriptors so that never touches the master's (which are these same
+  // numbers in the master's table only, but be explicit).
+  for (int fd : generation.listen_fds)
+    fds.push_back(fd);
+  WorkerOptions options;
+  options.ready_fd = ready_fd;
+  options.stats = &shared_->slots[slot];
+  int code;
+  {
+    Worker worker(generation.config, std::move(fds), options);
+    code = worker.run();
+  }
+  // _exit: the master's objects copied into this process must not run their
+  // destructors here (they would close and unlink what the master owns).
+  ::_exit(code);
+}
+
+void Master::ReadyPipe::onReady(uint32_t) {
+  char byte;
+  ssize_t n = ::read(fd_, &byte, 1);
+  if (n == 1) {
+    master_.onWorkerReady(pid_);
+  } else if (n == 0 || (n < 0 && errno != EAGAIN)) {
+    // Closed without a byte: the worker died during start; SIGCHLD handles it.
+    master_.loop_.removeFd(fd_);
+  }
+}
+
+void Master::onWorkerReady(pid_t pid) {
+  auto it = workers_.find(pid);
+  if (it == workers_.end()) return;
+  WorkerProcess& worker = it->second;
+  worker.ready = true;
+  dropReadyPipe(worker);
+  uint32_t id = worker.generation;
+  if (id != pending_generation_) return;
+  for (const auto& [other_pid, other] : workers_) {
+    if (other.generation == id && !other.ready) return;
+  }
+  generationServes(id);
+}
+
+void Master::generationServes(uint32_t id) {
+  pending_generation_ = 0;
+  uint32_t previous = current_generation_;
+  current_generation_ = id;
+  slot_failures_.clear();
+  SLUICE_LOG(kInfo, "generation " + std::to_string(id) + " serving");
+  for (auto& [gen_id, generation] : generations_) {
+    if (gen_id < id && !generation.draining) drainGeneration(generation);
+  }
+  if (previous != 0) {
+    ++reloads_done_;
+    last_reload_result_ = "ok";
+    last_reload_errors_.clear();
+  }
+  writeStateFile();
+  if (reload_queued_) {
+    reload_queued_ = false;
+    reload();
+  }
+}
+
+void Master::reload() {
+  if (stopping_) return;
+  if (pending_generation_ != 0) {
+    // One reload at a time; this one runs when the current one resolves.
+    reload_queued_ = true;
+    return;
+  }
+  SLUICE_LOG(kInfo, "SIGHUP: reloading " + config_path_);
+  config::LoadResult loaded = config::loadConfigFile(config_path_);
+  if (!loaded.ok()) {
+    for (const std::string& error : loaded.errors)
+      SLUICE_LOG(kError, error);
+    last_reload_errors_ = loaded.errors;
+    reloadFailed("invalid configuration; still serving the previous one");
+    return;
+  }
+  std::vector<int> fds;
+  std::string error;
+  if (!listeners_.reconcile(*loaded.config, &fds, &error)) {
+    SLUICE_LOG(kError, error);
+    last_reload_errors_ = {error};
+    reloadFailed("cannot bind listeners; still serving the previous configuration");
+    return;
+  }
+  if (!startGeneration(loaded.config, std::move(fds))) {
+    last_reload_errors_ = {"cannot start workers"};
+    reloadFailed("cannot start workers; still serving the previous configuration");
+  }
+}
+
+void Master::reloadFailed(const std::string& why) {
+  SLUICE_LOG(kError, "reload failed: " + why);
+  ++reloads_done_;
+  last_reload_result_ = "failed";
+  writeStateFile();
+  if (reload_queued_) {
+    reload_queued_ = false;
+    reload();
+  }
+}
+
+void Master::drainGeneration(Generation& generation) {
+  generation.draining = true;
+  SLUICE_LOG(kInfo, "generation " + std::to_string(generation.id) + " draining");
+  signalGeneration(generation.id, SIGQUIT);
+  uint32_t id = generation.id;
+  generation.kill_deadline = std::make_unique<event::Timer>(loop_.timers(), [this, id] {
+    SLUICE_LOG(kWarn,
+               "generation " + std::to_string(id) + " did not finish draining in time; killing it");
+    signalGeneration(id, SIGKILL);
+  });
+  generation.kill_deadline->arm(generation.config->shutdown_timeout + kKillGrace);
+  // Cap the generations still draining: stop the oldest at once.
+  std::vector<uint32_t> draining;
+  for (auto& [gen_id, gen] : generations_) {
+    if (gen.draining && workersOf(gen_id) > 0) draining.push_back(gen_id);
+  }
+  while (draining.size() > kMaxDrainingGenerations) {
+    SLUICE_LOG(kWarn, "too many generations draining; stopping generation " +
+                          std::to_string(draining.front()) + " now");
+    signalGeneration(draining.front(), SIGINT);
+    draining.erase(draining.begin());
+  }
+}
+
+void Master::signalGeneration(uint32_t id, int sig) {
+  for (auto& [pid, worker] : workers_) {
+    if (worker.generation != id) continue;
+    if (sig != SIGUSR1) worker.stop_requested = true;
+    ::kill(pid, sig);
+  }
+}
+
+size_t Master::workersOf(uint32_t generation) const {
+  size_t count = 0;
+  for (const auto& [pid, worker] : workers_)
+    count += worker.generation == generation ? 1 : 0;
+  return count;
+}
+
+void Master::dropReadyPipe(WorkerProcess& worker) {
+  if (!worker.ready_pipe) return;
+  loop_.removeFd(worker.ready_pipe->fd());
+  ::close(worker.ready_pipe->fd());
+  // The pipe's handler may be the caller: destroy it after this pass.
+  std::shared_ptr<ReadyPipe> doomed(std::move(worker.ready_pipe));
+  loop_.defer([doomed] {});
+}
+
+void Master::onChildExited() {
+  for (;;) {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) break;
+    auto it = workers_.find(pid);
+    if (it == workers_.end()) continue;
+    WorkerProcess worker = std::move(it->second);
+    workers_.erase(it);
+    dropReadyPipe(worker);
+    Duration lifetime = std::chrono::duration_cast<Duration>(loop_.now() - worker.started);
+    bool expected = worker.stop_requested || stopping_;
+    if (expected) {
+      SLUICE_LOG(kDebug, "worker pid " + std::to_string(pid) + " " + describeExit(status));
+    } else {
+      SLUICE_LOG(kError, "worker pid " + std::to_string(pid) + " (generation " +
+                             std::to_string(worker.generation) + ", slot " +
+                             std::to_string(worker.slot) + ") " + describeExit(status));
+    }
+    if (!expected && worker.generation == pending_generation_ && !worker.ready) {
+      uint32_t failed = pending_generation_;
+      signalGeneration(failed, SIGKILL);
+      pending_generation_ = 0;
+      if (current_generation_ == 0) {
+        SLUICE_LOG(kError, "workers failed to start; exiting");
+        exit_code_ = 1;
+        stop(false, "startup failure");
+      } else {
+        last_reload_errors_ = {"a worker of the new generation exited during start"};
+        reloadFailed("new workers failed to start; still serving the previous configuration");
+      }
+    } else if (!expected && worker.generation == current_generation_) {
+      scheduleRespawn(worker.slot, lifetime);
+    }
+    auto gen = generations_.find(worker.generation);
+    if (gen != generations_.end() && gen->second.draining && workersOf(worker.generation) == 0) {
+      SLUICE_LOG(kInfo, "generation " + std::to_string(worker.generation) + " finished");
+      generations_.erase(gen);
+    }
+  }
+  maybeExit();
+}
+
+void Master::scheduleRespawn(uint32_t slot, Duration lifetime) {
+  uint32_t& failures = slot_failures_[slot];
+  if (lifetime >= kHealthyLifetime) failures = 0;
+  Duration delay = kRespawnBaseDelay * (1u << std::min<uint32_t>(failures, 10));
+  delay = std::min(delay, kRespawnMaxDelay);
+  ++failures;
+  SLUICE_LOG(kWarn, "respawning worker slot " + std::to_string(slot) + " in " +
+                        std::to_string(delay.count()) + "ms");
+  uint32_t generation = current_generation_;
+  auto timer = std::make_unique<event::Timer>(loop_.timers(), [this, slot, generation] {
+    if (stopping_ || generation != current_generation_) return;
+    auto gen = generations_.find(generation);
+    if (gen == generations_.end()) return;
+    if (!spawnWorker(gen->second, slot)) scheduleRespawn(slot, Duration(0));
+  });
+  timer->arm(delay);
+  // Fired timers are few and small; they are released with the master.
+  respawn_timers_.push_back(std::move(timer));
+}
+
+void Master::stop(bool graceful, const char* why) {
+  if (stopping_ && graceful) return;
+  stopping_ = true;
+  Duration timeout = startup_config_->shutdown_timeout;
+  for (auto& [id, generation] : generations_)
+    timeout = generation.config->shutdown_timeout;
+  SLUICE_LOG(kInfo, std::string(why) + (graceful ? ": draining workers" : ": stopping now"));
+  for (auto& [pid, worker] : workers_) {
+    worker.stop_requested = true;
+    ::kill(pid, graceful ? SIGTERM : SIGINT);
+  }
+  stop_deadline_ = std::make_unique<event::Timer>(loop_.timers(), [this] {
+    SLUICE_LOG(kWarn, "workers still running at the deadline; killing them");
+    for (auto& [pid, worker] : workers_)
+      ::kill(pid, SIGKILL);
+  });
+  stop_deadline_->arm(graceful ? timeout + kKillGrace : kKillGrace);
+  maybeExit();
+}
+
+void Master::maybeExit() {
+  if (stopping_ && workers_.empty()) loop_.stop();
+}
+
+void Master::writeStateFile() {
+  if (startup_config_->pid_file.empty()) return;
+  RuntimeState state;
+  state.pid = ::getpid();
+  state.generation = current_generation_;
+  state.reloads = reloads_done_;
+  state.last_reload = last_reload_result_;
+  state.errors = last_reload_errors_;
+  std::string error;
+  if (!writeRuntimeState(stateFilePath(startup_config_->pid_file), state, &error)) {
+    SLUICE_LOG(kWarn, error);
+  }
+}
+
+void Master::removeRuntimeFiles() {
+  if (startup_config_->pid_file.empty()) return;
+  ::unlink(startup_config_->pid_file.c_str());
+  ::unlink(stateFilePath(startup_config_->pid_file).c_str());
+}
+
+}  // namespace sluice::process
