@@ -35,6 +35,7 @@ class ClientConnection final : public event::IoHandler {
   void beginDrain();
   bool closed() const { return fd_ < 0; }
   bool idle() const;
+  uint32_t requestsServed() const { return requests_; }
 
   // --- for the ProxyExchange of the current request ---
   event::EventLoop& loop() const { return *server_.loop; }
