@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include "config/config.h"
@@ -19,6 +20,16 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kPollInterval = std::chrono::milliseconds(50);
 // How long a reload may take to have its workers serving.
 constexpr auto kReloadWait = std::chrono::seconds(60);
+
+// Gone, or a zombie its parent has not reaped yet (it has exited all the same).
+bool exited(pid_t pid) {
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  size_t close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+}
 
 int waitForReload(pid_t pid, const std::string& state_path, uint64_t reloads_before) {
   auto deadline = Clock::now() + kReloadWait;
@@ -34,7 +45,7 @@ int waitForReload(pid_t pid, const std::string& state_path, uint64_t reloads_bef
       std::fprintf(stderr, "sluice: reload failed; the previous configuration is still serving\n");
       return 1;
     }
-    if (::kill(pid, 0) != 0 && errno == ESRCH) {
+    if (exited(pid)) {
       std::fprintf(stderr, "sluice: the master (pid %d) exited during the reload\n", pid);
       return 1;
     }
@@ -48,7 +59,7 @@ int waitForReload(pid_t pid, const std::string& state_path, uint64_t reloads_bef
 int waitForExit(pid_t pid, std::chrono::milliseconds limit) {
   auto deadline = Clock::now() + limit;
   while (Clock::now() < deadline) {
-    if (::kill(pid, 0) != 0 && errno == ESRCH) {
+    if (exited(pid)) {
       std::printf("sluice: stopped\n");
       return 0;
     }

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/log.h"
@@ -27,6 +28,11 @@ constexpr size_t kInputHighWatermark = 256 * 1024;
 // still sends, so that closing does not turn unread input into a RST that
 // destroys the response in flight (nginx's lingering close).
 constexpr Duration kLingerTimeout{2000};
+// When a worker drains, an idle keep-alive connection may have a request
+// already on its way; closing at once would turn it into a reset. Such a
+// connection gets this long: a request that arrives is answered (with
+// `Connection: close`), silence closes it.
+constexpr Duration kDrainIdleGrace{1000};
 
 http::ParserLimits parserLimits(const config::Limits& limits) {
   http::ParserLimits out;
@@ -71,7 +77,7 @@ bool ClientConnection::idle() const {
 
 void ClientConnection::beginDrain() {
   draining_ = true;
-  if (idle()) close("draining");
+  if (idle()) read_timer_.arm(std::min(kDrainIdleGrace, server_.config->timeouts.idle));
 }
 
 void ClientConnection::onReady(uint32_t ready_bits) {
@@ -407,7 +413,7 @@ void ClientConnection::afterFlush() {
   }
   if (idle()) {
     if (draining_ || server_.draining) {
-      close("draining");
+      read_timer_.arm(std::min(kDrainIdleGrace, server_.config->timeouts.idle));
       return;
     }
     // Idle keep-alive connections hold no I/O buffers.

@@ -44,7 +44,9 @@ class ClientConnection final : public event::IoHandler {
   bool outputAboveHighWatermark() const;
   // Writes queued output now; false if the connection closed meanwhile.
   bool flushOutput();
-  bool keepAlive() const { return keep_alive_; }
+  // Whether the response now being sent may leave the connection open: not
+  // once the worker started draining, even mid-request.
+  bool keepAlive() const { return keep_alive_ && !draining_ && !server_.draining; }
   // The response is close-delimited: no further request on this connection.
   void closeAfterResponse() { keep_alive_ = false; }
   // The upstream send buffer drained: parse and forward more request body.

@@ -274,7 +274,10 @@ void ProxyExchange::onResponseHead() {
   std::string bytes;
   client_framing_ = appendClientResponseHead(head, request_.isHead(), request_.version_minor,
                                              client_.keepAlive(), &bytes);
-  if (client_framing_ == ClientFraming::kUntilClose) client_.closeAfterResponse();
+  // The head says `Connection: close` in both cases: the connection must end.
+  if (client_framing_ == ClientFraming::kUntilClose || !client_.keepAlive()) {
+    client_.closeAfterResponse();
+  }
   client_.output().append(bytes);
 }
 
