@@ -41,7 +41,9 @@ void printUsage(FILE* out) {
 struct Options {
   std::string config_path = kDefaultConfigPath;
   bool test_only = false;
-  std::string signal;  // -s
+  std::string signal;   // -s
+  bool health = false;  // the `health` subcommand
+  std::string health_path = "/healthz";
 };
 
 // Returns -1 to continue, or an exit code.
@@ -62,6 +64,14 @@ int parseArgs(int argc, char** argv, Options* options) {
         return 2;
       }
       options->signal = argv[++i];
+    } else if (arg == "health" && i == 1) {
+      options->health = true;
+    } else if (arg == "--path" && options->health) {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "sluice: --path needs a path\n");
+        return 2;
+      }
+      options->health_path = argv[++i];
     } else if (arg == "-t" || arg == "--test") {
       options->test_only = true;
     } else if (arg == "-v" || arg == "--version") {
@@ -85,8 +95,10 @@ int main(int argc, char** argv) {
   using namespace sluice;
   Options options;
   if (int code = parseArgs(argc, argv, &options); code >= 0) return code;
-  if (!options.signal.empty())
+  if (options.health) return process::runHealthCommand(options.config_path, options.health_path);
+  if (!options.signal.empty()) {
     return process::runControlCommand(options.signal, options.config_path);
+  }
 
   config::LoadResult loaded = config::loadConfigFile(options.config_path);
   if (!loaded.ok()) {

@@ -93,6 +93,13 @@ struct Config {
   uint32_t workers = 0;  // 0 = auto (one per CPU)
   std::string pid_file;  // empty = none
   Duration shutdown_timeout{std::chrono::seconds(30)};
+  // On SIGTERM: fail readiness (admin /ready → 503) but keep serving this
+  // long before draining, so load balancers stop sending first.
+  Duration drain_delay{0};
+  // Reload by itself when the config file changes (inotify / kqueue vnode).
+  bool watch_config = false;
+  // The admin listener (/healthz, /ready); unset = none.
+  std::optional<net::Address> admin_address;
   LogConfig log;
   ClientTimeouts timeouts;
   Limits limits;

@@ -347,8 +347,8 @@ class Loader {
         return;
       }
       walkMap(top,
-              {"workers", "pid_file", "shutdown_timeout", "log", "timeouts", "limits",
-               "trusted_proxies", "listeners", "upstreams"},
+              {"workers", "pid_file", "shutdown_timeout", "drain_delay", "watch_config", "admin",
+               "log", "timeouts", "limits", "trusted_proxies", "listeners", "upstreams"},
               [&](const std::string& key, const Field& value) {
                 if (key == "workers") {
                   parseWorkers(value, config);
@@ -357,6 +357,12 @@ class Loader {
                 } else if (key == "shutdown_timeout") {
                   // 0 is meaningful here: stop without draining.
                   readDuration(value, /*allow_zero=*/true, &config->shutdown_timeout);
+                } else if (key == "drain_delay") {
+                  readDuration(value, /*allow_zero=*/true, &config->drain_delay);
+                } else if (key == "watch_config") {
+                  readBool(value, &config->watch_config);
+                } else if (key == "admin") {
+                  parseAdmin(value, config);
                 } else if (key == "log") {
                   parseLog(value, &config->log);
                 } else if (key == "timeouts") {
@@ -378,6 +384,47 @@ class Loader {
              "missing: at least one listener is required");
     }
     checkUpstreamRefs();
+    checkAdminAddress(config);
+  }
+
+  void parseAdmin(const Field& f, Config* config) {
+    if (!expectMap(f)) return;
+    bool has_address = false;
+    walkMap(f, {"address"}, [&](const std::string&, const Field& value) {
+      has_address = true;
+      net::Address address;
+      if (readAddress(value, &address)) {
+        config->admin_address = address;
+        admin_field_ = value;
+      }
+    });
+    if (!has_address) report(f, "missing required key \"address\"");
+  }
+
+  // The admin listener is a listener of its own: it may not share an address.
+  void checkAdminAddress(const Config* config) {
+    if (!config->admin_address) return;
+    for (size_t i = 0; i < config->listeners.size(); ++i) {
+      if (config->listeners[i].address == *config->admin_address) {
+        report(admin_field_, config->admin_address->toString() + " is already used by " +
+                                 indexed("listeners", i));
+      }
+    }
+  }
+
+  bool readBool(const Field& f, bool* out) {
+    auto text = scalar(f, "true or false");
+    if (!text) return false;
+    if (*text == "true") {
+      *out = true;
+      return true;
+    }
+    if (*text == "false") {
+      *out = false;
+      return true;
+    }
+    report(f, "expected true or false, got " + quoted(*text));
+    return false;
   }
 
   void parseWorkers(const Field& f, Config* config) {
@@ -799,6 +846,7 @@ class Loader {
   std::vector<Problem> problems_;
   std::vector<UpstreamRef> upstream_refs_;
   std::vector<std::string> upstream_names_;
+  Field admin_field_;  // where admin.address was written, for conflicts
 };
 
 }  // namespace

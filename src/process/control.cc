@@ -1,8 +1,11 @@
 #include "process/control.h"
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -11,6 +14,7 @@
 #include <thread>
 
 #include "config/config.h"
+#include "net/socket.h"
 #include "process/runtime_files.h"
 
 namespace sluice::process {
@@ -69,7 +73,77 @@ int waitForExit(pid_t pid, std::chrono::milliseconds limit) {
   return 1;
 }
 
+// One blocking GET with an overall deadline; returns the status or 0.
+int probe(const net::Address& address, const std::string& path, std::chrono::milliseconds limit,
+          std::string* error) {
+  auto deadline = Clock::now() + limit;
+  auto remaining = [&] {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    return static_cast<int>(std::max<int64_t>(left.count(), 0));
+  };
+  bool in_progress = false;
+  int fd = net::connectTo(address, &in_progress);
+  if (fd < 0) {
+    *error = "cannot connect to " + address.toString() + ": " + std::strerror(-fd);
+    return 0;
+  }
+  pollfd p{fd, POLLOUT, 0};
+  if (in_progress && (::poll(&p, 1, remaining()) <= 0 || net::takeSocketError(fd) != 0)) {
+    *error = "cannot connect to " + address.toString();
+    ::close(fd);
+    return 0;
+  }
+  std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
+    *error = "cannot send to " + address.toString();
+    ::close(fd);
+    return 0;
+  }
+  std::string response;
+  char buf[512];
+  while (response.find("\r\n") == std::string::npos) {
+    pollfd r{fd, POLLIN, 0};
+    if (::poll(&r, 1, remaining()) <= 0) break;
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    response.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  if (response.size() < 12 || response.compare(0, 5, "HTTP/") != 0) {
+    *error = "no HTTP response from " + address.toString();
+    return 0;
+  }
+  return std::atoi(response.c_str() + 9);
+}
+
 }  // namespace
+
+int runHealthCommand(const std::string& config_path, const std::string& path) {
+  config::LoadResult loaded = config::loadConfigFile(config_path);
+  if (!loaded.ok()) {
+    for (const std::string& error : loaded.errors)
+      std::fprintf(stderr, "%s\n", error.c_str());
+    return 1;
+  }
+  if (!loaded.config->admin_address) {
+    std::fprintf(stderr, "sluice: %s has no admin listener (admin: { address: ... })\n",
+                 config_path.c_str());
+    return 1;
+  }
+  std::string error;
+  int status = probe(*loaded.config->admin_address, path, std::chrono::milliseconds(2000), &error);
+  if (status == 200) {
+    std::printf("sluice: %s: 200\n", path.c_str());
+    return 0;
+  }
+  if (status == 0) {
+    std::fprintf(stderr, "sluice: %s\n", error.c_str());
+  } else {
+    std::fprintf(stderr, "sluice: %s: %d\n", path.c_str(), status);
+  }
+  return 1;
+}
 
 int runControlCommand(const std::string& action, const std::string& config_path) {
   int sig;

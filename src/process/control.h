@@ -10,4 +10,8 @@ namespace sluice::process {
 // `action` is reload, stop or quit; `config_path` is the file passed with -c.
 int runControlCommand(const std::string& action, const std::string& config_path);
 
+// `sluice health`: GET `path` on the config's admin listener; exit 0 on a
+// 200 within 2 s, else 1. For container HEALTHCHECKs without curl.
+int runHealthCommand(const std::string& config_path, const std::string& path);
+
 }  // namespace sluice::process

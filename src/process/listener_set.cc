@@ -28,7 +28,14 @@ bool ListenerSet::reconcile(const config::Config& config, std::vector<int>* fds,
   std::map<std::string, Entry> next;
   std::vector<std::string> bound_now;
   fds->clear();
-  for (const config::Listener& listener : config.listeners) {
+  std::vector<config::Listener> wanted = config.listeners;
+  if (config.admin_address) {
+    config::Listener admin;
+    admin.name = "admin";
+    admin.address = *config.admin_address;
+    wanted.push_back(std::move(admin));
+  }
+  for (const config::Listener& listener : wanted) {
     std::string key = listener.address.toString();
     auto existing = by_address_.find(key);
     int fd;

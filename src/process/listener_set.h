@@ -19,10 +19,11 @@ class ListenerSet {
   ListenerSet(const ListenerSet&) = delete;
   ListenerSet& operator=(const ListenerSet&) = delete;
 
-  // Makes the set match `config.listeners`: reuses fds for addresses already
-  // bound, binds the new ones. On success closes the fds no longer named and
-  // fills `fds` in config order. On failure (a bind error) nothing changes:
-  // fds bound by this call are closed, and *error says why.
+  // Makes the set match the config's listeners plus its admin listener:
+  // reuses fds for addresses already bound, binds the new ones. On success
+  // closes the fds no longer named and fills `fds` in that order (admin
+  // last). On failure (a bind error) nothing changes: fds bound by this call
+  // are closed, and *error says why.
   bool reconcile(const config::Config& config, std::vector<int>* fds, std::string* error);
   void closeAll();
   std::vector<int> allFds() const;

@@ -96,7 +96,10 @@ Master::~Master() = default;
 int Master::run() {
   // Workers inherit this: a vanished client must give EPIPE, not a signal.
   ::signal(SIGPIPE, SIG_IGN);
-  loop_.watchSignal(SIGHUP, [this](int) { reload(); });
+  loop_.watchSignal(SIGHUP, [this](int) {
+    SLUICE_LOG(kInfo, "SIGHUP");
+    reload();
+  });
   loop_.watchSignal(SIGTERM, [this](int) { stop(true, "SIGTERM"); });
   loop_.watchSignal(SIGQUIT, [this](int) { stop(true, "SIGQUIT"); });
   loop_.watchSignal(SIGINT, [this](int) { stop(false, "SIGINT"); });
@@ -207,6 +210,7 @@ void Master::runWorkerChild(const Generation& generation, uint32_t slot, int rea
   WorkerOptions options;
   options.ready_fd = ready_fd;
   options.stats = &shared_->slots[slot];
+  options.not_ready = &shared_->not_ready;
   int code;
   {
     Worker worker(generation.config, std::move(fds), options);
@@ -257,9 +261,19 @@ void Master::generationServes(uint32_t id) {
     last_reload_errors_.clear();
   }
   writeStateFile();
+  updateWatcher();
   if (reload_queued_) {
     reload_queued_ = false;
     reload();
+  }
+}
+
+void Master::updateWatcher() {
+  bool wanted = currentConfig()->watch_config;
+  if (wanted && !watcher_) {
+    watcher_ = std::make_unique<ConfigWatcher>(loop_, config_path_, [this] { reload(); });
+  } else if (!wanted && watcher_) {
+    watcher_.reset();
   }
 }
 
@@ -270,7 +284,7 @@ void Master::reload() {
     reload_queued_ = true;
     return;
   }
-  SLUICE_LOG(kInfo, "SIGHUP: reloading " + config_path_);
+  SLUICE_LOG(kInfo, "reloading " + config_path_);
   config::LoadResult loaded = config::loadConfigFile(config_path_);
   if (!loaded.ok()) {
     for (const std::string& error : loaded.errors)
@@ -417,11 +431,30 @@ void Master::scheduleRespawn(uint32_t slot, Duration lifetime) {
 
 void Master::stop(bool graceful, const char* why) {
   if (stopping_ && graceful) return;
+  const config::Config& config = *currentConfig();
+  if (graceful && config.drain_delay.count() > 0 && !drain_delay_timer_) {
+    // Fail readiness first and keep serving, so that load balancers (a
+    // Kubernetes Service, say) stop sending before connections are refused.
+    shared_->not_ready.store(true);
+    SLUICE_LOG(kInfo, std::string(why) + ": not ready; serving " +
+                          std::to_string(config.drain_delay.count()) +
+                          "ms more (drain_delay) before draining");
+    std::string reason = why;
+    drain_delay_timer_ = std::make_unique<event::Timer>(
+        loop_.timers(), [this, reason] { beginStop(true, reason + " after drain_delay"); });
+    drain_delay_timer_->arm(config.drain_delay);
+    stopping_ = true;  // no reloads or respawns meanwhile
+    return;
+  }
+  if (drain_delay_timer_) drain_delay_timer_->cancel();
+  beginStop(graceful, why);
+}
+
+void Master::beginStop(bool graceful, const std::string& why) {
   stopping_ = true;
-  Duration timeout = startup_config_->shutdown_timeout;
-  for (auto& [id, generation] : generations_)
-    timeout = generation.config->shutdown_timeout;
-  SLUICE_LOG(kInfo, std::string(why) + (graceful ? ": draining workers" : ": stopping now"));
+  shared_->not_ready.store(true);
+  Duration timeout = currentConfig()->shutdown_timeout;
+  SLUICE_LOG(kInfo, why + (graceful ? ": draining workers" : ": stopping now"));
   for (auto& [pid, worker] : workers_) {
     worker.stop_requested = true;
     ::kill(pid, graceful ? SIGTERM : SIGINT);
@@ -435,8 +468,16 @@ void Master::stop(bool graceful, const char* why) {
   maybeExit();
 }
 
+const config::Config* Master::currentConfig() const {
+  auto it = generations_.find(current_generation_);
+  return it != generations_.end() ? it->second.config.get() : startup_config_.get();
+}
+
 void Master::maybeExit() {
-  if (stopping_ && workers_.empty()) loop_.stop();
+  // During drain_delay the workers are meant to keep running.
+  if (stopping_ && workers_.empty() && !(drain_delay_timer_ && drain_delay_timer_->armed())) {
+    loop_.stop();
+  }
 }
 
 void Master::writeStateFile() {

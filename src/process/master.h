@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "event/event_loop.h"
 #include "event/timer.h"
+#include "process/config_watcher.h"
 #include "process/listener_set.h"
 #include "process/shared_state.h"
 
@@ -80,6 +81,8 @@ class Master {
   void signalGeneration(uint32_t id, int sig);
   void scheduleRespawn(uint32_t slot, event::Duration lifetime);
   void stop(bool graceful, const char* why);
+  void beginStop(bool graceful, const std::string& why);
+  const config::Config* currentConfig() const;
   void maybeExit();
   void writeStateFile();
   void removeRuntimeFiles();
@@ -103,6 +106,9 @@ class Master {
   std::map<uint32_t, uint32_t> slot_failures_;
   std::vector<std::unique_ptr<event::Timer>> respawn_timers_;
   std::unique_ptr<event::Timer> stop_deadline_;
+  std::unique_ptr<event::Timer> drain_delay_timer_;
+  std::unique_ptr<ConfigWatcher> watcher_;  // when the serving config says watch_config
+  void updateWatcher();
   // What `sluice -s reload` waits for.
   uint64_t reloads_done_ = 0;
   std::string last_reload_result_ = "none";

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 namespace sluice::process {
@@ -18,6 +19,9 @@ struct WorkerSlotStats {
 struct SharedState {
   static constexpr uint32_t kMaxWorkerSlots = 1024;  // config.workers is at most 1024
   WorkerSlotStats slots[kMaxWorkerSlots];
+  // Set by the master on SIGTERM/SIGQUIT: admin /ready answers 503 while the
+  // workers keep serving for drain_delay.
+  std::atomic<bool> not_ready{false};
 
   // Maps a zeroed shared region; aborts if the kernel refuses (start-up only).
   static SharedState* create();

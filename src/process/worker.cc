@@ -20,15 +20,27 @@ constexpr int kAcceptBudgetPerPass = 64;
 
 Worker::Worker(std::shared_ptr<const config::Config> config, std::vector<int> listen_fds,
                WorkerOptions options)
-    : options_(options) {
+    : access_log_(loop_.timers()), options_(options) {
   server_.loop = &loop_;
   server_.config = std::move(config);
+  server_.not_ready = options_.not_ready;
+  std::string error;
+  if (access_log_.open(server_.config->log.access, server_.config->log.access_format, &error)) {
+    server_.access_log = &access_log_;
+  } else {
+    SLUICE_LOG(kError, error + "; access log disabled");
+  }
   server_.on_closed = [this](proxy::ClientConnection* c) { onConnectionClosed(c); };
   for (const config::Listener& listener : server_.config->listeners) {
     proxy::ListenerContext context;
     context.listener = &listener;
     context.router = std::make_unique<proxy::Router>(listener.routes);
     server_.listeners.push_back(std::move(context));
+  }
+  if (server_.config->admin_address) {
+    proxy::ListenerContext admin;
+    admin.admin = true;
+    server_.listeners.push_back(std::move(admin));
   }
   for (const config::Upstream& upstream : server_.config->upstreams) {
     server_.clusters.emplace(upstream.name, std::make_unique<upstream::Cluster>(loop_, upstream));
@@ -61,9 +73,10 @@ int Worker::run() {
     SLUICE_LOG(kInfo, "SIGINT: stopping now");
     loop_.stop();
   });
-  loop_.watchSignal(SIGUSR1, [](int) {
+  loop_.watchSignal(SIGUSR1, [this](int) {
     SLUICE_LOG(kInfo, "SIGUSR1: reopening log files");
     log::reopen();
+    access_log_.reopen();
   });
   for (auto& acceptor : acceptors_) {
     int err = loop_.addFd(acceptor->fd(), acceptor.get());

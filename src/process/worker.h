@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "event/event_loop.h"
 #include "event/timer.h"
+#include "observe/access_log.h"
 #include "process/shared_state.h"
 #include "proxy/client_connection.h"
 #include "proxy/server_context.h"
@@ -23,12 +24,15 @@ struct WorkerOptions {
   int ready_fd = -1;
   // This worker's counters in the master's shared memory, or null.
   WorkerSlotStats* stats = nullptr;
+  // The master's readiness flag (admin /ready), or null.
+  const std::atomic<bool>* not_ready = nullptr;
 };
 
 class Worker {
  public:
-  // `listen_fds` are bound, listening, non-blocking sockets parallel to
-  // config->listeners. The worker takes ownership of them.
+  // `listen_fds` are bound, listening, non-blocking sockets for
+  // config->listeners, then the admin listener if configured. The worker
+  // takes ownership of them.
   Worker(std::shared_ptr<const config::Config> config, std::vector<int> listen_fds,
          WorkerOptions options = {});
   ~Worker();
@@ -59,6 +63,7 @@ class Worker {
   void maybeFinishDrain();
 
   event::EventLoop loop_;
+  observe::AccessLog access_log_;
   proxy::ServerContext server_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::unordered_map<proxy::ClientConnection*, std::unique_ptr<proxy::ClientConnection>>

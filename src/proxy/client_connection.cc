@@ -210,6 +210,11 @@ void ClientConnection::onRequestHead() {
   ++requests_;
   request_done_ = false;
   response_done_ = false;
+  response_status_ = 0;
+  response_body_bytes_ = 0;
+  upstream_text_.clear();
+  request_start_ = server_.loop->now();
+  if (server_.access_log != nullptr) request_wall_start_ = std::chrono::system_clock::now();
   uint32_t max_requests = server_.config->limits.max_requests_per_connection;
   keep_alive_ = head.keep_alive && !draining_ && !server_.draining &&
                 (max_requests == 0 || requests_ < max_requests);
@@ -220,19 +225,76 @@ void ClientConnection::onRequestHead() {
 
   std::string_view authority;
   std::string_view path = targetPath(head.target, &authority);
+  if (listener_.admin) {
+    answerAdmin(head, path);
+    return;
+  }
   std::string host = normalizeHost(authority.empty() ? std::string_view(head.host) : authority);
   const config::Route* route = listener_.router->match(host, path);
   if (route == nullptr) {
     queueError(404, head.isHead());
     response_done_ = true;
+    logAccess();
     return;
   }
   if (route->respond) {
     queueResponse(*route->respond, head.isHead());
     response_done_ = true;
+    logAccess();
     return;
   }
   startProxy(*route);
+}
+
+void ClientConnection::answerAdmin(const http::RequestHead& head, std::string_view path) {
+  response_done_ = true;
+  config::DirectResponse response;
+  response.headers = {{"Content-Type", "text/plain"}, {"Cache-Control", "no-store"}};
+  bool not_ready =
+      server_.draining || draining_ || (server_.not_ready != nullptr && server_.not_ready->load());
+  if (head.method != "GET" && head.method != "HEAD") {
+    response.status = 405;
+    response.body = "405 Method Not Allowed\n";
+    response.headers.emplace_back("Allow", "GET, HEAD");
+  } else if (path == "/healthz") {
+    // Liveness: this process answers.
+    response.status = 200;
+    response.body = "ok\n";
+  } else if (path == "/ready") {
+    // Readiness: fails first when the process is asked to stop, so load
+    // balancers take it out before connections are refused.
+    response.status = not_ready ? 503 : 200;
+    response.body = not_ready ? "draining\n" : "ready\n";
+  } else {
+    response.status = 404;
+    response.body = "404 Not Found\n";
+  }
+  queueResponse(response, head.isHead());
+  logAccess();
+}
+
+void ClientConnection::logAccess(bool with_request) {
+  if (server_.access_log == nullptr || !server_.access_log->enabled()) return;
+  const http::RequestHead& head = parser_.head();
+  observe::AccessRecord record;
+  std::string ip = peer_.ipText();
+  record.client_ip = ip;
+  if (with_request) {
+    record.method = head.method;
+    record.target = head.target;
+    record.version_minor = head.version_minor;
+  }
+  record.status = response_status_;
+  record.body_bytes = response_body_bytes_;
+  if (with_request) {
+    if (const http::Header* referer = head.find("referer")) record.referer = referer->value;
+    if (const http::Header* agent = head.find("user-agent")) record.user_agent = agent->value;
+  }
+  record.upstream = upstream_text_;
+  record.started = request_wall_start_;
+  record.duration =
+      std::chrono::duration_cast<std::chrono::microseconds>(server_.loop->now() - request_start_);
+  server_.access_log->append(record);
 }
 
 void ClientConnection::startProxy(const config::Route& route) {
@@ -266,6 +328,9 @@ void ClientConnection::queueError(int status, bool head_only) {
   std::string bytes;
   http::appendErrorResponse(status, head_only, keep_alive_, &bytes);
   out_.append(bytes);
+  response_status_ = status;
+  // The error body is "<status> <reason>\n".
+  response_body_bytes_ = head_only ? 0 : 5 + http::reasonPhrase(status).size();
 }
 
 void ClientConnection::onRequestComplete() {
@@ -313,6 +378,7 @@ void ClientConnection::resumeInput() {
 void ClientConnection::onExchangeDone(bool request_complete) {
   destroyExchangeLater();
   response_done_ = true;
+  logAccess();
   if (!request_complete) {
     // The upstream answered before the request body ended; the rest of the
     // body cannot be skipped safely, so this is the last response.
@@ -330,6 +396,7 @@ void ClientConnection::respondFromExchange(int status) {
   response_done_ = true;
   if (!request_done_) keep_alive_ = false;
   queueError(status, parser_.head().isHead());
+  logAccess();
   if (!request_done_) {
     phase_ = Phase::kFinishing;
     in_.clear();
@@ -341,6 +408,7 @@ void ClientConnection::respondFromExchange(int status) {
 
 void ClientConnection::abortFromExchange(const std::string& reason) {
   SLUICE_LOG(kWarn, "client " + describePeer() + ": closing mid-response: " + reason);
+  logAccess();
   close("upstream response broke");
 }
 
@@ -361,6 +429,8 @@ void ClientConnection::queueResponse(const config::DirectResponse& response, boo
   std::string bytes;
   http::appendSimpleResponse(simple, &bytes);
   out_.append(bytes);
+  response_status_ = response.status;
+  response_body_bytes_ = head_only ? 0 : response.body.size();
 }
 
 void ClientConnection::respondError(int status, const std::string& reason) {
@@ -369,6 +439,15 @@ void ClientConnection::respondError(int status, const std::string& reason) {
   std::string bytes;
   http::appendErrorResponse(status, false, false, &bytes);
   out_.append(bytes);
+  response_status_ = status;
+  response_body_bytes_ = 5 + http::reasonPhrase(status).size();
+  const bool head_parsed = parser_.inMessage();
+  if (!head_parsed) {
+    request_start_ = server_.loop->now();
+    request_wall_start_ = std::chrono::system_clock::now();
+  }
+  // Before the head parsed, nothing of the request line is trustworthy.
+  logAccess(head_parsed);
   phase_ = Phase::kFinishing;
   in_.clear();
   read_timer_.cancel();

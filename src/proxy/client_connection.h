@@ -4,6 +4,7 @@
 // worker's connection table (unique_ptr); lives on the worker's loop.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -49,6 +50,12 @@ class ClientConnection final : public event::IoHandler {
   bool keepAlive() const { return keep_alive_ && !draining_ && !server_.draining; }
   // The response is close-delimited: no further request on this connection.
   void closeAfterResponse() { keep_alive_ = false; }
+  // For the access log: what the upstream answered and how much went out.
+  void noteUpstreamResponse(int status, std::string upstream) {
+    response_status_ = status;
+    upstream_text_ = std::move(upstream);
+  }
+  void countResponseBody(size_t bytes) { response_body_bytes_ += bytes; }
   // The upstream send buffer drained: parse and forward more request body.
   void resumeInput();
   // The response was fully queued. `request_complete` says whether the client
@@ -82,6 +89,9 @@ class ClientConnection final : public event::IoHandler {
   void respondError(int status, const std::string& reason);
   void queueResponse(const config::DirectResponse& response, bool head_only);
   void queueError(int status, bool head_only);
+  void answerAdmin(const http::RequestHead& head, std::string_view path);
+  // Writes the access log line for the request just answered.
+  void logAccess(bool with_request = true);
   // Writes queued output; returns false if the connection was closed.
   bool flush();
   void afterFlush();
@@ -107,10 +117,16 @@ class ClientConnection final : public event::IoHandler {
   bool keep_alive_ = true;                   // of the request being answered
   bool request_done_ = false;                // the current request was read in full
   bool response_done_ = false;               // its response was queued in full
-  bool header_timer_armed_ = false;          // the head deadline runs from its first byte
-  bool peer_closed_ = false;                 // read side reached EOF
-  bool read_paused_ = false;                 // stopped reading for backpressure; resume on drain
-  bool write_blocked_ = false;               // last write hit EAGAIN
+  // For the access log line of the current request.
+  int response_status_ = 0;
+  uint64_t response_body_bytes_ = 0;
+  std::string upstream_text_;
+  std::chrono::system_clock::time_point request_wall_start_;
+  event::TimePoint request_start_;
+  bool header_timer_armed_ = false;  // the head deadline runs from its first byte
+  bool peer_closed_ = false;         // read side reached EOF
+  bool read_paused_ = false;         // stopped reading for backpressure; resume on drain
+  bool write_blocked_ = false;       // last write hit EAGAIN
   bool draining_ = false;
 };
 

@@ -238,6 +238,7 @@ void ProxyExchange::processResponse() {
         } else if (client_framing_ != ClientFraming::kNoBody) {
           client_.output().append(body);
         }
+        client_.countResponseBody(body.size());
         in.consume(result.consumed);
         feed_again = true;
         if (client_.outputAboveHighWatermark()) {
@@ -271,6 +272,8 @@ void ProxyExchange::onResponseHead() {
   // sent Expect (sluice itself), and 103 is optional (RFC 8297).
   if (head.status < 200) return;
   response_started_ = true;
+  client_.noteUpstreamResponse(
+      head.status, cluster_.pool(static_cast<size_t>(server_index_)).address().toString());
   std::string bytes;
   client_framing_ = appendClientResponseHead(head, request_.isHead(), request_.version_minor,
                                              client_.keepAlive(), &bytes);

@@ -993,3 +993,47 @@ TEST(LoaderTest, NeverThrowsOnOddInput) {
 
 }  // namespace
 }  // namespace sluice::config
+
+namespace sluice::config {
+namespace {
+
+// --- admin, drain_delay, watch_config ---------------------------------------
+
+TEST(LoaderTest, AdminDrainDelayAndWatchConfig) {
+  auto config = loadOk(std::string(kListener) +
+                       "admin: { address: 127.0.0.1:9901 }\n"
+                       "drain_delay: 5s\n"
+                       "watch_config: true\n");
+  ASSERT_TRUE(config);
+  ASSERT_TRUE(config->admin_address.has_value());
+  EXPECT_EQ(config->admin_address->toString(), "127.0.0.1:9901");
+  EXPECT_EQ(config->drain_delay, seconds(5));
+  EXPECT_TRUE(config->watch_config);
+}
+
+TEST(LoaderTest, AdminDefaultsToNone) {
+  auto config = loadOk(kListener);
+  ASSERT_TRUE(config);
+  EXPECT_FALSE(config->admin_address.has_value());
+  EXPECT_EQ(config->drain_delay, milliseconds(0));
+  EXPECT_FALSE(config->watch_config);
+}
+
+TEST(LoaderTest, AdminMayNotShareAListenerAddress) {
+  EXPECT_EQ(errorOf(std::string(kListener) + "admin: { address: 127.0.0.1:8080 }\n"),
+            "t.yaml:5:19: admin.address: 127.0.0.1:8080 is already used by listeners[0]");
+}
+
+TEST(LoaderTest, AdminNeedsAnAddress) {
+  std::vector<std::string> errors = errorsOf(std::string(kListener) + "admin: { port: 1 }\n");
+  EXPECT_THAT(errors, ElementsAre("t.yaml:5:8: admin: missing required key \"address\"",
+                                  HasSubstr("t.yaml:5:10: admin.port: unknown key")));
+}
+
+TEST(LoaderTest, WatchConfigMustBeABoolean) {
+  EXPECT_EQ(errorOf(std::string(kListener) + "watch_config: yes\n"),
+            "t.yaml:5:15: watch_config: expected true or false, got \"yes\"");
+}
+
+}  // namespace
+}  // namespace sluice::config
