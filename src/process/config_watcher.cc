@@ -40,6 +40,7 @@ ConfigWatcher::ConfigWatcher(event::EventLoop& loop, std::string path,
                               IN_MOVE_SELF | IN_DELETE_SELF) >= 0 &&
       loop_.addFd(inotify_fd_, this) == 0) {
     SLUICE_LOG(kInfo, "watching " + path_ + " for changes (inotify on " + dir + ")");
+    watchResolvedDirectory();
     return;
   }
   SLUICE_LOG(kWarn, "inotify unavailable (" + std::string(std::strerror(errno)) + "); checking " +
@@ -68,7 +69,22 @@ void ConfigWatcher::onReady(uint32_t) {
   settle_timer_.arm(kSettleDelay);
 }
 
+void ConfigWatcher::watchResolvedDirectory() {
+#ifdef __linux__
+  std::error_code ec;
+  std::filesystem::path real = std::filesystem::canonical(path_, ec);
+  if (ec) return;
+  std::string dir = real.parent_path().string();
+  if (dir == resolved_dir_) return;
+  if (resolved_watch_ >= 0) ::inotify_rm_watch(inotify_fd_, resolved_watch_);
+  resolved_watch_ = ::inotify_add_watch(inotify_fd_, dir.c_str(),
+                                        IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ATTRIB);
+  resolved_dir_ = dir;
+#endif
+}
+
 void ConfigWatcher::check() {
+  if (inotify_fd_ >= 0) watchResolvedDirectory();
   uint64_t now = fingerprint(path_);
   // 0: unreadable mid-swap; wait for the next event rather than reload a
   // missing file.

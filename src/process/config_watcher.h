@@ -26,12 +26,17 @@ class ConfigWatcher final : public event::IoHandler {
 
  private:
   void check();
+  // Also watch the directory of the file the path resolves to, which
+  // changes when a symlink in the path is swapped.
+  void watchResolvedDirectory();
   static uint64_t fingerprint(const std::string& path);
 
   event::EventLoop& loop_;
   std::string path_;
   std::function<void()> on_change_;
   int inotify_fd_ = -1;
+  int resolved_watch_ = -1;
+  std::string resolved_dir_;
   uint64_t last_fingerprint_ = 0;
   // Editors and kubelet write in several steps: act once things settle.
   event::Timer settle_timer_;

@@ -123,6 +123,9 @@ int Master::run() {
       return 1;
     }
   }
+  // Watch before the first workers start, so that a change made while they
+  // start is not taken for the original content.
+  updateWatcher();
   if (!startGeneration(startup_config_, std::move(fds))) return 1;
   loop_.run();
   listeners_.closeAll();
