@@ -14,10 +14,13 @@ e2e_cleanup() {
 trap e2e_cleanup EXIT
 
 # A loopback port that was free a moment ago.
+# Chosen below the kernel's ephemeral range, so that no outgoing connection
+# can be holding it as its local port.
 free_port() {
-  local port
+  local port low
+  low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
   while :; do
-    port=$(shuf -i 20000-59999 -n 1)
+    port=$(shuf -i "10000-$((low - 1))" -n 1)
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return
