@@ -194,11 +194,16 @@ void ClientConnection::processInput() {
         break;
       case http::RequestParser::Event::kError:
         in_.consume(result.consumed);
-        if (exchange_) {
-          // A request body broke mid-stream: the upstream got part of it.
+        if (exchange_ && exchange_->responseStarted()) {
+          // A request body broke mid-stream while its response was already
+          // going out: closing is the only signal left.
           abortFromExchange("invalid request body: " + parser_.errorReason());
           return;
         }
+        // The upstream got the head and part of the body (or nothing); its
+        // connection is dropped, and since no response has started the
+        // client gets the error status, as nginx does for a bad body.
+        destroyExchangeLater();
         respondError(parser_.errorStatus(), parser_.errorReason());
         return;
     }
@@ -414,6 +419,9 @@ void ClientConnection::abortFromExchange(const std::string& reason) {
 
 void ClientConnection::destroyExchangeLater() {
   if (!exchange_) return;
+  // Stopped now, destroyed later: events for its upstream later in this pass
+  // must not reach this connection any more.
+  exchange_->cancel();
   // The exchange may be on the stack (it is often the caller).
   std::shared_ptr<ProxyExchange> doomed(std::move(exchange_));
   server_.loop->defer([doomed] {});
@@ -548,9 +556,13 @@ void ClientConnection::onReadTimeout() {
       }
       break;
     case Phase::kReadingBody:
-      if (exchange_) {
+      if (exchange_ && exchange_->responseStarted()) {
         abortFromExchange("request body stalled beyond timeouts.body");
       } else {
+        // As for an invalid body: no response has started, so the client
+        // gets its 408 (nginx's client_body_timeout) and the upstream
+        // connection, which has part of the body, is dropped.
+        destroyExchangeLater();
         respondError(408, "request body stalled beyond timeouts.body");
       }
       break;

@@ -25,6 +25,7 @@ bool isIdempotent(std::string_view method) {
 ProxyExchange::ProxyExchange(ClientConnection& client, upstream::Cluster& cluster,
                              const http::RequestHead& head, std::string request_head_bytes)
     : client_(client),
+      loop_(client.loop()),
       cluster_(cluster),
       request_(head),
       request_head_bytes_(std::move(request_head_bytes)),
@@ -160,6 +161,12 @@ void ProxyExchange::writeUpstream() {
     IoResult r = out.writeTo(upstream_->fd());
     if (r.isAgain()) {
       if (!send_timer_.armed()) send_timer_.arm(cluster_.config().timeouts.send);
+      // Resume the client also when this write took the buffer below the low
+      // watermark but then hit EAGAIN: the next call starts below it and
+      // would never resume a client paused at the high watermark.
+      if (was_above && out.size() < kUpstreamOutLowWatermark && !request_complete_) {
+        client_.resumeInput();
+      }
       return;
     }
     if (r.kind == IoResult::Kind::kError) {
@@ -368,13 +375,21 @@ void ProxyExchange::finish(bool reuse_upstream) {
   client_.onExchangeDone(request_complete_);
 }
 
+void ProxyExchange::cancel() {
+  state_ = State::kDone;
+  connect_timer_.cancel();
+  response_timer_.cancel();
+  send_timer_.cancel();
+  discardUpstream();
+}
+
 void ProxyExchange::discardUpstream() {
   if (!upstream_) return;
   // We may be inside this connection's own callback: stop its events now and
   // destroy it at the end of the pass.
-  client_.loop().removeFd(upstream_->fd());
+  loop_.removeFd(upstream_->fd());
   std::shared_ptr<upstream::UpstreamConnection> doomed(std::move(upstream_));
-  client_.loop().defer([doomed] {});
+  loop_.defer([doomed] {});
 }
 
 void ProxyExchange::armResponseTimer() {

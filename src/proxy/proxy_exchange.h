@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "buffer/buffer.h"
+#include "event/event_loop.h"
 #include "event/timer.h"
 #include "http/message.h"
 #include "http/response_parser.h"
@@ -45,6 +46,12 @@ class ProxyExchange final : public upstream::UpstreamConnection::Owner {
   void onUpstreamReady(uint32_t ready_bits) override;
 
   bool finished() const { return state_ == State::kDone; }
+  // A response head (not an interim 1xx) has been queued for the client.
+  bool responseStarted() const { return response_started_; }
+  // The client side gives up on this exchange: stop now (close the upstream
+  // connection, cancel timers) so that no event later in this loop pass can
+  // reach the client through it before it is destroyed.
+  void cancel();
 
  private:
   enum class State {
@@ -76,6 +83,10 @@ class ProxyExchange final : public upstream::UpstreamConnection::Owner {
   std::string describe() const;
 
   ClientConnection& client_;
+  // The worker's loop, kept apart from client_: the destructor (which
+  // discards the upstream connection) may run after the ClientConnection has
+  // been destroyed, since both are destroyed from deferred tasks of one pass.
+  event::EventLoop& loop_;
   upstream::Cluster& cluster_;
   const http::RequestHead request_;  // a copy: the client parser moves on
   std::string request_head_bytes_;   // kept for a replay on a fresh connection

@@ -177,6 +177,16 @@ RawClient::RawClient(RawClient&& other) noexcept
   other.fd_ = -1;
 }
 
+RawClient& RawClient::operator=(RawClient&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.fd_;
+    pending_ = std::move(other.pending_);
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
 bool RawClient::connect(int port, const std::string& host) {
   sockaddr_storage storage{};
   socklen_t len;
@@ -232,23 +242,32 @@ void RawClient::shutdownWrite() {
   ::shutdown(fd_, SHUT_WR);
 }
 
-// Waits for readability and appends what arrives; false on EOF, error or timeout.
-bool RawClient::fill(milliseconds timeout) {
+// Waits for readability and appends what arrives.
+int RawClient::fillOnce(milliseconds timeout) {
   pollfd p{fd_, POLLIN, 0};
   int ready = ::poll(&p, 1, static_cast<int>(timeout.count()));
-  if (ready <= 0) return false;
+  if (ready == 0) return -1;
+  if (ready < 0) return 0;
   char buf[65536];
   ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-  if (n <= 0) return false;
+  if (n <= 0) return 0;
   pending_.append(buf, static_cast<size_t>(n));
-  return true;
+  return 1;
 }
 
 std::string RawClient::readUntilClose(milliseconds timeout) {
+  bool closed = false;
+  return readUntilClose(timeout, &closed);
+}
+
+std::string RawClient::readUntilClose(milliseconds timeout, bool* closed) {
+  *closed = false;
   auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {
     auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-    if (!fill(left)) break;
+    int r = fillOnce(left);
+    if (r == 0) *closed = true;
+    if (r <= 0) break;
   }
   std::string out = std::move(pending_);
   pending_.clear();
@@ -335,6 +354,73 @@ std::string maskDate(std::string response) {
 int statusOf(const std::string& bytes) {
   if (bytes.size() < 12 || bytes.compare(0, 5, "HTTP/") != 0) return 0;
   return std::atoi(bytes.c_str() + 9);
+}
+
+std::string sanitizerReport(const std::string& log) {
+  for (const char* marker :
+       {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "killed by signal"}) {
+    size_t at = log.find(marker);
+    if (at == std::string::npos) continue;
+    size_t begin = log.rfind('\n', at);
+    begin = begin == std::string::npos ? 0 : begin + 1;
+    return log.substr(begin, log.find('\n', at) - begin);
+  }
+  return "";
+}
+
+long vmRssKiB(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+  }
+  return -1;
+}
+
+std::vector<pid_t> childProcesses(pid_t parent) {
+  std::vector<pid_t> children;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("PPid:", 0) == 0) {
+        if (std::atol(line.c_str() + 5) == parent) children.push_back(std::stoi(name));
+        break;
+      }
+    }
+  }
+  return children;
+}
+
+std::string proxyConfigYaml(int listen_port, const ProxyConfig& config) {
+  std::string yaml =
+      "workers: 1\n"
+      "shutdown_timeout: 1s\n"
+      "log: {level: debug, error: stderr, access: off}\n"
+      "timeouts: " +
+      config.timeouts + "\nlimits: " + config.limits +
+      "\ntrusted_proxies: " + config.trusted_proxies +
+      "\nlisteners:\n"
+      "  - name: web\n"
+      "    address: 127.0.0.1:" +
+      std::to_string(listen_port) +
+      "\n"
+      "    routes:\n"
+      "      - upstream: app\n"
+      "upstreams:\n"
+      "  app:\n"
+      "    servers:\n";
+  for (const ProxyConfig::Server& server : config.servers) {
+    yaml += "      - {address: 127.0.0.1:" + std::to_string(server.port) +
+            ", weight: " + std::to_string(server.weight) + "}\n";
+  }
+  yaml += "    retries: " + std::to_string(config.retries) +
+          "\n    keepalive: " + config.keepalive + "\n    timeouts: " + config.upstream_timeouts +
+          "\n";
+  return yaml;
 }
 
 }  // namespace sluice::testing

@@ -65,6 +65,7 @@ class RawClient {
   RawClient() = default;
   ~RawClient();
   RawClient(RawClient&& other) noexcept;
+  RawClient& operator=(RawClient&& other) noexcept;
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
 
@@ -74,6 +75,9 @@ class RawClient {
   void shutdownWrite();
   // Reads until EOF or `timeout` passes; returns what arrived.
   std::string readUntilClose(milliseconds timeout = milliseconds(5000));
+  // Same; *closed says whether the peer closed (EOF or reset) rather than
+  // the time running out.
+  std::string readUntilClose(milliseconds timeout, bool* closed);
   // Reads exactly one response (head + Content-Length/chunked body, none for
   // `head_request`/204/304/1xx); empty on timeout or EOF before a full head.
   std::string readResponse(bool head_request = false, milliseconds timeout = milliseconds(5000));
@@ -83,7 +87,9 @@ class RawClient {
   int fd() const { return fd_; }
 
  private:
-  bool fill(milliseconds timeout);
+  // 1 = bytes appended, 0 = EOF or error, -1 = timeout.
+  int fillOnce(milliseconds timeout);
+  bool fill(milliseconds timeout) { return fillOnce(timeout) > 0; }
   int fd_ = -1;
   std::string pending_;
 };
@@ -94,5 +100,33 @@ std::string maskDate(std::string response);
 
 // Status code of the first response in `bytes`, or 0.
 int statusOf(const std::string& bytes);
+
+// The first line of a sanitizer report (ASan, LSan, UBSan) in `log`, or of
+// the master's report of a worker killed by a signal (a crash the master
+// survives by respawning the worker), or "".
+std::string sanitizerReport(const std::string& log);
+
+// Resident set size of process `pid` in KiB (VmRSS), or -1.
+long vmRssKiB(pid_t pid);
+
+// The live child processes of `parent` (e.g. sluice's workers), from /proc.
+std::vector<pid_t> childProcesses(pid_t parent);
+
+// A sluice config with one listener whose every request goes to upstream
+// `app` (the servers below); the fields are YAML flow values.
+struct ProxyConfig {
+  struct Server {
+    int port;
+    int weight = 1;
+  };
+  std::vector<Server> servers;
+  int retries = 1;
+  std::string keepalive = "{max_idle: 32, idle_timeout: 20s}";
+  std::string upstream_timeouts = "{connect: 2s, response: 5s, send: 5s}";
+  std::string timeouts = "{header: 5s, body: 5s, idle: 60s, send: 5s}";
+  std::string limits = "{max_header_bytes: 8k, max_headers: 50}";
+  std::string trusted_proxies = "[127.0.0.1/32]";
+};
+std::string proxyConfigYaml(int listen_port, const ProxyConfig& config);
 
 }  // namespace sluice::testing
