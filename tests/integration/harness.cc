@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -30,18 +31,31 @@ bool connectable(int port) {
 
 }  // namespace
 
+// Ports come from below the kernel's ephemeral range: a port the kernel
+// handed out for bind(0) can be taken a moment later as the local port of
+// some outgoing connection, and then sluice cannot bind it. Candidates are
+// spread by pid so parallel test processes rarely collide, and each is
+// checked by binding it.
 int freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  ::close(fd);
-  return port;
+  static int next = -1;
+  int low = 32768;
+  if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) range >> low;
+  const int first = 10000;
+  const int span = std::max(low - first, 1000);
+  if (next < 0) next = first + static_cast<int>((::getpid() * 7919L) % span);
+  for (int attempt = 0; attempt < span; ++attempt) {
+    int port = first + (next - first + 1) % span;
+    next = port;
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    if (ok) return port;
+  }
+  return 0;
 }
 
 TempDir::TempDir() {
