@@ -126,6 +126,14 @@ std::string_view trimOws(std::string_view s) {
   return s;
 }
 
+bool hasControlChar(std::string_view value) {
+  for (char c : value) {
+    auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t') || u == 0x7f) return true;
+  }
+  return false;
+}
+
 bool isToken(std::string_view s) {
   if (s.empty()) return false;
   for (char c : s) {

@@ -65,6 +65,11 @@ std::string_view trimOws(std::string_view s);
 // True if `s` is a non-empty RFC 9110 §5.6.2 token (method, field name, coding).
 bool isToken(std::string_view s);
 
+// True if a field value holds a byte RFC 9110 §5.5 forbids (controls other
+// than HTAB, and DEL). llhttp already refuses them; the parsers check again
+// because a CR, LF or NUL that slipped through would split a re-serialized head.
+bool hasControlChar(std::string_view value);
+
 // True if `list` (a comma-separated field value such as Connection) has an
 // element equal to `token`, case-insensitively. Empty elements are ignored
 // (RFC 9110 §5.6.1).

@@ -13,17 +13,6 @@ constexpr int kStatusFieldsTooLarge = 431;
 constexpr int kStatusNotImplemented = 501;
 constexpr int kStatusVersionNotSupported = 505;
 
-// Field values may hold HTAB, SP, VCHAR and obs-text (RFC 9110 §5.5). llhttp
-// already refuses the rest; this is the second line of defence, because a CR,
-// LF or NUL that slipped through would split the head we re-serialize.
-bool hasControlChar(std::string_view value) {
-  for (char c : value) {
-    auto u = static_cast<unsigned char>(c);
-    if ((u < 0x20 && c != '\t') || u == 0x7f) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 // Static trampolines from llhttp's C callbacks into the parser. Each returns

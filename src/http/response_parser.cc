@@ -4,19 +4,6 @@
 
 namespace sluice::http {
 
-namespace {
-
-// See request_parser.cc: a second check behind llhttp's value validation.
-bool hasControlChar(std::string_view value) {
-  for (char c : value) {
-    auto u = static_cast<unsigned char>(c);
-    if ((u < 0x20 && c != '\t') || u == 0x7f) return true;
-  }
-  return false;
-}
-
-}  // namespace
-
 // Static trampolines from llhttp's C callbacks (see RequestParser's).
 struct ResponseParserCallbacks {
   static ResponseParser* self(llhttp_t* p) { return static_cast<ResponseParser*>(p->data); }
