@@ -51,7 +51,7 @@ std::string describeNode(const YAML::Node& node) {
     case YAML::NodeType::Null:
       return "an empty value";
     case YAML::NodeType::Scalar:
-      return quoted(node.Scalar());
+      return quote(node.Scalar());
     case YAML::NodeType::Sequence:
       return "a list";
     case YAML::NodeType::Map:
@@ -190,7 +190,7 @@ class Loader {
         std::string message = "unknown key";
         const std::string hint = closestMatch(key, known);
         if (!hint.empty())
-          message += " (did you mean " + quoted(hint) + "?)";
+          message += " (did you mean " + quote(hint) + "?)";
         else
           message += " (expected one of: " + listOf(known) + ")";
         report(value.fallback, value.path, message);
@@ -249,7 +249,7 @@ class Loader {
     }
     if (value < min || value > max) {
       report(f,
-             quoted(*text) + " is out of range (" + formatSize(min) + "-" + formatSize(max) + ")");
+             quote(*text) + " is out of range (" + formatSize(min) + "-" + formatSize(max) + ")");
       return false;
     }
     *out = value;
@@ -296,9 +296,9 @@ class Loader {
       *out = std::move(*text);
       return true;
     }
-    std::string message = quoted(*text) + " is not one of " + listOf(choices);
+    std::string message = quote(*text) + " is not one of " + listOf(choices);
     const std::string hint = closestMatch(*text, choices);
-    if (!hint.empty()) message += " (did you mean " + quoted(hint) + "?)";
+    if (!hint.empty()) message += " (did you mean " + quote(hint) + "?)";
     report(f, message);
     return false;
   }
@@ -313,7 +313,7 @@ class Loader {
       return false;
     }
     if (address->family() != net::Address::Family::kUnix && address->port() == 0) {
-      report(f, quoted(*text) + ": port 0 is not allowed (use a fixed port, 1-65535)");
+      report(f, quote(*text) + ": port 0 is not allowed (use a fixed port, 1-65535)");
       return false;
     }
     *out = *address;
@@ -423,7 +423,7 @@ class Loader {
       *out = false;
       return true;
     }
-    report(f, "expected true or false, got " + quoted(*text));
+    report(f, "expected true or false, got " + quote(*text));
     return false;
   }
 
@@ -437,7 +437,7 @@ class Loader {
     uint64_t n = 0;
     if (!parseUnsigned(*text, kMaxWorkers, &n, nullptr) || n == 0) {
       report(f, "expected auto or a number 1-" + std::to_string(kMaxWorkers) + ", got " +
-                    quoted(*text));
+                    quote(*text));
       return;
     }
     config->workers = static_cast<uint32_t>(n);
@@ -453,7 +453,7 @@ class Loader {
                 std::string target;
                 if (!readText(value, "stderr or a file path", &target)) return;
                 if (target == "stdout" || target == "off") {
-                  report(value, quoted(target) +
+                  report(value, quote(target) +
                                     " is not allowed for the error log (use stderr or a file "
                                     "path, e.g. /dev/stdout)");
                   return;
@@ -549,7 +549,7 @@ class Loader {
           name_field = value;
           if (readText(value, "a listener name", &listener.name)) {
             if (!validListenerName(listener.name)) {
-              report(value, quoted(listener.name) +
+              report(value, quote(listener.name) +
                                 " is not a valid name (no spaces or control characters)");
             }
           }
@@ -578,8 +578,8 @@ class Loader {
         // A defaulted name repeats only when the address does, which is
         // reported above already.
         if (!inserted && has_name) {
-          report(name_field, "duplicate listener name " + quoted(listener.name) + " (also " +
-                                 pos->second + ")");
+          report(name_field,
+                 "duplicate listener name " + quote(listener.name) + " (also " + pos->second + ")");
         }
       }
       out->push_back(std::move(listener));
@@ -657,7 +657,7 @@ class Loader {
         }
         uint64_t status = 0;
         if (!parseUnsigned(*text, 999, &status, nullptr)) {
-          report(value, "expected an HTTP status code 200-599, got " + quoted(*text));
+          report(value, "expected an HTTP status code 200-599, got " + quote(*text));
           status_ok = false;
           return;
         }
@@ -700,13 +700,13 @@ class Loader {
       const std::string lower = toLower(name);
       if (lower == "content-length" || lower == "transfer-encoding" || lower == "connection") {
         report(value.fallback, value.path,
-               quoted(name) + " is set by sluice (framing and connection handling); remove it");
+               quote(name) + " is set by sluice (framing and connection handling); remove it");
         return;
       }
       auto [pos, inserted] = lower_seen.emplace(lower, name);
       if (!inserted) {
         report(value.fallback, value.path,
-               "duplicate header " + quoted(name) + " (same as " + quoted(pos->second) +
+               "duplicate header " + quote(name) + " (same as " + quote(pos->second) +
                    "; names are case-insensitive)");
         return;
       }
@@ -767,10 +767,10 @@ class Loader {
       return;
     }
     if (std::find(std::begin(kLater), std::end(kLater), *text) != std::end(kLater)) {
-      report(f, quoted(*text) + " is not available in this release; accepted: round_robin");
+      report(f, quote(*text) + " is not available in this release; accepted: round_robin");
       return;
     }
-    std::string message = quoted(*text) + " is not a balance method; accepted: round_robin";
+    std::string message = quote(*text) + " is not a balance method; accepted: round_robin";
     if (editDistance(*text, "round_robin") <= 2) message += " (did you mean \"round_robin\"?)";
     report(f, message);
   }
@@ -835,9 +835,9 @@ class Loader {
           upstream_names_.end()) {
         continue;
       }
-      std::string message = "no upstream named " + quoted(ref.name);
+      std::string message = "no upstream named " + quote(ref.name);
       const std::string hint = closestMatchIn(ref.name, upstream_names_);
-      if (!hint.empty()) message += " (did you mean " + quoted(hint) + "?)";
+      if (!hint.empty()) message += " (did you mean " + quote(hint) + "?)";
       report(ref.mark, ref.path, message);
     }
   }

@@ -46,17 +46,17 @@ bool parseDuration(std::string_view text, Duration* out, std::string* error) {
   static constexpr std::string_view kUnits = "ms, s, m or h";
   if (text.empty()) return fail(error, "expected a duration like 5s or 250ms, got an empty value");
   if (text.front() == '-')
-    return fail(error, quoted(text) + " is negative; durations are 0 or more");
+    return fail(error, quote(text) + " is negative; durations are 0 or more");
   std::string_view digits;
   std::string_view unit;
   if (!splitNumber(text, &digits, &unit)) {
-    return fail(error, quoted(text) + " is not a duration (expected a whole number and a unit: " +
+    return fail(error, quote(text) + " is not a duration (expected a whole number and a unit: " +
                            std::string(kUnits) + ", e.g. 5s or 250ms)");
   }
   if (!unit.empty() && (unit.front() == '.' || unit.front() == ',')) {
     return fail(
         error,
-        quoted(text) + " is not a whole number; use a smaller unit instead (e.g. 1500ms for 1.5s)");
+        quote(text) + " is not a whole number; use a smaller unit instead (e.g. 1500ms for 1.5s)");
   }
   int64_t ms_per_unit = 0;
   if (unit == "ms") {
@@ -72,17 +72,17 @@ bool parseDuration(std::string_view text, Duration* out, std::string* error) {
       *out = Duration::zero();
       return true;
     }
-    return fail(error, quoted(text) + " has no unit (did you mean " +
-                           quoted(std::string(text) + "s") + "? units: ms, s, m, h)");
+    return fail(error, quote(text) + " has no unit (did you mean " +
+                           quote(std::string(text) + "s") + "? units: ms, s, m, h)");
   } else {
-    return fail(error, quoted(text) + " has an unknown unit " + quoted(unit) + " (use " +
+    return fail(error, quote(text) + " has an unknown unit " + quote(unit) + " (use " +
                            std::string(kUnits) + ")");
   }
   const uint64_t max_units = static_cast<uint64_t>(kMaxDuration.count() / ms_per_unit);
   uint64_t value = 0;
   if (!accumulate(digits, max_units, &value)) {
     return fail(error,
-                quoted(text) + " is too large (at most " + formatDuration(kMaxDuration) + ")");
+                quote(text) + " is too large (at most " + formatDuration(kMaxDuration) + ")");
   }
   *out = Duration(static_cast<int64_t>(value) * ms_per_unit);
   return true;
@@ -90,18 +90,18 @@ bool parseDuration(std::string_view text, Duration* out, std::string* error) {
 
 bool parseSize(std::string_view text, uint64_t* out, std::string* error) {
   if (text.empty()) return fail(error, "expected a size like 16k or 1m, got an empty value");
-  if (text.front() == '-') return fail(error, quoted(text) + " is negative; sizes are 0 or more");
+  if (text.front() == '-') return fail(error, quote(text) + " is negative; sizes are 0 or more");
   std::string_view digits;
   std::string_view unit;
   if (!splitNumber(text, &digits, &unit)) {
-    return fail(error, quoted(text) +
+    return fail(error, quote(text) +
                            " is not a size (expected a whole number of bytes, optionally with a "
                            "unit k, m or g, e.g. 16k or 1m)");
   }
   if (!unit.empty() && (unit.front() == '.' || unit.front() == ',')) {
     return fail(
         error,
-        quoted(text) + " is not a whole number; use a smaller unit instead (e.g. 1536k for 1.5m)");
+        quote(text) + " is not a whole number; use a smaller unit instead (e.g. 1536k for 1.5m)");
   }
   uint64_t multiplier = 0;
   if (unit.empty()) {
@@ -113,12 +113,12 @@ bool parseSize(std::string_view text, uint64_t* out, std::string* error) {
   } else if (unit == "g" || unit == "G") {
     multiplier = uint64_t{1} << 30;
   } else {
-    return fail(error, quoted(text) + " has an unknown unit " + quoted(unit) +
+    return fail(error, quote(text) + " has an unknown unit " + quote(unit) +
                            " (use k, m or g, or no unit for bytes)");
   }
   uint64_t value = 0;
   if (!accumulate(digits, UINT64_MAX / multiplier, &value)) {
-    return fail(error, quoted(text) + " is too large");
+    return fail(error, quote(text) + " is too large");
   }
   *out = value * multiplier;
   return true;
@@ -127,15 +127,15 @@ bool parseSize(std::string_view text, uint64_t* out, std::string* error) {
 bool parseUnsigned(std::string_view text, uint64_t max, uint64_t* out, std::string* error) {
   if (text.empty()) return fail(error, "expected a whole number, got an empty value");
   if (text.front() == '-') {
-    return fail(error, quoted(text) + " is negative (expected a whole number 0-" +
+    return fail(error, quote(text) + " is negative (expected a whole number 0-" +
                            std::to_string(max) + ")");
   }
   if (!std::all_of(text.begin(), text.end(), isDigit)) {
-    return fail(error, quoted(text) + " is not a whole number");
+    return fail(error, quote(text) + " is not a whole number");
   }
   uint64_t value = 0;
   if (!accumulate(text, max, &value)) {
-    return fail(error, quoted(text) + " is too large (at most " + std::to_string(max) + ")");
+    return fail(error, quote(text) + " is too large (at most " + std::to_string(max) + ")");
   }
   *out = value;
   return true;

@@ -53,7 +53,7 @@ bool validHostName(std::string_view host, std::string* why) {
         } else if (c == ':') {
           *why = "must not include a port (the port of the Host header is ignored)";
         } else {
-          *why = "contains " + quoted(std::string_view(&c, 1)) +
+          *why = "contains " + quote(std::string_view(&c, 1)) +
                  " (allowed: letters, digits, '-', '_' and dots)";
         }
         return false;
@@ -66,7 +66,7 @@ bool validHostName(std::string_view host, std::string* why) {
 
 }  // namespace
 
-std::string quoted(std::string_view text) {
+std::string quote(std::string_view text) {
   // Appended piecewise: GCC 12 -Wrestrict misfires on "\"" + std::string.
   std::string out;
   out.reserve(text.size() + 2);
@@ -96,11 +96,11 @@ bool normalizeHostPattern(std::string_view text, std::string* out, std::string* 
     const size_t close = lower.find(']');
     const std::string inner = lower.substr(1, close == std::string::npos ? 0 : close - 1);
     if (close == std::string::npos || inet_pton(AF_INET6, inner.c_str(), &addr) != 1) {
-      return fail(error, quoted(text) + " is not a valid bracketed IPv6 address");
+      return fail(error, quote(text) + " is not a valid bracketed IPv6 address");
     }
     if (close + 1 != lower.size()) {
-      return fail(error, quoted(text) +
-                             " must not include a port (the port of the Host header is ignored)");
+      return fail(
+          error, quote(text) + " must not include a port (the port of the Host header is ignored)");
     }
     *out = inner;
     return true;
@@ -113,7 +113,7 @@ bool normalizeHostPattern(std::string_view text, std::string* out, std::string* 
   std::string_view name = lower;
   if (name.substr(0, 2) == "*.") name.remove_prefix(2);
   if (!validHostName(name, &why)) {
-    return fail(error, quoted(text) + " is not a valid host pattern: it " + why);
+    return fail(error, quote(text) + " is not a valid host pattern: it " + why);
   }
   *out = lower;
   return true;
@@ -121,11 +121,11 @@ bool normalizeHostPattern(std::string_view text, std::string* out, std::string* 
 
 bool validPathPrefix(std::string_view text, std::string* error) {
   if (text.empty() || text.front() != '/') {
-    return fail(error, quoted(text) + " must start with / (omit path_prefix to match any path)");
+    return fail(error, quote(text) + " must start with / (omit path_prefix to match any path)");
   }
   if (std::any_of(text.begin(), text.end(), isControlOrSpace)) {
     return fail(error,
-                quoted(text) + " contains a space or control character (encode it, e.g. %20)");
+                quote(text) + " contains a space or control character (encode it, e.g. %20)");
   }
   return true;
 }
@@ -135,7 +135,7 @@ bool validHeaderName(std::string_view name, std::string* error) {
   if (name.empty()) return fail(error, "header name is empty");
   for (char c : name) {
     if (!isAlnum(c) && kTokenSymbols.find(c) == std::string_view::npos) {
-      return fail(error, quoted(name) +
+      return fail(error, quote(name) +
                              " is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ "
                              "only; no spaces or colons)");
     }
@@ -156,7 +156,7 @@ bool validUpstreamName(std::string_view name, std::string* error) {
   if (name.empty()) return fail(error, "upstream name is empty");
   for (char c : name) {
     if (!isAlnum(c) && c != '_' && c != '-' && c != '.') {
-      return fail(error, quoted(name) +
+      return fail(error, quote(name) +
                              " is not a valid upstream name (letters, digits, '_', '-' and '.' "
                              "only)");
     }

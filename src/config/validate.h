@@ -9,7 +9,7 @@
 namespace sluice::config {
 
 // `"text"`, for messages.
-std::string quoted(std::string_view text);
+std::string quote(std::string_view text);
 
 std::string toLower(std::string_view text);
 

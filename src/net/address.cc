@@ -19,7 +19,7 @@ constexpr std::string_view kUnixPrefix = "unix:";
 // on the BSDs).
 constexpr size_t kMaxUnixPath = sizeof(sockaddr_un{}.sun_path) - 1;
 
-std::string quoted(std::string_view text) {
+std::string quote(std::string_view text) {
   std::string out;
   out.reserve(text.size() + 2);
   out += '"';
@@ -106,15 +106,15 @@ std::optional<Address> Address::parse(std::string_view text, std::string* error)
   if (text.substr(0, kUnixPrefix.size()) == kUnixPrefix) {
     const std::string_view path = text.substr(kUnixPrefix.size());
     if (path.empty()) {
-      setError(error, quoted(text) + " has an empty socket path (expected unix:/path/to/socket)");
+      setError(error, quote(text) + " has an empty socket path (expected unix:/path/to/socket)");
       return std::nullopt;
     }
     if (path.find('\0') != std::string_view::npos) {
-      setError(error, quoted(text) + " contains a NUL byte");
+      setError(error, quote(text) + " contains a NUL byte");
       return std::nullopt;
     }
     if (path.size() > kMaxUnixPath) {
-      setError(error, quoted(text) + " is too long: a unix socket path may have at most " +
+      setError(error, quote(text) + " is too long: a unix socket path may have at most " +
                           std::to_string(kMaxUnixPath) + " bytes, this one has " +
                           std::to_string(path.size()));
       return std::nullopt;
@@ -129,23 +129,23 @@ std::optional<Address> Address::parse(std::string_view text, std::string* error)
   if (!text.empty() && text.front() == '[') {
     const size_t close = text.find(']');
     if (close == std::string_view::npos) {
-      setError(error, quoted(text) + " has no closing ']' (expected [ipv6]:port, e.g. [::1]:8080)");
+      setError(error, quote(text) + " has no closing ']' (expected [ipv6]:port, e.g. [::1]:8080)");
       return std::nullopt;
     }
     host = text.substr(1, close - 1);
     const std::string_view rest = text.substr(close + 1);
     if (rest.empty()) {
-      setError(error, quoted(text) + " has no port (expected [ipv6]:port, e.g. [::1]:8080)");
+      setError(error, quote(text) + " has no port (expected [ipv6]:port, e.g. [::1]:8080)");
       return std::nullopt;
     }
     if (rest.front() != ':') {
-      setError(error, quoted(text) + " has unexpected text after ']' (expected [ipv6]:port)");
+      setError(error, quote(text) + " has unexpected text after ']' (expected [ipv6]:port)");
       return std::nullopt;
     }
     port_text = rest.substr(1);
     in6_addr addr;
     if (!parseIpv6(host, &addr)) {
-      setError(error, quoted(text) + ": " + quoted(host) + " is not a valid IPv6 address");
+      setError(error, quote(text) + ": " + quote(host) + " is not a valid IPv6 address");
       return std::nullopt;
     }
     result.family_ = Family::kIpv6;
@@ -153,7 +153,7 @@ std::optional<Address> Address::parse(std::string_view text, std::string* error)
   } else {
     const size_t colon = text.rfind(':');
     if (colon == std::string_view::npos) {
-      setError(error, quoted(text) +
+      setError(error, quote(text) +
                           " has no port (expected host:port, e.g. 127.0.0.1:8080, "
                           "[::1]:8080 or unix:/path)");
       return std::nullopt;
@@ -161,7 +161,7 @@ std::optional<Address> Address::parse(std::string_view text, std::string* error)
     if (text.find(':') != colon) {
       // Several colons and no brackets: an IPv6 address whose port we
       // cannot tell apart from its last group.
-      setError(error, quoted(text) +
+      setError(error, quote(text) +
                           " looks like an IPv6 address; write it in brackets with a "
                           "port, e.g. [::1]:8080");
       return std::nullopt;
@@ -170,7 +170,7 @@ std::optional<Address> Address::parse(std::string_view text, std::string* error)
     port_text = text.substr(colon + 1);
     if (host.empty()) {
       const std::string port(port_text);
-      setError(error, quoted(text) + " has no host (use 0.0.0.0:" + port + " or [::]:" + port +
+      setError(error, quote(text) + " has no host (use 0.0.0.0:" + port + " or [::]:" + port +
                           " for all addresses)");
       return std::nullopt;
     }
@@ -182,7 +182,7 @@ std::optional<Address> Address::parse(std::string_view text, std::string* error)
     } else if (parseIpv4(host, &addr)) {
       result.host_ = ipv4Text(addr);
     } else {
-      setError(error, quoted(text) + ": " + quoted(host) +
+      setError(error, quote(text) + ": " + quote(host) +
                           " is not an IPv4 address (host names other than localhost are not "
                           "resolved; use a numeric address)");
       return std::nullopt;
@@ -192,7 +192,7 @@ std::optional<Address> Address::parse(std::string_view text, std::string* error)
 
   uint64_t port = 0;
   if (!parseDecimal(port_text, 65535, &port)) {
-    setError(error, quoted(text) + " is not a valid port (1-65535)");
+    setError(error, quote(text) + " is not a valid port (1-65535)");
     return std::nullopt;
   }
   result.port_ = static_cast<uint16_t>(port);
@@ -311,7 +311,7 @@ std::optional<CidrRange> CidrRange::parse(std::string_view text, std::string* er
     std::memcpy(result.bytes_, &v6, 16);
     max_len = 128;
   } else {
-    setError(error, quoted(text) +
+    setError(error, quote(text) +
                         " is not a valid address range (expected an IP address or "
                         "CIDR, e.g. 10.0.0.0/8, 127.0.0.1 or ::1/128)");
     return std::nullopt;
@@ -320,7 +320,7 @@ std::optional<CidrRange> CidrRange::parse(std::string_view text, std::string* er
   if (slash != std::string_view::npos) {
     uint64_t len = 0;
     if (!parseDecimal(text.substr(slash + 1), static_cast<uint64_t>(max_len), &len)) {
-      setError(error, quoted(text) + " has an invalid prefix length (0-" + std::to_string(max_len) +
+      setError(error, quote(text) + " has an invalid prefix length (0-" + std::to_string(max_len) +
                           " for IPv" + (result.v6_ ? "6" : "4") + ")");
       return std::nullopt;
     }
@@ -340,8 +340,8 @@ std::optional<CidrRange> CidrRange::parse(std::string_view text, std::string* er
     }
   }
   if (std::memcmp(masked.bytes_, result.bytes_, sizeof(result.bytes_)) != 0) {
-    setError(error, quoted(text) + " has bits set after the prefix length (did you mean " +
-                        quoted(masked.toString()) + "?)");
+    setError(error, quote(text) + " has bits set after the prefix length (did you mean " +
+                        quote(masked.toString()) + "?)");
     return std::nullopt;
   }
   return result;
