@@ -3,6 +3,9 @@
 #   1. g++ Release build, warnings as errors, every test (unit, integration, e2e)
 #   2. clang++ build with AddressSanitizer + UndefinedBehaviorSanitizer, every test
 #   3. formatting check (clang-format, the repo's .clang-format)
+#   4. deployment manifests check (tools/check-manifests.sh)
+#   5. the container image built and run for real with podman (tools/docker-smoke.sh;
+#      it says SKIP only when podman cannot run on the machine)
 # Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,5 +27,11 @@ cmake --build build-sanitize -j"$jobs"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-sanitize && ctest --output-on-failure -j"$jobs" --timeout 300)
+
+echo "== deployment manifests"
+bash tools/check-manifests.sh build/src/sluice
+
+echo "== container smoke test (podman)"
+bash tools/docker-smoke.sh
 
 echo "== all tests passed"

@@ -187,8 +187,9 @@ int runControlCommand(const std::string& action, const std::string& config_path)
     return 1;
   }
   if (sig == SIGHUP) return waitForReload(*pid, state_path, reloads_before);
+  // quit: drain_delay, then the drain itself, then the master's kill grace.
   auto limit = std::chrono::duration_cast<std::chrono::milliseconds>(
-      loaded.config->shutdown_timeout + std::chrono::seconds(10));
+      loaded.config->drain_delay + loaded.config->shutdown_timeout + std::chrono::seconds(10));
   return waitForExit(*pid, limit);
 }
 
