@@ -119,6 +119,11 @@ struct LoadResult {
 
 // Reads, parses and validates `path`. Never throws.
 LoadResult loadConfigFile(const std::string& path);
+// Only `admin.address`, read without validating the rest: `sluice health`
+// must keep working while the file on disk is being edited into something
+// invalid (the running config is still the old, valid one). Never throws.
+std::optional<net::Address> peekAdminAddress(const std::string& path);
+
 // Same, from text (tests); `display_name` is used in error locations.
 LoadResult loadConfigText(const std::string& text, const std::string& display_name);
 

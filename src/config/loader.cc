@@ -851,6 +851,19 @@ class Loader {
 
 }  // namespace
 
+std::optional<net::Address> peekAdminAddress(const std::string& path) {
+  try {
+    YAML::Node root = YAML::LoadFile(path);
+    if (!root.IsMap() || !root["admin"] || !root["admin"].IsMap()) return std::nullopt;
+    YAML::Node address = root["admin"]["address"];
+    if (!address || !address.IsScalar()) return std::nullopt;
+    std::string error;
+    return net::Address::parse(address.Scalar(), &error);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 LoadResult loadConfigText(const std::string& text, const std::string& display_name) {
   try {
     return Loader(display_name).load(text);

@@ -120,19 +120,16 @@ int probe(const net::Address& address, const std::string& path, std::chrono::mil
 }  // namespace
 
 int runHealthCommand(const std::string& config_path, const std::string& path) {
-  config::LoadResult loaded = config::loadConfigFile(config_path);
-  if (!loaded.ok()) {
-    for (const std::string& error : loaded.errors)
-      std::fprintf(stderr, "%s\n", error.c_str());
-    return 1;
-  }
-  if (!loaded.config->admin_address) {
-    std::fprintf(stderr, "sluice: %s has no admin listener (admin: { address: ... })\n",
+  // The file may be mid-edit and invalid while the running (old, valid)
+  // config serves: only the admin address is read from it.
+  std::optional<net::Address> admin = config::peekAdminAddress(config_path);
+  if (!admin) {
+    std::fprintf(stderr, "sluice: %s has no readable admin listener (admin: { address: ... })\n",
                  config_path.c_str());
     return 1;
   }
   std::string error;
-  int status = probe(*loaded.config->admin_address, path, std::chrono::milliseconds(2000), &error);
+  int status = probe(*admin, path, std::chrono::milliseconds(2000), &error);
   if (status == 200) {
     std::printf("sluice: %s: 200\n", path.c_str());
     return 0;
