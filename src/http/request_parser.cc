@@ -166,26 +166,36 @@ struct ParserCallbacks {
   }
 };
 
+// The callbacks are the same for every parser, so one settings table is
+// shared (llhttp only reads it): a connection does not carry its own copy.
+static const llhttp_settings_t* requestParserSettings() {
+  static const llhttp_settings_t table = [] {
+    llhttp_settings_t settings;
+    llhttp_settings_init(&settings);
+    settings.on_message_begin = &ParserCallbacks::onMessageBegin;
+    settings.on_method = &ParserCallbacks::onMethod;
+    settings.on_method_complete = &ParserCallbacks::onMethodComplete;
+    settings.on_url = &ParserCallbacks::onUrl;
+    settings.on_url_complete = &ParserCallbacks::onUrlComplete;
+    settings.on_version = &ParserCallbacks::onVersion;
+    settings.on_version_complete = &ParserCallbacks::onVersionComplete;
+    settings.on_header_field = &ParserCallbacks::onHeaderField;
+    settings.on_header_field_complete = &ParserCallbacks::onHeaderFieldComplete;
+    settings.on_header_value = &ParserCallbacks::onHeaderValue;
+    settings.on_header_value_complete = &ParserCallbacks::onHeaderValueComplete;
+    settings.on_headers_complete = &ParserCallbacks::onHeadersComplete;
+    settings.on_chunk_header = &ParserCallbacks::onChunkHeader;
+    settings.on_body = &ParserCallbacks::onBody;
+    settings.on_message_complete = &ParserCallbacks::onMessageComplete;
+    // Every llhttp_set_lenient_* flag stays off: each one re-opens a known
+    // request-smuggling vector.
+    return settings;
+  }();
+  return &table;
+}
+
 RequestParser::RequestParser(const ParserLimits& limits) : limits_(limits) {
-  llhttp_settings_init(&settings_);
-  settings_.on_message_begin = &ParserCallbacks::onMessageBegin;
-  settings_.on_method = &ParserCallbacks::onMethod;
-  settings_.on_method_complete = &ParserCallbacks::onMethodComplete;
-  settings_.on_url = &ParserCallbacks::onUrl;
-  settings_.on_url_complete = &ParserCallbacks::onUrlComplete;
-  settings_.on_version = &ParserCallbacks::onVersion;
-  settings_.on_version_complete = &ParserCallbacks::onVersionComplete;
-  settings_.on_header_field = &ParserCallbacks::onHeaderField;
-  settings_.on_header_field_complete = &ParserCallbacks::onHeaderFieldComplete;
-  settings_.on_header_value = &ParserCallbacks::onHeaderValue;
-  settings_.on_header_value_complete = &ParserCallbacks::onHeaderValueComplete;
-  settings_.on_headers_complete = &ParserCallbacks::onHeadersComplete;
-  settings_.on_chunk_header = &ParserCallbacks::onChunkHeader;
-  settings_.on_body = &ParserCallbacks::onBody;
-  settings_.on_message_complete = &ParserCallbacks::onMessageComplete;
-  // Every llhttp_set_lenient_* flag stays off: each one re-opens a known
-  // request-smuggling vector.
-  llhttp_init(&parser_, HTTP_REQUEST, &settings_);
+  llhttp_init(&parser_, HTTP_REQUEST, requestParserSettings());
   parser_.data = this;
 }
 

@@ -82,7 +82,6 @@ class RequestParser {
 
   ParserLimits limits_;
   llhttp_t parser_;
-  llhttp_settings_t settings_;
   RequestHead head_;
   std::string current_field_;
   std::string current_value_;

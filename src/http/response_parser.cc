@@ -77,21 +77,31 @@ struct ResponseParserCallbacks {
   }
 };
 
+// The callbacks are the same for every parser, so one settings table is
+// shared (llhttp only reads it): a connection does not carry its own copy.
+static const llhttp_settings_t* responseParserSettings() {
+  static const llhttp_settings_t table = [] {
+    llhttp_settings_t settings;
+    llhttp_settings_init(&settings);
+    settings.on_message_begin = &ResponseParserCallbacks::onMessageBegin;
+    settings.on_status = &ResponseParserCallbacks::onStatus;
+    settings.on_version_complete = &ResponseParserCallbacks::onVersionComplete;
+    settings.on_header_field = &ResponseParserCallbacks::onHeaderField;
+    settings.on_header_field_complete = &ResponseParserCallbacks::onHeaderFieldComplete;
+    settings.on_header_value = &ResponseParserCallbacks::onHeaderValue;
+    settings.on_header_value_complete = &ResponseParserCallbacks::onHeaderValueComplete;
+    settings.on_headers_complete = &ResponseParserCallbacks::onHeadersComplete;
+    settings.on_body = &ResponseParserCallbacks::onBody;
+    settings.on_message_complete = &ResponseParserCallbacks::onMessageComplete;
+    // No lenient flags (see RequestParser).
+    return settings;
+  }();
+  return &table;
+}
+
 ResponseParser::ResponseParser(uint64_t max_header_bytes, uint32_t max_headers)
     : max_header_bytes_(max_header_bytes), max_headers_(max_headers) {
-  llhttp_settings_init(&settings_);
-  settings_.on_message_begin = &ResponseParserCallbacks::onMessageBegin;
-  settings_.on_status = &ResponseParserCallbacks::onStatus;
-  settings_.on_version_complete = &ResponseParserCallbacks::onVersionComplete;
-  settings_.on_header_field = &ResponseParserCallbacks::onHeaderField;
-  settings_.on_header_field_complete = &ResponseParserCallbacks::onHeaderFieldComplete;
-  settings_.on_header_value = &ResponseParserCallbacks::onHeaderValue;
-  settings_.on_header_value_complete = &ResponseParserCallbacks::onHeaderValueComplete;
-  settings_.on_headers_complete = &ResponseParserCallbacks::onHeadersComplete;
-  settings_.on_body = &ResponseParserCallbacks::onBody;
-  settings_.on_message_complete = &ResponseParserCallbacks::onMessageComplete;
-  // No lenient flags (see RequestParser).
-  llhttp_init(&parser_, HTTP_RESPONSE, &settings_);
+  llhttp_init(&parser_, HTTP_RESPONSE, responseParserSettings());
   parser_.data = this;
 }
 

@@ -81,7 +81,6 @@ class ResponseParser {
   uint64_t max_header_bytes_;
   uint32_t max_headers_;
   llhttp_t parser_;
-  llhttp_settings_t settings_;
   ResponseHead head_;
   std::string current_field_;
   std::string current_value_;

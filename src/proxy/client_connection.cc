@@ -50,7 +50,6 @@ ClientConnection::ClientConnection(ServerContext& server, const ListenerContext&
       listener_(listener),
       fd_(fd),
       peer_(std::move(peer)),
-      parser_(parserLimits(server.config->limits)),
       read_timer_(server.loop->timers(), [this] { onReadTimeout(); }),
       send_timer_(server.loop->timers(), [this] { onSendTimeout(); }) {}
 
@@ -71,8 +70,14 @@ bool ClientConnection::start() {
   return true;
 }
 
+http::RequestParser& ClientConnection::parser() {
+  if (!parser_)
+    parser_ = std::make_unique<http::RequestParser>(parserLimits(server_.config->limits));
+  return *parser_;
+}
+
 bool ClientConnection::idle() const {
-  return phase_ == Phase::kWaitingHead && !parser_.started() && in_.empty() && out_.empty();
+  return phase_ == Phase::kWaitingHead && !parserStarted() && in_.empty() && out_.empty();
 }
 
 void ClientConnection::beginDrain() {
@@ -132,7 +137,7 @@ void ClientConnection::handleReadable() {
   if (peer_closed_) {
     if (phase_ == Phase::kLingering) {
       close("lingering close done");
-    } else if (parser_.started() || phase_ == Phase::kReadingBody) {
+    } else if (parserStarted() || phase_ == Phase::kReadingBody) {
       // A request cut short: nothing sensible can be answered on it.
       SLUICE_LOG(kInfo, "client " + describePeer() + " closed mid-request");
       close("client closed mid-request");
@@ -171,7 +176,7 @@ void ClientConnection::processInput() {
       read_timer_.cancel();  // the upstream is slow, not the client
       return;
     }
-    http::RequestParser::Result result = parser_.feed(in_.data(), in_.size());
+    http::RequestParser::Result result = parser().feed(in_.data(), in_.size());
     switch (result.event) {
       case http::RequestParser::Event::kNeedMore:
         in_.consume(result.consumed);
@@ -183,7 +188,7 @@ void ClientConnection::processInput() {
         break;
       case http::RequestParser::Event::kBody:
         // Forwarded, or discarded when the route answered without it.
-        if (exchange_) exchange_->onRequestBody(parser_.body());
+        if (exchange_) exchange_->onRequestBody(parser_->body());
         in_.consume(result.consumed);
         feed_again = true;
         break;
@@ -197,21 +202,21 @@ void ClientConnection::processInput() {
         if (exchange_ && exchange_->responseStarted()) {
           // A request body broke mid-stream while its response was already
           // going out: closing is the only signal left.
-          abortFromExchange("invalid request body: " + parser_.errorReason());
+          abortFromExchange("invalid request body: " + parser_->errorReason());
           return;
         }
         // The upstream got the head and part of the body (or nothing); its
         // connection is dropped, and since no response has started the
         // client gets the error status, as nginx does for a bad body.
         destroyExchangeLater();
-        respondError(parser_.errorStatus(), parser_.errorReason());
+        respondError(parser_->errorStatus(), parser_->errorReason());
         return;
     }
   }
 }
 
 void ClientConnection::onRequestHead() {
-  const http::RequestHead& head = parser_.head();
+  const http::RequestHead& head = parser_->head();
   ++requests_;
   request_done_ = false;
   response_done_ = false;
@@ -280,10 +285,12 @@ void ClientConnection::answerAdmin(const http::RequestHead& head, std::string_vi
 
 void ClientConnection::logAccess(bool with_request) {
   if (server_.access_log == nullptr || !server_.access_log->enabled()) return;
-  const http::RequestHead& head = parser_.head();
   observe::AccessRecord record;
   std::string ip = peer_.ipText();
   record.client_ip = ip;
+  with_request = with_request && parser_ != nullptr;
+  static const http::RequestHead kNoHead;
+  const http::RequestHead& head = with_request ? parser_->head() : kNoHead;
   if (with_request) {
     record.method = head.method;
     record.target = head.target;
@@ -303,7 +310,7 @@ void ClientConnection::logAccess(bool with_request) {
 }
 
 void ClientConnection::startProxy(const config::Route& route) {
-  const http::RequestHead& head = parser_.head();
+  const http::RequestHead& head = parser_->head();
   auto cluster = server_.clusters.find(route.upstream);
   if (cluster == server_.clusters.end()) {  // validation makes this unreachable
     queueError(502, head.isHead());
@@ -400,7 +407,7 @@ void ClientConnection::respondFromExchange(int status) {
   destroyExchangeLater();
   response_done_ = true;
   if (!request_done_) keep_alive_ = false;
-  queueError(status, parser_.head().isHead());
+  queueError(status, parser_->head().isHead());
   logAccess();
   if (!request_done_) {
     phase_ = Phase::kFinishing;
@@ -449,7 +456,7 @@ void ClientConnection::respondError(int status, const std::string& reason) {
   out_.append(bytes);
   response_status_ = status;
   response_body_bytes_ = 5 + http::reasonPhrase(status).size();
-  const bool head_parsed = parser_.inMessage();
+  const bool head_parsed = (parser_ && parser_->inMessage());
   if (!head_parsed) {
     request_start_ = server_.loop->now();
     request_wall_start_ = std::chrono::system_clock::now();
@@ -503,9 +510,11 @@ void ClientConnection::afterFlush() {
       read_timer_.arm(std::min(kDrainIdleGrace, server_.config->timeouts.idle));
       return;
     }
-    // Idle keep-alive connections hold no I/O buffers.
+    // Idle keep-alive connections hold no I/O buffers and no parser: an idle
+    // connection costs a few hundred bytes, a request a fresh parser.
     in_.releaseIfEmpty();
     out_.releaseIfEmpty();
+    parser_.reset();
   }
 }
 
@@ -525,11 +534,11 @@ void ClientConnection::armReadTimer() {
   const config::ClientTimeouts& timeouts = server_.config->timeouts;
   switch (phase_) {
     case Phase::kWaitingHead:
-      if (parser_.started() || !in_.empty() || requests_ == 0) {
+      if (parserStarted() || !in_.empty() || requests_ == 0) {
         // The whole head must arrive within `header` from its first byte (or
         // from accept, for the first request).
         read_timer_.arm(timeouts.header);
-        header_timer_armed_ = parser_.started() || !in_.empty();
+        header_timer_armed_ = parserStarted() || !in_.empty();
       } else {
         read_timer_.arm(timeouts.idle);
       }
@@ -547,7 +556,7 @@ void ClientConnection::armReadTimer() {
 void ClientConnection::onReadTimeout() {
   switch (phase_) {
     case Phase::kWaitingHead:
-      if (parser_.started() || !in_.empty()) {
+      if (parserStarted() || !in_.empty()) {
         respondError(408, "request head not received within timeouts.header");
       } else {
         // Nothing of a request arrived: close quietly, as nginx and HAProxy

@@ -76,6 +76,8 @@ class ClientConnection final : public event::IoHandler {
     kLingering,         // response sent, write side shut; draining input until EOF
   };
 
+  http::RequestParser& parser();
+  bool parserStarted() const { return parser_ && parser_->started(); }
   void handleReadable();
   void handleWritable();
   // Feeds buffered input to the parser and acts on each event.
@@ -106,7 +108,8 @@ class ClientConnection final : public event::IoHandler {
   const ListenerContext& listener_;
   int fd_;
   net::Address peer_;
-  http::RequestParser parser_;
+  // Created when a request starts, dropped when the connection goes idle.
+  std::unique_ptr<http::RequestParser> parser_;
   Buffer in_;
   Buffer out_;
   event::Timer read_timer_;
