@@ -50,8 +50,7 @@ ClientConnection::ClientConnection(ServerContext& server, const ListenerContext&
       listener_(listener),
       fd_(fd),
       peer_(std::move(peer)),
-      read_timer_(server.loop->timers(), [this] { onReadTimeout(); }),
-      send_timer_(server.loop->timers(), [this] { onSendTimeout(); }) {}
+      read_timer_(server.loop->timers(), [this] { onReadTimeout(); }) {}
 
 ClientConnection::~ClientConnection() {
   if (fd_ >= 0) {
@@ -70,10 +69,9 @@ bool ClientConnection::start() {
   return true;
 }
 
-http::RequestParser& ClientConnection::parser() {
-  if (!parser_)
-    parser_ = std::make_unique<http::RequestParser>(parserLimits(server_.config->limits));
-  return *parser_;
+ClientConnection::RequestState& ClientConnection::request() {
+  if (!request_) request_ = std::make_unique<RequestState>(parserLimits(server_.config->limits));
+  return *request_;
 }
 
 bool ClientConnection::idle() const {
@@ -188,7 +186,7 @@ void ClientConnection::processInput() {
         break;
       case http::RequestParser::Event::kBody:
         // Forwarded, or discarded when the route answered without it.
-        if (exchange_) exchange_->onRequestBody(parser_->body());
+        if (exchange_) exchange_->onRequestBody(request_->parser.body());
         in_.consume(result.consumed);
         feed_again = true;
         break;
@@ -202,29 +200,30 @@ void ClientConnection::processInput() {
         if (exchange_ && exchange_->responseStarted()) {
           // A request body broke mid-stream while its response was already
           // going out: closing is the only signal left.
-          abortFromExchange("invalid request body: " + parser_->errorReason());
+          abortFromExchange("invalid request body: " + request_->parser.errorReason());
           return;
         }
         // The upstream got the head and part of the body (or nothing); its
         // connection is dropped, and since no response has started the
         // client gets the error status, as nginx does for a bad body.
         destroyExchangeLater();
-        respondError(parser_->errorStatus(), parser_->errorReason());
+        respondError(request_->parser.errorStatus(), request_->parser.errorReason());
         return;
     }
   }
 }
 
 void ClientConnection::onRequestHead() {
-  const http::RequestHead& head = parser_->head();
+  const http::RequestHead& head = request_->parser.head();
   ++requests_;
   request_done_ = false;
   response_done_ = false;
-  response_status_ = 0;
-  response_body_bytes_ = 0;
-  upstream_text_.clear();
-  request_start_ = server_.loop->now();
-  if (server_.access_log != nullptr) request_wall_start_ = std::chrono::system_clock::now();
+  RequestState& state = request();
+  state.response_status = 0;
+  state.response_body_bytes = 0;
+  state.upstream.clear();
+  state.start = server_.loop->now();
+  if (server_.access_log != nullptr) state.wall_start = std::chrono::system_clock::now();
   uint32_t max_requests = server_.config->limits.max_requests_per_connection;
   keep_alive_ = head.keep_alive && !draining_ && !server_.draining &&
                 (max_requests == 0 || requests_ < max_requests);
@@ -288,29 +287,30 @@ void ClientConnection::logAccess(bool with_request) {
   observe::AccessRecord record;
   std::string ip = peer_.ipText();
   record.client_ip = ip;
-  with_request = with_request && parser_ != nullptr;
+  with_request = with_request && request_ != nullptr;
   static const http::RequestHead kNoHead;
-  const http::RequestHead& head = with_request ? parser_->head() : kNoHead;
+  const http::RequestHead& head = with_request ? request_->parser.head() : kNoHead;
   if (with_request) {
     record.method = head.method;
     record.target = head.target;
     record.version_minor = head.version_minor;
   }
-  record.status = response_status_;
-  record.body_bytes = response_body_bytes_;
+  RequestState& state = request();
+  record.status = state.response_status;
+  record.body_bytes = state.response_body_bytes;
   if (with_request) {
     if (const http::Header* referer = head.find("referer")) record.referer = referer->value;
     if (const http::Header* agent = head.find("user-agent")) record.user_agent = agent->value;
   }
-  record.upstream = upstream_text_;
-  record.started = request_wall_start_;
+  record.upstream = state.upstream;
+  record.started = state.wall_start;
   record.duration =
-      std::chrono::duration_cast<std::chrono::microseconds>(server_.loop->now() - request_start_);
+      std::chrono::duration_cast<std::chrono::microseconds>(server_.loop->now() - state.start);
   server_.access_log->append(record);
 }
 
 void ClientConnection::startProxy(const config::Route& route) {
-  const http::RequestHead& head = parser_->head();
+  const http::RequestHead& head = request_->parser.head();
   auto cluster = server_.clusters.find(route.upstream);
   if (cluster == server_.clusters.end()) {  // validation makes this unreachable
     queueError(502, head.isHead());
@@ -340,9 +340,9 @@ void ClientConnection::queueError(int status, bool head_only) {
   std::string bytes;
   http::appendErrorResponse(status, head_only, keep_alive_, &bytes);
   out_.append(bytes);
-  response_status_ = status;
+  request().response_status = status;
   // The error body is "<status> <reason>\n".
-  response_body_bytes_ = head_only ? 0 : 5 + http::reasonPhrase(status).size();
+  request().response_body_bytes = head_only ? 0 : 5 + http::reasonPhrase(status).size();
 }
 
 void ClientConnection::onRequestComplete() {
@@ -407,7 +407,7 @@ void ClientConnection::respondFromExchange(int status) {
   destroyExchangeLater();
   response_done_ = true;
   if (!request_done_) keep_alive_ = false;
-  queueError(status, parser_->head().isHead());
+  queueError(status, request_->parser.head().isHead());
   logAccess();
   if (!request_done_) {
     phase_ = Phase::kFinishing;
@@ -444,8 +444,8 @@ void ClientConnection::queueResponse(const config::DirectResponse& response, boo
   std::string bytes;
   http::appendSimpleResponse(simple, &bytes);
   out_.append(bytes);
-  response_status_ = response.status;
-  response_body_bytes_ = head_only ? 0 : response.body.size();
+  request().response_status = response.status;
+  request().response_body_bytes = head_only ? 0 : response.body.size();
 }
 
 void ClientConnection::respondError(int status, const std::string& reason) {
@@ -454,12 +454,12 @@ void ClientConnection::respondError(int status, const std::string& reason) {
   std::string bytes;
   http::appendErrorResponse(status, false, false, &bytes);
   out_.append(bytes);
-  response_status_ = status;
-  response_body_bytes_ = 5 + http::reasonPhrase(status).size();
-  const bool head_parsed = (parser_ && parser_->inMessage());
+  const bool head_parsed = request_ && request_->parser.inMessage();
+  request().response_status = status;
+  request().response_body_bytes = 5 + http::reasonPhrase(status).size();
   if (!head_parsed) {
-    request_start_ = server_.loop->now();
-    request_wall_start_ = std::chrono::system_clock::now();
+    request().start = server_.loop->now();
+    request().wall_start = std::chrono::system_clock::now();
   }
   // Before the head parsed, nothing of the request line is trustworthy.
   logAccess(head_parsed);
@@ -474,7 +474,11 @@ bool ClientConnection::flush() {
     IoResult r = out_.writeTo(fd_);
     if (r.isAgain()) {
       write_blocked_ = true;
-      if (!send_timer_.armed()) send_timer_.arm(server_.config->timeouts.send);
+      if (!send_timer_) {
+        send_timer_ =
+            std::make_unique<event::Timer>(server_.loop->timers(), [this] { onSendTimeout(); });
+      }
+      if (!send_timer_->armed()) send_timer_->arm(server_.config->timeouts.send);
       return true;
     }
     if (r.kind == IoResult::Kind::kError) {
@@ -482,10 +486,10 @@ bool ClientConnection::flush() {
       return false;
     }
     // Progress: the send timeout measures the gap between writes.
-    if (send_timer_.armed()) send_timer_.arm(server_.config->timeouts.send);
+    if (send_timer_ && send_timer_->armed()) send_timer_->arm(server_.config->timeouts.send);
   }
   write_blocked_ = false;
-  send_timer_.cancel();
+  if (send_timer_) send_timer_->cancel();
   afterFlush();
   return !closed();
 }
@@ -514,7 +518,7 @@ void ClientConnection::afterFlush() {
     // connection costs a few hundred bytes, a request a fresh parser.
     in_.releaseIfEmpty();
     out_.releaseIfEmpty();
-    parser_.reset();
+    request_.reset();
   }
 }
 
@@ -591,7 +595,7 @@ void ClientConnection::onSendTimeout() {
 void ClientConnection::close(const char* why) {
   if (closed()) return;
   read_timer_.cancel();
-  send_timer_.cancel();
+  if (send_timer_) send_timer_->cancel();
   destroyExchangeLater();  // a client that leaves mid-request cancels the upstream side
   server_.loop->removeFd(fd_);
   ::close(fd_);

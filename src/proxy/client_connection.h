@@ -52,10 +52,10 @@ class ClientConnection final : public event::IoHandler {
   void closeAfterResponse() { keep_alive_ = false; }
   // For the access log: what the upstream answered and how much went out.
   void noteUpstreamResponse(int status, std::string upstream) {
-    response_status_ = status;
-    upstream_text_ = std::move(upstream);
+    request().response_status = status;
+    request().upstream = std::move(upstream);
   }
-  void countResponseBody(size_t bytes) { response_body_bytes_ += bytes; }
+  void countResponseBody(size_t bytes) { request().response_body_bytes += bytes; }
   // The upstream send buffer drained: parse and forward more request body.
   void resumeInput();
   // The response was fully queued. `request_complete` says whether the client
@@ -76,8 +76,8 @@ class ClientConnection final : public event::IoHandler {
     kLingering,         // response sent, write side shut; draining input until EOF
   };
 
-  http::RequestParser& parser();
-  bool parserStarted() const { return parser_ && parser_->started(); }
+  http::RequestParser& parser() { return request().parser; }
+  bool parserStarted() const { return request_ && request_->parser.started(); }
   void handleReadable();
   void handleWritable();
   // Feeds buffered input to the parser and acts on each event.
@@ -108,28 +108,35 @@ class ClientConnection final : public event::IoHandler {
   const ListenerContext& listener_;
   int fd_;
   net::Address peer_;
-  // Created when a request starts, dropped when the connection goes idle.
-  std::unique_ptr<http::RequestParser> parser_;
+  // What exists only while a request is in progress: created by its first
+  // byte, dropped when the connection goes idle, so that an idle keep-alive
+  // connection costs a few hundred bytes.
+  struct RequestState {
+    explicit RequestState(const http::ParserLimits& limits) : parser(limits) {}
+    http::RequestParser parser;
+    // For the access log line.
+    int response_status = 0;
+    uint64_t response_body_bytes = 0;
+    std::string upstream;
+    std::chrono::system_clock::time_point wall_start;
+    event::TimePoint start;
+  };
+  RequestState& request();
+  std::unique_ptr<RequestState> request_;
   Buffer in_;
   Buffer out_;
   event::Timer read_timer_;
-  event::Timer send_timer_;
+  std::unique_ptr<event::Timer> send_timer_;  // created the first time a write blocks
   Phase phase_ = Phase::kWaitingHead;
   uint32_t requests_ = 0;
   std::unique_ptr<ProxyExchange> exchange_;  // the request being proxied
   bool keep_alive_ = true;                   // of the request being answered
   bool request_done_ = false;                // the current request was read in full
   bool response_done_ = false;               // its response was queued in full
-  // For the access log line of the current request.
-  int response_status_ = 0;
-  uint64_t response_body_bytes_ = 0;
-  std::string upstream_text_;
-  std::chrono::system_clock::time_point request_wall_start_;
-  event::TimePoint request_start_;
-  bool header_timer_armed_ = false;  // the head deadline runs from its first byte
-  bool peer_closed_ = false;         // read side reached EOF
-  bool read_paused_ = false;         // stopped reading for backpressure; resume on drain
-  bool write_blocked_ = false;       // last write hit EAGAIN
+  bool header_timer_armed_ = false;          // the head deadline runs from its first byte
+  bool peer_closed_ = false;                 // read side reached EOF
+  bool read_paused_ = false;                 // stopped reading for backpressure; resume on drain
+  bool write_blocked_ = false;               // last write hit EAGAIN
   bool draining_ = false;
 };
 

@@ -1,6 +1,8 @@
 // Integration tests of the reverse-proxy path: the real sluice binary in
 // front of an in-test backend (backend.h) that records exactly what it
 // receives, raw sockets on the client side, byte-for-byte expectations.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 
@@ -744,6 +746,77 @@ TEST_F(ProxyTest, SilentUpstreamGives504AfterResponseTimeout) {
   ASSERT_TRUE(c.send("GET /fast HTTP/1.1\r\nHost: h\r\n\r\n"));
   EXPECT_EQ(bodyOf(c.readResponse()), "fast");
   EXPECT_EQ(backend.connections(), 2);
+}
+
+// A server whose accept queue is full drops new SYNs, so a connect to it
+// hangs: the closest loopback gets to an unreachable host.
+class BlackholeServer {
+ public:
+  BlackholeServer() : port_(freePort()) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port_));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok_ =
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && ::listen(fd_, 0) == 0;
+    // Fill the queue (never accepted): a backlog of 0 still admits one or two.
+    for (int i = 0; i < 4 && ok_; ++i) {
+      int c = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      ::connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+      fillers_.push_back(c);
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  ~BlackholeServer() {
+    for (int c : fillers_)
+      ::close(c);
+    ::close(fd_);
+  }
+  bool ok() const { return ok_; }
+  int port() const { return port_; }
+
+ private:
+  int port_;
+  int fd_ = -1;
+  bool ok_ = false;
+  std::vector<int> fillers_;
+};
+
+TEST_F(ProxyTest, ConnectTimeoutGives504AndTriesTheNextServer) {
+  BlackholeServer blackhole;
+  ASSERT_TRUE(blackhole.ok());
+  ProxyConfig config;
+  config.servers = {{blackhole.port()}};
+  config.retries = 0;
+  config.upstream_timeouts = "{connect: 300ms, response: 5s, send: 5s}";
+  int port = startSluice(config);
+  ASSERT_NE(port, 0);
+  RawClient c = connectTo(port);
+  auto start = Clock::now();
+  ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+  EXPECT_EQ(maskDate(c.readResponse()), k504);
+  auto elapsed = Clock::now() - start;
+  EXPECT_GE(elapsed, 290ms);
+  EXPECT_LT(elapsed, 2000ms);
+  EXPECT_NE(sluice().errorLog().find("connect timed out"), std::string::npos);
+}
+
+TEST_F(ProxyTest, ConnectTimeoutMovesOnToAHealthyServer) {
+  BlackholeServer blackhole;
+  ASSERT_TRUE(blackhole.ok());
+  Backend backend(
+      [](const ReceivedRequest&, int, int) { return Reply::send(httpResponse(200, "healthy")); });
+  ProxyConfig config = configFor(backend);
+  // The blackhole first (weight), then the healthy server on retry.
+  config.servers = {{blackhole.port(), 2}, {backend.port(), 1}};
+  config.retries = 1;
+  config.upstream_timeouts = "{connect: 300ms, response: 5s, send: 5s}";
+  int port = startSluice(config);
+  ASSERT_NE(port, 0);
+  RawClient c = connectTo(port);
+  ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+  EXPECT_EQ(bodyOf(c.readResponse()), "healthy");
 }
 
 TEST_F(ProxyTest, UpstreamThatStopsReadingGives504AfterSendTimeout) {
