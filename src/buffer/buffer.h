@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <memory>
 #include <string_view>
+#include <utility>
 
 #include "core/io_result.h"
 
@@ -18,8 +19,22 @@ class Buffer {
   static constexpr size_t kReadChunk = 16 * 1024;
 
   Buffer() = default;
-  Buffer(Buffer&&) = default;
-  Buffer& operator=(Buffer&&) = default;
+  ~Buffer();
+  Buffer(Buffer&& other) noexcept
+      : storage_(std::move(other.storage_)),
+        capacity_(std::exchange(other.capacity_, 0)),
+        begin_(std::exchange(other.begin_, 0)),
+        end_(std::exchange(other.end_, 0)) {}
+  Buffer& operator=(Buffer&& other) noexcept {
+    if (this != &other) {
+      releaseStorage();
+      storage_ = std::move(other.storage_);
+      capacity_ = std::exchange(other.capacity_, 0);
+      begin_ = std::exchange(other.begin_, 0);
+      end_ = std::exchange(other.end_, 0);
+    }
+    return *this;
+  }
 
   size_t size() const { return end_ - begin_; }
   bool empty() const { return begin_ == end_; }
@@ -41,6 +56,7 @@ class Buffer {
 
  private:
   void reserveTail(size_t n);
+  void releaseStorage();
 
   std::unique_ptr<char[]> storage_;
   size_t capacity_ = 0;

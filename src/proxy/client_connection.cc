@@ -70,8 +70,34 @@ bool ClientConnection::start() {
 }
 
 ClientConnection::RequestState& ClientConnection::request() {
-  if (!request_) request_ = std::make_unique<RequestState>(parserLimits(server_.config->limits));
+  if (!request_) {
+    auto& parked = parkedRequestStates();
+    if (!parked.empty()) {
+      request_ = std::move(parked.back());
+      parked.pop_back();
+    } else {
+      request_ = std::make_unique<RequestState>(parserLimits(server_.config->limits));
+    }
+  }
   return *request_;
+}
+
+std::vector<std::unique_ptr<ClientConnection::RequestState>>&
+ClientConnection::parkedRequestStates() {
+  // Per thread = per worker; every connection of a worker shares its limits.
+  thread_local std::vector<std::unique_ptr<RequestState>> parked;
+  return parked;
+}
+
+void ClientConnection::releaseRequestState() {
+  // Only a parser between messages can be reused as it is (llhttp waits at a
+  // message start, and the next message resets the head).
+  constexpr size_t kMaxParked = 256;
+  auto& parked = parkedRequestStates();
+  if (request_ && !request_->parser.started() && parked.size() < kMaxParked) {
+    parked.push_back(std::move(request_));
+  }
+  request_.reset();
 }
 
 bool ClientConnection::idle() const {
@@ -518,7 +544,7 @@ void ClientConnection::afterFlush() {
     // connection costs a few hundred bytes, a request a fresh parser.
     in_.releaseIfEmpty();
     out_.releaseIfEmpty();
-    request_.reset();
+    releaseRequestState();
   }
 }
 

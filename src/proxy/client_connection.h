@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "buffer/buffer.h"
 #include "event/event_loop.h"
@@ -122,6 +123,10 @@ class ClientConnection final : public event::IoHandler {
     event::TimePoint start;
   };
   RequestState& request();
+  // Back to the worker's small free list (parsers reused warm, without a
+  // malloc per request on a keep-alive connection).
+  void releaseRequestState();
+  static std::vector<std::unique_ptr<RequestState>>& parkedRequestStates();
   std::unique_ptr<RequestState> request_;
   Buffer in_;
   Buffer out_;
