@@ -63,33 +63,9 @@ penv_install_packages() {
     >/dev/null || return 1
 }
 
-# The Debian mirror URI configured on this machine, and its security mirror
-# (either may be empty).
-penv_machine_mirror() {
-  local uri=""
-  if ls /etc/apt/sources.list.d/*.sources >/dev/null 2>&1; then
-    uri=$(awk '/^URIs:/ {print $2}' /etc/apt/sources.list.d/*.sources |
-      grep -v -- '-security' | grep -v 'security\.' | head -n1 || true)
-  fi
-  if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
-    uri=$(awk '$1 == "deb" {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' \
-      /etc/apt/sources.list | grep -v security | head -n1 || true)
-  fi
-  printf '%s' "$uri"
-}
-
-penv_machine_security_mirror() {
-  local uri=""
-  if ls /etc/apt/sources.list.d/*.sources >/dev/null 2>&1; then
-    uri=$(awk '/^URIs:/ {print $2}' /etc/apt/sources.list.d/*.sources |
-      grep -E -- '-security|security\.' | head -n1 || true)
-  fi
-  if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
-    uri=$(awk '$1 == "deb" {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' \
-      /etc/apt/sources.list | grep security | head -n1 || true)
-  fi
-  printf '%s' "$uri"
-}
+# machine_mirror / machine_security_mirror: the mirrors this machine uses.
+# shellcheck source=lib/apt-mirror.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/apt-mirror.sh"
 
 # Overlay needs a kernel that mounts it on the work folder's file system.
 penv_overlay_works() {
@@ -156,12 +132,12 @@ penv_base_image() {
     penv_log "base image $tag present"
     return 0
   fi
-  mirror=$(penv_machine_mirror)
+  mirror=$(machine_mirror)
   if [ -z "$mirror" ]; then
     penv_log "cannot find the Debian mirror URI in /etc/apt"
     return 1
   fi
-  security=$(penv_machine_security_mirror)
+  security=$(machine_security_mirror)
   rootfs="$SLUICE_PODMAN_DIR/rootfs-$suite"
   rm -rf "$rootfs"
   penv_log "debootstrap --variant=minbase $suite from $mirror (once; cached as $tag)"

@@ -48,19 +48,9 @@ llhttp_ok() {
     pkg-config --atleast-version="$LLHTTP_MIN" libllhttp 2>/dev/null
 }
 
-# The mirror URI configured on this machine (never hard-coded in the repo).
-machine_mirror() {
-  local uri=""
-  if ls /etc/apt/sources.list.d/*.sources >/dev/null 2>&1; then
-    uri=$(awk '/^URIs:/ {print $2}' /etc/apt/sources.list.d/*.sources |
-      grep -v -- '-security' | grep -v 'security\.' | head -n1 || true)
-  fi
-  if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
-    uri=$(awk '$1 == "deb" {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' \
-      /etc/apt/sources.list | grep -v security | head -n1 || true)
-  fi
-  printf '%s' "$uri"
-}
+# machine_mirror: the mirror URI configured on this machine.
+# shellcheck source=lib/apt-mirror.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/apt-mirror.sh"
 
 install_llhttp() {
   if llhttp_ok; then

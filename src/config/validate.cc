@@ -66,16 +66,6 @@ bool validHostName(std::string_view host, std::string* why) {
 
 }  // namespace
 
-std::string quote(std::string_view text) {
-  // Appended piecewise: GCC 12 -Wrestrict misfires on "\"" + std::string.
-  std::string out;
-  out.reserve(text.size() + 2);
-  out += '"';
-  out += text;
-  out += '"';
-  return out;
-}
-
 std::string toLower(std::string_view text) {
   std::string out(text);
   for (char& c : out) {

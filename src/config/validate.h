@@ -3,13 +3,15 @@
 // Private to the config module (its loader and tests); stateless.
 #pragma once
 
+#include "core/text.h"
+
 #include <string>
 #include <string_view>
 
 namespace sluice::config {
 
 // `"text"`, for messages.
-std::string quote(std::string_view text);
+using sluice::quote;  // core/text.h
 
 std::string toLower(std::string_view text);
 

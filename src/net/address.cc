@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/text.h"
+
 namespace sluice::net {
 namespace {
 
@@ -18,15 +20,6 @@ constexpr std::string_view kUnixPrefix = "unix:";
 // rely on the kernel accepting an unterminated path (it does on Linux, not
 // on the BSDs).
 constexpr size_t kMaxUnixPath = sizeof(sockaddr_un{}.sun_path) - 1;
-
-std::string quote(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 2);
-  out += '"';
-  out += text;
-  out += '"';
-  return out;
-}
 
 bool setError(std::string* error, std::string message) {
   if (error != nullptr) *error = std::move(message);
