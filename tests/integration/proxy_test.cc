@@ -1252,3 +1252,41 @@ TEST_F(ProxyTest, LargeDownloadToSlowClientInBoundedMemory) {
 
 }  // namespace
 }  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// Idle keep-alive connections hold no I/O buffers (nor a parser): 400 client
+// connections that each made a proxied request and went idle cost the worker
+// a few hundred bytes each, not the 16 KiB chunks they read and wrote with.
+TEST_F(ProxyTest, IdleKeepAliveConnectionsHoldNoBuffers) {
+  Backend backend([](const ReceivedRequest&, int, int) {
+    return Reply::send(httpResponse(200, std::string(20000, 'x')));
+  });
+  int port = startSluice(configFor(backend));
+  ASSERT_NE(port, 0);
+  pid_t worker = workerPid();
+  ASSERT_GT(worker, 0);
+  // Warm up: the first connections allocate what every later one reuses.
+  {
+    RawClient warm = connectTo(port);
+    ASSERT_TRUE(warm.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+    ASSERT_EQ(statusOf(warm.readResponse()), 200);
+  }
+  long before = vmRssKiB(worker);
+  constexpr int kConnections = 400;
+  std::vector<RawClient> idle;
+  idle.reserve(kConnections);
+  for (int i = 0; i < kConnections; ++i) {
+    idle.push_back(connectTo(port));
+    ASSERT_TRUE(idle.back().send("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+    ASSERT_EQ(statusOf(idle.back().readResponse()), 200) << "connection " << i;
+  }
+  long after = vmRssKiB(worker);
+  double per_connection = static_cast<double>(after - before) / kConnections;
+  // Holding even one 16 KiB buffer each would be > 16 KiB per connection.
+  EXPECT_LT(per_connection, 4.0) << before << " KiB -> " << after << " KiB";
+}
+
+}  // namespace
+}  // namespace sluice::testing
