@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "integration/backend.h"
 #include "integration/harness.h"
 
 namespace sluice::testing {
@@ -386,6 +387,50 @@ TEST_F(ProcessTest, ConnectionsSpreadAcrossWorkers) {
   ASSERT_GT(total, 100);
   EXPECT_LE(counts[0] / total, 0.65) << counts[0] << " of " << total;
   EXPECT_LE(counts[1] / total, 0.65) << counts[1] << " of " << total;
+}
+
+// Rapid reloads while every old generation still has a request in flight:
+// at most 4 generations drain at once, the oldest beyond that is stopped.
+TEST_F(ProcessTest, DrainingGenerationsAreCapped) {
+  Backend silent([](const ReceivedRequest&, int, int) { return Reply::silent(); });
+  int port = freePort();
+  const std::string dir = sluice_.dir().path();
+  auto config = [&](const std::string& body) {
+    return configWith(port, body, dir, 1,
+                      "      - match: {path_prefix: /hang}\n"
+                      "        upstream: silent\n") +
+           "upstreams:\n  silent:\n    servers: [{address: 127.0.0.1:" +
+           std::to_string(silent.port()) + "}]\n    timeouts: {response: 60s}\n";
+  };
+  ASSERT_TRUE(sluice_.start(config("g1"), port)) << sluice_.errorLog();
+  std::vector<std::unique_ptr<RawClient>> hanging;
+  for (int generation = 2; generation <= 7; ++generation) {
+    // A request in flight on the serving generation keeps it draining later.
+    hanging.push_back(std::make_unique<RawClient>());
+    ASSERT_TRUE(hanging.back()->connect(port));
+    ASSERT_TRUE(hanging.back()->send("GET /hang HTTP/1.1\r\nHost: h\r\n\r\n"));
+    std::this_thread::sleep_for(100ms);
+    // Built with append: g++ 12 warns falsely (-Wrestrict) on "g" + string.
+    rewriteConfig(config(std::string("g").append(std::to_string(generation))));
+    CommandResult reload = control("reload");
+    ASSERT_EQ(reload.exit_code, 0) << reload.output;
+  }
+  // Generations 1-6 were asked to drain; only 4 may still be draining.
+  auto deadline = Clock::now() + 5s;
+  while (childrenOf(sluice_.pid()).size() > 5 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(childrenOf(sluice_.pid()).size(), 5u);  // 4 draining + the serving one
+  std::string log = sluice_.errorLog();
+  EXPECT_NE(log.find("too many generations draining; stopping generation 1 now"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("too many generations draining; stopping generation 2 now"), std::string::npos)
+      << log;
+  EXPECT_EQ(bodyOf(get(port)), "g7");
+  // The stopped generations' clients were cut off, not left hanging.
+  EXPECT_TRUE(hanging[0]->closedByPeer(2000ms));
+  EXPECT_TRUE(hanging[1]->closedByPeer(2000ms));
+  ASSERT_EQ(sluice_.stop(SIGINT), 0);
 }
 
 // The acceptance test of reloads: full-speed clients, 20 reloads between two
