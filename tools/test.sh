@@ -3,8 +3,9 @@
 #   1. g++ Release build, warnings as errors, every test (unit, integration, e2e)
 #   2. clang++ build with AddressSanitizer + UndefinedBehaviorSanitizer, every test
 #   3. formatting check (clang-format, the repo's .clang-format)
-#   4. deployment manifests check (tools/check-manifests.sh)
-#   5. the container image built and run for real with podman (tools/docker-smoke.sh;
+#   4. the libFuzzer targets, 20 s each (tools/fuzz.sh)
+#   5. deployment manifests check (tools/check-manifests.sh)
+#   6. the container image built and run for real with podman (tools/docker-smoke.sh;
 #      it says SKIP only when podman cannot run on the machine)
 # Exits non-zero on the first failure.
 set -euo pipefail
@@ -27,6 +28,9 @@ cmake --build build-sanitize -j"$jobs"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-sanitize && ctest --output-on-failure -j"$jobs" --timeout 300)
+
+echo "== fuzzing (libFuzzer, ASan+UBSan)"
+FUZZ_SECONDS=${FUZZ_SECONDS:-20} bash tools/fuzz.sh
 
 echo "== deployment manifests"
 bash tools/check-manifests.sh build/src/sluice

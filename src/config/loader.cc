@@ -10,7 +10,9 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <sstream>
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "config/config.h"
@@ -322,10 +324,61 @@ class Loader {
 
   // --- document ------------------------------------------------------------
 
+  // YAML::LoadAll in yaml-cpp 0.7/0.8 can loop forever, allocating until
+  // the machine runs out of memory, on some malformed input such as a stray
+  // "," (yaml-cpp issues #1040, PR #1319, fixed only after 0.8). We need the
+  // first document, and only to know whether a second one exists: never
+  // ask the parser for more than two.
+  static std::string_view lineAt(const std::string& text, const YAML::Mark& mark) {
+    if (mark.is_null() || mark.pos < 0 || static_cast<size_t>(mark.pos) > text.size()) return {};
+    size_t start = text.rfind('\n', mark.pos == 0 ? 0 : static_cast<size_t>(mark.pos) - 1);
+    start = start == std::string::npos ? 0 : start + 1;
+    size_t end = text.find('\n', start);
+    return std::string_view(text).substr(start, end == std::string::npos ? end : end - start);
+  }
+
+  std::vector<YAML::Node> loadAtMostTwoDocuments(const std::string& text) {
+    std::vector<YAML::Node> docs;
+    YAML::Node first = YAML::Load(text);  // one HandleNextDocument: no loop
+    if (!first.IsDefined()) return docs;
+    docs.push_back(first);
+    // Is there a second document? Walk the stream without building nodes,
+    // asking for at most two documents.
+    struct DocumentCounter final : YAML::EventHandler {
+      YAML::Mark second_start = YAML::Mark::null_mark();
+      int started = 0;
+      void OnDocumentStart(const YAML::Mark& mark) override {
+        if (++started == 2) second_start = mark;
+      }
+      void OnDocumentEnd() override {}
+      void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+      void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+      void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                    const std::string&) override {}
+      void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                           YAML::EmitterStyle::value) override {}
+      void OnSequenceEnd() override {}
+      void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                      YAML::EmitterStyle::value) override {}
+      void OnMapEnd() override {}
+    } counter;
+    std::istringstream input(text);
+    YAML::Parser parser(input);
+    for (int i = 0; i < 2 && parser.HandleNextDocument(counter); ++i) {
+    }
+    if (counter.started >= 2) {
+      // Only its position is used (for the error message).
+      YAML::Node second;
+      docs.push_back(second);
+      second_document_mark_ = counter.second_start;
+    }
+    return docs;
+  }
+
   void parseDocument(const std::string& text, Config* config) {
     std::vector<YAML::Node> docs;
     try {
-      docs = YAML::LoadAll(text);
+      docs = loadAtMostTwoDocuments(text);
     } catch (const YAML::ParserException& e) {
       std::string message = "invalid YAML: " + e.msg;
       // The usual cause: an unquoted host wildcard is read as an alias.
@@ -336,7 +389,17 @@ class Loader {
       return;
     }
     if (docs.size() > 1) {
-      report(docs[1].Mark(), "", "only one YAML document is allowed (remove the second ---)");
+      // yaml-cpp also "starts a document" at text it cannot place (a stray
+      // ","): only a real "---" gets the multi-document message.
+      std::string_view line = lineAt(text, second_document_mark_);
+      size_t first = line.find_first_not_of(" \t");
+      if (first != std::string_view::npos && line.substr(first).starts_with("---")) {
+        report(second_document_mark_, "",
+               "only one YAML document is allowed (remove the second ---)");
+      } else {
+        report(second_document_mark_, "",
+               "invalid YAML: unexpected text here (a stray character?)");
+      }
     }
     YAML::Node root = docs.empty() ? YAML::Node() : docs.front();
     const Field top{root, "", YAML::Mark::null_mark()};
@@ -847,6 +910,7 @@ class Loader {
   std::vector<UpstreamRef> upstream_refs_;
   std::vector<std::string> upstream_names_;
   Field admin_field_;  // where admin.address was written, for conflicts
+  YAML::Mark second_document_mark_ = YAML::Mark::null_mark();
 };
 
 }  // namespace

@@ -174,7 +174,7 @@ TEST(LoaderTest, SourcePathIsRecorded) {
 
 TEST(LoaderTest, OnlyOneDocument) {
   EXPECT_EQ(errorOf(std::string(kListener) + "---\nworkers: 2\n"),
-            "t.yaml:6:1: only one YAML document is allowed (remove the second ---)");
+            "t.yaml:5:1: only one YAML document is allowed (remove the second ---)");
 }
 
 TEST(LoaderTest, EmptyFileNeedsListeners) {
@@ -1033,6 +1033,19 @@ TEST(LoaderTest, AdminNeedsAnAddress) {
 TEST(LoaderTest, WatchConfigMustBeABoolean) {
   EXPECT_EQ(errorOf(std::string(kListener) + "watch_config: yes\n"),
             "t.yaml:5:15: watch_config: expected true or false, got \"yes\"");
+}
+
+}  // namespace
+}  // namespace sluice::config
+
+namespace sluice::config {
+namespace {
+
+// yaml-cpp 0.7's LoadAll loops forever allocating on a stray comma (issue
+// #1040); the loader must answer at once with a located error instead.
+TEST(LoaderTest, StrayCommaIsAnErrorNotAHang) {
+  std::vector<std::string> errors = errorsOf(std::string(kListener) + "      ,  x: { c: d }\n");
+  EXPECT_THAT(errors, ::testing::Contains(HasSubstr("t.yaml:5:7: invalid YAML")));
 }
 
 }  // namespace

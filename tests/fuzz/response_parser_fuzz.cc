@@ -1,0 +1,30 @@
+// libFuzzer target: the upstream response parser on arbitrary bytes, for
+// each request method that changes framing (GET, HEAD), including finish()
+// at end of input as when an upstream closes.
+#include <cstddef>
+#include <cstdint>
+
+#include "http/response_parser.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  for (const char* method : {"GET", "HEAD"}) {
+    sluice::http::ResponseParser parser(4096, 32);
+    parser.expectResponseTo(method);
+    const char* bytes = reinterpret_cast<const char*>(data);
+    size_t offset = 0;
+    for (int guard = 0; guard < 100000; ++guard) {
+      auto r = parser.feed(bytes + offset, size - offset);
+      offset += r.consumed;
+      if (r.event == sluice::http::ResponseParser::Event::kError) break;
+      if (r.event == sluice::http::ResponseParser::Event::kNeedMore) {
+        parser.finish();
+        break;
+      }
+      if (r.event == sluice::http::ResponseParser::Event::kMessageComplete &&
+          parser.head().status >= 200) {
+        parser.expectResponseTo(method);
+      }
+    }
+  }
+  return 0;
+}
