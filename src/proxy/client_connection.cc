@@ -18,6 +18,7 @@ using event::Duration;
 // Bytes read from one client per loop pass before yielding to other
 // connections (edge-triggered: we re-queue ourselves, the kernel won't).
 constexpr size_t kReadBudgetPerPass = 256 * 1024;
+constexpr size_t kMaxReadChunk = 128 * 1024;
 // Stop reading (and parsing pipelined requests) while this much output waits
 // for a slow client; resume below the low mark.
 constexpr size_t kOutputHighWatermark = 256 * 1024;
@@ -116,6 +117,7 @@ void ClientConnection::onReady(uint32_t ready_bits) {
 
 void ClientConnection::handleReadable() {
   size_t budget = kReadBudgetPerPass;
+  size_t chunk = Buffer::kReadChunk;
   // Input held back (pipelined requests, paused body) is processed first.
   if (!in_.empty()) processInput();
   while (!closed()) {
@@ -136,7 +138,7 @@ void ClientConnection::handleReadable() {
       read_paused_ = true;
       break;
     }
-    IoResult r = in_.readFrom(fd_);
+    IoResult r = in_.readFrom(fd_, chunk);
     if (r.isAgain()) break;
     if (r.kind == IoResult::Kind::kEof) {
       peer_closed_ = true;
@@ -149,6 +151,9 @@ void ClientConnection::handleReadable() {
     if (phase_ == Phase::kWaitingHead && !header_timer_armed_) armReadTimer();
     if (phase_ == Phase::kReadingBody) armReadTimer();
     processInput();
+    // A read that filled its chunk means a body is streaming in: bigger
+    // reads, fewer syscalls (a head fits the first chunk).
+    if (r.bytes == chunk) chunk = std::min(chunk * 4, kMaxReadChunk);
     if (closed()) return;
     if (r.bytes >= budget) {
       server_.loop->addPending(fd_, event::kReadable);

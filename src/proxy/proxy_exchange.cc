@@ -1,5 +1,6 @@
 #include "proxy/proxy_exchange.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -13,6 +14,7 @@ namespace {
 constexpr size_t kUpstreamOutHighWatermark = 256 * 1024;
 constexpr size_t kUpstreamOutLowWatermark = 64 * 1024;
 constexpr size_t kUpstreamReadBudgetPerPass = 256 * 1024;
+constexpr size_t kUpstreamMaxReadChunk = 128 * 1024;
 
 // RFC 9110 §9.2.2: only these may be repeated without changing the outcome.
 bool isIdempotent(std::string_view method) {
@@ -188,8 +190,11 @@ void ProxyExchange::readUpstream() {
     processResponse();
     if (state_ != State::kExchanging || !upstream_ || upstream_read_paused_) return;
   }
+  // Start with one buffer chunk (most responses are small); when a read
+  // fills it, a body is streaming: read bigger pieces, fewer syscalls.
+  size_t chunk = Buffer::kReadChunk;
   while (state_ == State::kExchanging && upstream_ && !upstream_read_paused_) {
-    IoResult r = upstream_->in().readFrom(upstream_->fd());
+    IoResult r = upstream_->in().readFrom(upstream_->fd(), chunk);
     if (r.isAgain()) return;
     if (r.kind == IoResult::Kind::kEof || r.kind == IoResult::Kind::kError) {
       const char* what = r.kind == IoResult::Kind::kEof ? "upstream closed the connection"
@@ -210,6 +215,7 @@ void ProxyExchange::readUpstream() {
     response_byte_seen_ = true;
     armResponseTimer();
     processResponse();
+    if (r.bytes == chunk) chunk = std::min(chunk * 4, kUpstreamMaxReadChunk);
     if (r.bytes >= budget) {
       if (upstream_) client_.loop().addPending(upstream_->fd(), event::kReadable);
       return;
