@@ -403,8 +403,11 @@ void Master::onChildExited() {
     } else if (!expected && worker.generation == current_generation_) {
       scheduleRespawn(worker.slot, lifetime);
     }
+    // A generation is forgotten once its last worker is gone, unless it is
+    // the one serving or starting (a failed start leaves no workers either).
     auto gen = generations_.find(worker.generation);
-    if (gen != generations_.end() && gen->second.draining && workersOf(worker.generation) == 0) {
+    if (gen != generations_.end() && workersOf(worker.generation) == 0 &&
+        worker.generation != current_generation_ && worker.generation != pending_generation_) {
       SLUICE_LOG(kInfo, "generation " + std::to_string(worker.generation) + " finished");
       generations_.erase(gen);
     }
