@@ -11,6 +11,20 @@
 
 namespace sluice::testing {
 
+// True in builds instrumented with AddressSanitizer, whose allocator
+// (redzones, quarantine) makes RSS-based measurements meaningless.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kUnderAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kUnderAddressSanitizer = true;
+#else
+inline constexpr bool kUnderAddressSanitizer = false;
+#endif
+#else
+inline constexpr bool kUnderAddressSanitizer = false;
+#endif
+
 using std::chrono::milliseconds;
 
 // A loopback TCP port that was free a moment ago.

@@ -20,12 +20,6 @@
 #include "integration/backend.h"
 #include "integration/harness.h"
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)  // clang's spelling of __SANITIZE_ADDRESS__
-#define SLUICE_TEST_ASAN 1
-#endif
-#endif
-
 namespace sluice::testing {
 namespace {
 
@@ -1266,11 +1260,10 @@ namespace {
 // connections that each made a proxied request and went idle cost the worker
 // a few hundred bytes each, not the 16 KiB chunks they read and wrote with.
 TEST_F(ProxyTest, IdleKeepAliveConnectionsHoldNoBuffers) {
-#if defined(__SANITIZE_ADDRESS__) || defined(SLUICE_TEST_ASAN)
-  // AddressSanitizer's allocator (redzones, quarantine) makes RSS per
-  // connection meaningless; the uninstrumented build runs this test.
-  GTEST_SKIP() << "RSS per connection is not measurable under AddressSanitizer";
-#endif
+  if (kUnderAddressSanitizer) {
+    // The uninstrumented build runs this test.
+    GTEST_SKIP() << "RSS per connection is not measurable under AddressSanitizer";
+  }
   Backend backend([](const ReceivedRequest&, int, int) {
     return Reply::send(httpResponse(200, std::string(20000, 'x')));
   });
