@@ -201,7 +201,11 @@ void checkSluiceLog(SluiceProcess* sluice) {
 
 // One sluice and one backend for all head cases: any connection at all to
 // the backend is a failure, and is caught by the case that caused it.
-class SmugglingHeadTest : public ::testing::TestWithParam<Case> {
+// One sluice in front of one recording backend per test suite (a suite runs
+// many cases against the same pair). `Suite` only makes the static members
+// distinct per suite.
+template <typename Suite>
+class SluiceInFrontOfBackend : public ::testing::TestWithParam<Case> {
  protected:
   static void SetUpTestSuite() {
     backend_ = new Backend(
@@ -220,14 +224,12 @@ class SmugglingHeadTest : public ::testing::TestWithParam<Case> {
     backend_ = nullptr;
   }
 
-  static Backend* backend_;
-  static SluiceProcess* sluice_;
-  static int port_;
+  inline static Backend* backend_ = nullptr;
+  inline static SluiceProcess* sluice_ = nullptr;
+  inline static int port_ = 0;
 };
 
-Backend* SmugglingHeadTest::backend_ = nullptr;
-SluiceProcess* SmugglingHeadTest::sluice_ = nullptr;
-int SmugglingHeadTest::port_ = 0;
+class SmugglingHeadTest : public SluiceInFrontOfBackend<SmugglingHeadTest> {};
 
 TEST_P(SmugglingHeadTest, AnsweredBySluiceNothingReachesBackend) {
   ASSERT_NE(port_, 0) << sluice_->errorLog();
@@ -266,33 +268,7 @@ TEST(SmugglingControl, WellFormedRequestsDoReachTheBackend) {
 }
 
 // Body cases: a fresh backend per case, since the head may reach it.
-class SmugglingBodyTest : public ::testing::TestWithParam<Case> {
- protected:
-  static void SetUpTestSuite() {
-    port_ = freePort();
-    sluice_ = new SluiceProcess();
-    backend_ = new Backend(
-        [](const ReceivedRequest&, int, int) { return Reply::send(httpResponse(200, "backend")); });
-    if (!sluice_->start(proxyConfigYaml(port_, smugglingConfig(backend_->port())), port_)) {
-      port_ = 0;
-    }
-  }
-  static void TearDownTestSuite() {
-    checkSluiceLog(sluice_);
-    delete sluice_;
-    sluice_ = nullptr;
-    delete backend_;
-    backend_ = nullptr;
-  }
-
-  static Backend* backend_;
-  static SluiceProcess* sluice_;
-  static int port_;
-};
-
-Backend* SmugglingBodyTest::backend_ = nullptr;
-SluiceProcess* SmugglingBodyTest::sluice_ = nullptr;
-int SmugglingBodyTest::port_ = 0;
+class SmugglingBodyTest : public SluiceInFrontOfBackend<SmugglingBodyTest> {};
 
 TEST_P(SmugglingBodyTest, AnsweredBySluiceAndUpstreamConnectionClosed) {
   ASSERT_NE(port_, 0) << sluice_->errorLog();
