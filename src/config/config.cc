@@ -11,4 +11,18 @@ const Upstream* Config::findUpstream(const std::string& name) const {
   return nullptr;
 }
 
+uint32_t Config::routeCount() const {
+  uint32_t count = 0;
+  for (const Listener& listener : listeners)
+    count += static_cast<uint32_t>(listener.routes.size());
+  return count;
+}
+
+uint32_t Config::serverCount() const {
+  uint32_t count = 0;
+  for (const Upstream& upstream : upstreams)
+    count += static_cast<uint32_t>(upstream.servers.size());
+  return count;
+}
+
 }  // namespace sluice::config

@@ -52,6 +52,9 @@ struct DirectResponse {
 };
 
 struct Route {
+  // Position among all routes of all listeners in file order (listener 0's
+  // routes first): the route's slot in per-route counters.
+  uint32_t index = 0;
   RouteMatch match;
   std::string upstream;                   // set when the action is proxying
   std::optional<DirectResponse> respond;  // set when the action is a direct response
@@ -64,6 +67,9 @@ struct Listener {
 };
 
 struct UpstreamServer {
+  // Position among all servers of all upstreams in file order: the server's
+  // slot in per-server counters.
+  uint32_t index = 0;
   net::Address address;
   uint32_t weight = 1;
 };
@@ -108,6 +114,10 @@ struct Config {
   std::vector<Upstream> upstreams;  // in file order
 
   const Upstream* findUpstream(const std::string& name) const;
+  // Totals of Route::index and UpstreamServer::index (sizes of the
+  // per-route and per-server counter arrays).
+  uint32_t routeCount() const;
+  uint32_t serverCount() const;
 };
 
 struct LoadResult {

@@ -448,6 +448,20 @@ class Loader {
     }
     checkUpstreamRefs();
     checkAdminAddress(config);
+    numberRoutesAndServers(config);
+  }
+
+  static void numberRoutesAndServers(Config* config) {
+    uint32_t route = 0;
+    for (Listener& listener : config->listeners) {
+      for (Route& r : listener.routes)
+        r.index = route++;
+    }
+    uint32_t server = 0;
+    for (Upstream& upstream : config->upstreams) {
+      for (UpstreamServer& s : upstream.servers)
+        s.index = server++;
+    }
   }
 
   void parseAdmin(const Field& f, Config* config) {

@@ -104,3 +104,38 @@ TEST(ConfigTest, ExampleConfigsLoad) {
 
 }  // namespace
 }  // namespace sluice::config
+
+namespace sluice::config {
+namespace {
+
+TEST(ConfigIndexes, RoutesAndServersAreNumberedInFileOrder) {
+  const std::string yaml = R"(
+listeners:
+  - address: 127.0.0.1:8080
+    routes:
+      - match: { path_prefix: /a }
+        upstream: one
+      - upstream: two
+  - address: 127.0.0.1:8081
+    routes:
+      - respond: { status: 200 }
+upstreams:
+  one:
+    servers: [{ address: 127.0.0.1:9001 }, { address: 127.0.0.1:9002 }]
+  two:
+    servers: [{ address: 127.0.0.1:9003 }]
+)";
+  LoadResult loaded = loadConfigText(yaml, "t.yaml");
+  ASSERT_TRUE(loaded.ok()) << (loaded.errors.empty() ? "" : loaded.errors.front());
+  const Config& config = *loaded.config;
+  EXPECT_EQ(config.routeCount(), 3u);
+  EXPECT_EQ(config.serverCount(), 3u);
+  EXPECT_EQ(config.listeners[0].routes[0].index, 0u);
+  EXPECT_EQ(config.listeners[0].routes[1].index, 1u);
+  EXPECT_EQ(config.listeners[1].routes[0].index, 2u);
+  EXPECT_EQ(config.upstreams[0].servers[1].index, 1u);
+  EXPECT_EQ(config.upstreams[1].servers[0].index, 2u);
+}
+
+}  // namespace
+}  // namespace sluice::config

@@ -1,0 +1,93 @@
+// Counters a worker updates as things happen (a connection accepted, a request
+// finished, an upstream connect failed), laid out as plain structs of atomics
+// so that process::SharedRegion can place them in memory shared with the
+// master and the other workers of a generation. Each struct instance has one
+// writer (the worker of its slot, relaxed atomics); anyone may read it.
+// Owned by whoever allocated the memory (the master's shared region, or a
+// worker's own storage when it runs without a master).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace sluice::observe {
+
+inline constexpr size_t kCacheLine = 64;
+
+// A cumulative count: only ever grows; carried across reloads and respawns.
+using Counter = std::atomic<uint64_t>;
+// A level (connections open, requests in flight): goes up and down; belongs
+// to one live worker and is reset when that worker starts.
+using Gauge = std::atomic<int64_t>;
+
+static_assert(Counter::is_always_lock_free && Gauge::is_always_lock_free,
+              "cross-process counters need lock-free atomics");
+
+inline void add(Counter& c, uint64_t n = 1) {
+  c.fetch_add(n, std::memory_order_relaxed);
+}
+inline void add(Gauge& g, int64_t n) {
+  g.fetch_add(n, std::memory_order_relaxed);
+}
+
+// Response status classes, for counters by class.
+enum class StatusClass : uint8_t { k1xx, k2xx, k3xx, k4xx, k5xx, kNone, kCount };
+inline StatusClass statusClassOf(int status) {
+  if (status < 100 || status > 599) return StatusClass::kNone;  // no response was sent
+  return static_cast<StatusClass>(status / 100 - 1);
+}
+inline constexpr size_t kStatusClasses = static_cast<size_t>(StatusClass::kCount);
+
+// How one field of a counters struct is read generically (folding a finished
+// generation into the carried totals, and later /metrics).
+struct CounterField {
+  const char* name;  // lower_snake_case, unique within its struct
+  size_t offset;     // of a Counter or a Gauge within the struct
+  bool cumulative;   // Counter (true) or Gauge (false)
+};
+
+// Per worker: the process as a whole.
+struct alignas(kCacheLine) WorkerCounters {
+  Counter connections_accepted{0};
+  Counter connections_closed{0};
+  Gauge connections_active{0};  // open client connections
+  Gauge connections_idle{0};    // of those, idle between requests
+  Counter requests{0};          // finished requests (any outcome)
+  Counter bytes_received{0};    // from clients, including heads
+  Counter bytes_sent{0};        // to clients, including heads
+  Counter accept_errors{0};     // accept(2) failures, EMFILE included
+  Counter access_log_lines_dropped{0};
+
+  static std::span<const CounterField> fields();
+};
+
+// Per worker per route (routes numbered across listeners in file order:
+// config::Route::index).
+struct alignas(kCacheLine) RouteCounters {
+  Counter requests[kStatusClasses] = {};  // by StatusClass of the answer
+  Counter bytes_received{0};
+  Counter bytes_sent{0};
+
+  static std::span<const CounterField> fields();
+};
+
+// Per worker per upstream server (numbered across upstreams in file order:
+// config::UpstreamServer::index).
+struct alignas(kCacheLine) ServerCounters {
+  Counter requests{0};  // attempts sent to this server
+  Gauge in_flight{0};   // attempts in progress
+  Counter connect_failures{0};
+  Counter timeouts{0};
+  Counter resets{0};         // connection lost before or during the response
+  Counter responses_5xx{0};  // 5xx answers from the server
+  Counter connections_opened{0};
+  Gauge connections_active{0};  // in use by a request
+  Gauge connections_idle{0};    // pooled
+  Counter retries{0};           // attempts that were retries
+
+  static std::span<const CounterField> fields();
+};
+
+}  // namespace sluice::observe
