@@ -1,9 +1,5 @@
 #include "buffer/buffer.h"
 
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
 #include <vector>
 
@@ -68,8 +64,8 @@ void Buffer::releaseStorage() {
   capacity_ = begin_ = end_ = 0;
 }
 
-void Buffer::reserveTail(size_t n) {
-  if (capacity_ - end_ >= n) return;
+char* Buffer::reserveTail(size_t n) {
+  if (capacity_ - end_ >= n) return storage_.get() + end_;
   size_t used = size();
   // Slide the unread bytes to the front when that makes room: cheaper than
   // growing, and keeps a steady-state connection at one allocation.
@@ -77,7 +73,7 @@ void Buffer::reserveTail(size_t n) {
     std::memmove(storage_.get(), storage_.get() + begin_, used);
     begin_ = 0;
     end_ = used;
-    return;
+    return storage_.get() + end_;
   }
   size_t new_capacity = capacity_ == 0 ? kReadChunk : capacity_;
   while (new_capacity - used < n)
@@ -89,45 +85,7 @@ void Buffer::reserveTail(size_t n) {
   capacity_ = new_capacity;
   begin_ = 0;
   end_ = used;
-}
-
-IoResult Buffer::readFrom(int fd, size_t max_bytes) {
-  reserveTail(max_bytes);
-  for (;;) {
-    ssize_t n = ::read(fd, storage_.get() + end_, max_bytes);
-    if (n > 0) {
-      end_ += static_cast<size_t>(n);
-      return IoResult::ok(static_cast<size_t>(n));
-    }
-    if (n == 0) return IoResult::eof();
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return IoResult::again();
-    return IoResult::failed(errno);
-  }
-}
-
-IoResult Buffer::writeTo(int fd) {
-  if (empty()) return IoResult::ok(0);
-  for (;;) {
-    // MSG_NOSIGNAL: a peer that went away must give EPIPE, not kill the worker.
-    ssize_t n = ::send(fd, data(), size(), MSG_NOSIGNAL);
-    if (n >= 0) {
-      consume(static_cast<size_t>(n));
-      return IoResult::ok(static_cast<size_t>(n));
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return IoResult::again();
-    if (errno == ENOTSOCK) {
-      // Pipes and files in tests: plain write(2).
-      ssize_t w = ::write(fd, data(), size());
-      if (w >= 0) {
-        consume(static_cast<size_t>(w));
-        return IoResult::ok(static_cast<size_t>(w));
-      }
-      if (errno == EAGAIN) return IoResult::again();
-    }
-    return IoResult::failed(errno);
-  }
+  return storage_.get() + end_;
 }
 
 }  // namespace sluice

@@ -1,6 +1,8 @@
-// Buffer: a contiguous byte queue for one direction of one connection, with
-// non-blocking fd read/write. Storage is allocated on first use and can be
-// released when empty, so idle keep-alive connections hold no I/O memory.
+// Buffer: a contiguous byte queue for one direction of one connection.
+// Storage is allocated on first use (16 KiB chunks come from a per-worker
+// free list) and released when empty, so idle keep-alive connections hold no
+// I/O memory. Buffers do no I/O themselves: a net::Transport reads into the
+// tail (reserveTail + commit) and writes from the front (data + consume).
 // Owned by the connection that uses it; single-threaded.
 #pragma once
 
@@ -8,8 +10,6 @@
 #include <memory>
 #include <string_view>
 #include <utility>
-
-#include "core/io_result.h"
 
 namespace sluice {
 
@@ -49,13 +49,12 @@ class Buffer {
   // Frees the storage if the buffer is empty (idle connections keep none).
   void releaseIfEmpty();
 
-  // One read(2) of up to `max_bytes` into the tail.
-  IoResult readFrom(int fd, size_t max_bytes = kReadChunk);
-  // One write(2) of the queued bytes; consumes what was written.
-  IoResult writeTo(int fd);
+  // Makes room for at least `n` more bytes at the tail and returns where
+  // they go; commit() then adds the bytes actually written there.
+  char* reserveTail(size_t n);
+  void commit(size_t n) { end_ += n; }
 
  private:
-  void reserveTail(size_t n);
   void releaseStorage();
 
   std::unique_ptr<char[]> storage_;

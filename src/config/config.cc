@@ -11,6 +11,14 @@ const Upstream* Config::findUpstream(const std::string& name) const {
   return nullptr;
 }
 
+const char* balancePolicyName(BalancePolicy policy) {
+  switch (policy) {
+    case BalancePolicy::kRoundRobin:
+      return "round_robin";
+  }
+  return "unknown";
+}
+
 uint32_t Config::routeCount() const {
   uint32_t count = 0;
   for (const Listener& listener : listeners)

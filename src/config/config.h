@@ -30,6 +30,11 @@ struct ClientTimeouts {
   Duration body{std::chrono::seconds(30)};
   Duration idle{std::chrono::seconds(60)};
   Duration send{std::chrono::seconds(30)};
+  // Lingering close (after a final response while the client may still be
+  // sending): the gap allowed between its reads, and the total time.
+  // nginx's lingering_timeout and lingering_time.
+  Duration linger{std::chrono::seconds(5)};
+  Duration linger_total{std::chrono::seconds(30)};
 };
 
 struct Limits {
@@ -85,9 +90,16 @@ struct UpstreamTimeouts {
   Duration send{std::chrono::seconds(30)};
 };
 
+// `balance:` — how a server is chosen for each attempt (src/upstream/, one
+// file per policy).
+enum class BalancePolicy : uint8_t {
+  kRoundRobin,  // smooth weighted round robin
+};
+const char* balancePolicyName(BalancePolicy policy);
+
 struct Upstream {
   std::string name;
-  std::string balance = "round_robin";
+  BalancePolicy balance = BalancePolicy::kRoundRobin;
   std::vector<UpstreamServer> servers;
   uint32_t retries = 1;
   Keepalive keepalive;

@@ -554,13 +554,16 @@ class Loader {
 
   void parseClientTimeouts(const Field& f, ClientTimeouts* t) {
     if (!expectMap(f)) return;
-    walkMap(f, {"header", "body", "idle", "send"}, [&](const std::string& key, const Field& value) {
-      Duration* target = key == "header" ? &t->header
-                         : key == "body" ? &t->body
-                         : key == "idle" ? &t->idle
-                                         : &t->send;
-      readDuration(value, /*allow_zero=*/false, target);
-    });
+    walkMap(f, {"header", "body", "idle", "send", "linger", "linger_total"},
+            [&](const std::string& key, const Field& value) {
+              Duration* target = key == "header"   ? &t->header
+                                 : key == "body"   ? &t->body
+                                 : key == "idle"   ? &t->idle
+                                 : key == "send"   ? &t->send
+                                 : key == "linger" ? &t->linger
+                                                   : &t->linger_total;
+              readDuration(value, /*allow_zero=*/false, target);
+            });
   }
 
   void parseLimits(const Field& f, Limits* limits) {
@@ -835,12 +838,12 @@ class Loader {
     if (!has_servers) report(f, "upstream has no servers (add a \"servers\" list)");
   }
 
-  void parseBalance(const Field& f, std::string* out) {
+  void parseBalance(const Field& f, BalancePolicy* out) {
     static constexpr std::string_view kLater[] = {"least_conn", "random", "p2c_ewma", "hash"};
     auto text = scalar(f, "a balance method (round_robin)");
     if (!text) return;
     if (*text == "round_robin") {
-      *out = *text;
+      *out = BalancePolicy::kRoundRobin;
       return;
     }
     if (std::find(std::begin(kLater), std::end(kLater), *text) != std::end(kLater)) {

@@ -46,7 +46,14 @@ EventLoop::EventLoop(Clock& clock, std::unique_ptr<Poller> poller)
 // would run its default action (for SIGTERM: exit) in the middle of shutdown.
 // Deferred tasks still queued are dropped, not run: they would call into a
 // loop that is half destroyed.
-EventLoop::~EventLoop() = default;
+EventLoop::~EventLoop() {
+  // Doomed objects are destroyed (not leaked) while the loop is still whole:
+  // their destructors unregister fds and cancel timers.
+  while (!doomed_.empty()) {
+    doomed_running_.swap(doomed_);
+    doomed_running_.clear();
+  }
+}
 
 int EventLoop::addFd(int fd, IoHandler* handler) {
   if (fd < 0) return EBADF;
@@ -99,6 +106,10 @@ void EventLoop::defer(std::function<void()> task) {
   deferred_.push_back(std::move(task));
 }
 
+void EventLoop::deferDelete(std::unique_ptr<DeferredDeletable> object) {
+  if (object) doomed_.push_back(std::move(object));
+}
+
 int EventLoop::watchSignal(int signo, std::function<void(int)> handler) {
   // macOS's sigaddset() does not check the number; reject the obvious here.
   if (signo <= 0) return EINVAL;
@@ -130,7 +141,7 @@ int EventLoop::watchSignal(int signo, std::function<void(int)> handler) {
 void EventLoop::runOnce(Duration max_wait) {
   Duration timeout = timers_.timeUntilNext();
   if (max_wait.count() >= 0 && (timeout.count() < 0 || max_wait < timeout)) timeout = max_wait;
-  if (!pending_.empty() || !deferred_.empty()) timeout = Duration(0);
+  if (!pending_.empty() || !deferred_.empty() || !doomed_.empty()) timeout = Duration(0);
 
   const int count = poller_->wait(events_, timeout);
   if (count < 0) {
@@ -204,13 +215,16 @@ void EventLoop::runPending() {
 }
 
 void EventLoop::runDeferred() {
-  // Tasks queued by deferred tasks run in this same drain, after the ones
-  // already queued: destruction chains finish before the next wait.
-  while (!deferred_.empty()) {
+  // Tasks queued by deferred tasks (and objects doomed by destructors) run
+  // in this same drain, after the ones already queued: destruction chains
+  // finish before the next wait.
+  while (!deferred_.empty() || !doomed_.empty()) {
     deferred_running_.swap(deferred_);
     for (auto& task : deferred_running_)
       task();
     deferred_running_.clear();
+    doomed_running_.swap(doomed_);
+    doomed_running_.clear();  // destructors may doom more objects into doomed_
   }
 }
 

@@ -26,6 +26,13 @@ class IoHandler {
   ~IoHandler() = default;
 };
 
+// An object the loop may destroy at the end of a pass, when no callback of
+// it can be on the stack any more (Envoy's DeferredDeletable).
+class DeferredDeletable {
+ public:
+  virtual ~DeferredDeletable() = default;
+};
+
 class EventLoop {
  public:
   explicit EventLoop(Clock& clock = SystemClock::instance());
@@ -49,6 +56,10 @@ class EventLoop {
   // Runs `task` at the end of the current pass (after all events and timers);
   // the place to destroy connections safely.
   void defer(std::function<void()> task);
+  // Destroys `object` at the end of the current pass, after the deferred
+  // tasks: how connections and handlers leave, since the code that decides
+  // to drop one is often running inside that object's own callback.
+  void deferDelete(std::unique_ptr<DeferredDeletable> object);
 
   // Delivers `signo` as a loop event: blocks it for the process and calls
   // `handler` from the loop. Returns 0 or errno.
@@ -97,6 +108,8 @@ class EventLoop {
   std::vector<Pending> pending_running_;  // spare capacity, swapped with pending_
   std::vector<std::function<void()>> deferred_;
   std::vector<std::function<void()>> deferred_running_;  // same, for deferred_
+  std::vector<std::unique_ptr<DeferredDeletable>> doomed_;
+  std::vector<std::unique_ptr<DeferredDeletable>> doomed_running_;
   std::vector<std::pair<int, std::function<void(int)>>> signal_handlers_;
   std::vector<PollEvent> events_;
   bool stopped_ = false;

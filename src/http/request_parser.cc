@@ -201,6 +201,20 @@ RequestParser::RequestParser(const ParserLimits& limits) : limits_(limits) {
 
 RequestParser::~RequestParser() = default;
 
+void RequestParser::reset() {
+  llhttp_reset(&parser_);
+  resetMessage();
+  body_ = {};
+  pending_event_ = Event::kNeedMore;
+  exec_base_ = nullptr;
+  exec_offset_ = 0;
+  head_bytes_ = 0;
+  in_message_ = false;
+  started_ = false;
+  error_status_ = 0;
+  error_reason_.clear();
+}
+
 void RequestParser::resetMessage() {
   // clear() rather than reassignment keeps the capacity for the next request.
   head_.method.clear();

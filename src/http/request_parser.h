@@ -42,6 +42,9 @@ class RequestParser {
   RequestParser(const RequestParser&) = delete;
   RequestParser& operator=(const RequestParser&) = delete;
 
+  // Back to the state of a new connection (llhttp_reset keeps the settings).
+  void reset();
+
   // Parses from `data`; returns at the first event. Call again with the
   // unconsumed rest — also when nothing is left: a request without a body
   // reports kMessageComplete from a call that consumes 0 bytes after its

@@ -54,6 +54,7 @@ std::span<const CounterField> ServerCounters::fields() {
       SLUICE_COUNTER(ServerCounters, timeouts),
       SLUICE_COUNTER(ServerCounters, resets),
       SLUICE_COUNTER(ServerCounters, responses_5xx),
+      SLUICE_COUNTER(ServerCounters, invalid_responses),
       SLUICE_COUNTER(ServerCounters, connections_opened),
       SLUICE_GAUGE(ServerCounters, connections_active),
       SLUICE_GAUGE(ServerCounters, connections_idle),

@@ -80,8 +80,9 @@ struct alignas(kCacheLine) ServerCounters {
   Gauge in_flight{0};   // attempts in progress
   Counter connect_failures{0};
   Counter timeouts{0};
-  Counter resets{0};         // connection lost before or during the response
-  Counter responses_5xx{0};  // 5xx answers from the server
+  Counter resets{0};             // connection lost before or during the response
+  Counter responses_5xx{0};      // 5xx answers from the server
+  Counter invalid_responses{0};  // malformed responses
   Counter connections_opened{0};
   Gauge connections_active{0};  // in use by a request
   Gauge connections_idle{0};    // pooled

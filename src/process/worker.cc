@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "net/raw_transport.h"
 #include "net/socket.h"
 
 namespace sluice::process {
@@ -24,26 +25,44 @@ Worker::Worker(std::shared_ptr<const config::Config> config, std::vector<int> li
   server_.loop = &loop_;
   server_.config = std::move(config);
   server_.not_ready = options_.not_ready;
+  server_.connector = &connector_;
+  const config::Limits& limits = server_.config->limits;
+  server_.parser_limits.max_header_bytes = limits.max_header_bytes;
+  server_.parser_limits.max_headers = limits.max_headers;
+  server_.parser_limits.max_body_bytes = limits.max_body_bytes;
+  local_route_counters_ = std::vector<observe::RouteCounters>(server_.config->routeCount());
+  local_server_counters_ = std::vector<observe::ServerCounters>(server_.config->serverCount());
+  server_.worker_counters = &local_worker_counters_;
+  server_.route_counters = local_route_counters_.data();
+  server_.server_counters = local_server_counters_.data();
   std::string error;
   if (access_log_.open(server_.config->log.access, server_.config->log.access_format, &error)) {
-    server_.access_log = &access_log_;
+    access_log_observer_ = std::make_unique<observe::AccessLogObserver>(access_log_);
+    server_.observers.push_back(access_log_observer_.get());
   } else {
     SLUICE_LOG(kError, error + "; access log disabled");
   }
-  server_.on_closed = [this](proxy::ClientConnection* c) { onConnectionClosed(c); };
+  counting_observer_ =
+      std::make_unique<observe::CountingObserver>(*server_.worker_counters, server_.route_counters);
+  server_.observers.push_back(counting_observer_.get());
+  server_.on_closed = [this](proxy::ServerConnection* c) { onConnectionClosed(c); };
   for (const config::Listener& listener : server_.config->listeners) {
     proxy::ListenerContext context;
     context.listener = &listener;
+    context.name = listener.name;
     context.router = std::make_unique<proxy::Router>(listener.routes);
     server_.listeners.push_back(std::move(context));
   }
   if (server_.config->admin_address) {
     proxy::ListenerContext admin;
     admin.admin = true;
+    admin.name = "admin";
     server_.listeners.push_back(std::move(admin));
   }
   for (const config::Upstream& upstream : server_.config->upstreams) {
-    server_.clusters.emplace(upstream.name, std::make_unique<upstream::Cluster>(loop_, upstream));
+    server_.clusters.emplace(
+        upstream.name,
+        std::make_unique<upstream::Cluster>(loop_, upstream, connector_, server_.server_counters));
   }
   for (size_t i = 0; i < listen_fds.size(); ++i) {
     acceptors_.push_back(std::make_unique<Acceptor>(*this, i, listen_fds[i]));
@@ -58,9 +77,10 @@ Worker::~Worker() {
   }
   acceptors_.clear();
   connections_.clear();
+  // Connections destroyed above doomed their handlers and upstream
+  // connections, which still refer to the clusters: destroy them first.
+  loop_.runOnce(event::Duration(0));
   server_.clusters.clear();
-  // Connections destroyed above may have queued deferred destruction of
-  // upstream connections; run it while the loop is alive.
   loop_.runOnce(event::Duration(0));
 }
 
@@ -122,9 +142,11 @@ void Worker::acceptFrom(size_t listener_index, int listen_fd) {
       return;
     }
     if (peer.family() != net::Address::Family::kUnix) net::setNoDelay(fd);
-    auto connection = std::make_unique<proxy::ClientConnection>(
-        server_, server_.listeners[listener_index], fd, std::move(peer));
-    proxy::ClientConnection* raw = connection.get();
+    observe::add(server_.worker_counters->connections_accepted);
+    auto connection = std::make_unique<proxy::ServerConnection>(
+        server_, server_.listeners[listener_index],
+        std::make_unique<net::RawTransport>(fd, /*connecting=*/false), std::move(peer));
+    proxy::ServerConnection* raw = connection.get();
     connections_.emplace(raw, std::move(connection));
     if (!raw->start()) {
       connections_.erase(raw);
@@ -134,12 +156,13 @@ void Worker::acceptFrom(size_t listener_index, int listen_fd) {
   loop_.addPending(listen_fd, event::kReadable);
 }
 
-void Worker::onConnectionClosed(proxy::ClientConnection* connection) {
+void Worker::onConnectionClosed(proxy::ServerConnection* connection) {
   // Destroy at the end of the pass: the connection may still be on the stack.
   if (options_.stats != nullptr) {
     options_.stats->requests.fetch_add(connection->requestsServed(), std::memory_order_relaxed);
     options_.stats->connections.fetch_add(1, std::memory_order_relaxed);
   }
+  observe::add(server_.worker_counters->connections_closed);
   loop_.defer([this, connection] {
     connections_.erase(connection);
     if (accept_paused_ && accepting_) {
@@ -164,10 +187,10 @@ void Worker::beginDrain(const char* why) {
     loop_.stop();
   });
   drain_deadline_->arm(server_.config->shutdown_timeout);
-  std::vector<proxy::ClientConnection*> open;
+  std::vector<proxy::ServerConnection*> open;
   for (auto& [raw, owned] : connections_)
     open.push_back(raw);
-  for (proxy::ClientConnection* c : open)
+  for (proxy::ServerConnection* c : open)
     c->beginDrain();
   maybeFinishDrain();
 }

@@ -12,9 +12,12 @@
 #include "event/event_loop.h"
 #include "event/timer.h"
 #include "observe/access_log.h"
+#include "observe/counters.h"
+#include "observe/request_observers.h"
 #include "process/shared_state.h"
-#include "proxy/client_connection.h"
+#include "proxy/server_connection.h"
 #include "proxy/server_context.h"
+#include "upstream/connector.h"
 
 namespace sluice::process {
 
@@ -57,16 +60,23 @@ class Worker {
   };
 
   void acceptFrom(size_t listener_index, int listen_fd);
-  void onConnectionClosed(proxy::ClientConnection* connection);
+  void onConnectionClosed(proxy::ServerConnection* connection);
   void beginDrain(const char* why);
   void stopAccepting();
   void maybeFinishDrain();
 
   event::EventLoop loop_;
   observe::AccessLog access_log_;
+  upstream::SocketConnector connector_;
+  // Counters when no shared region is given (a worker run on its own).
+  observe::WorkerCounters local_worker_counters_;
+  std::vector<observe::RouteCounters> local_route_counters_;
+  std::vector<observe::ServerCounters> local_server_counters_;
+  std::unique_ptr<observe::AccessLogObserver> access_log_observer_;
+  std::unique_ptr<observe::CountingObserver> counting_observer_;
   proxy::ServerContext server_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
-  std::unordered_map<proxy::ClientConnection*, std::unique_ptr<proxy::ClientConnection>>
+  std::unordered_map<proxy::ServerConnection*, std::unique_ptr<proxy::ServerConnection>>
       connections_;
   std::unique_ptr<event::Timer> drain_deadline_;
   bool accepting_ = true;

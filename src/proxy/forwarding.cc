@@ -122,71 +122,24 @@ void appendUpstreamRequestHead(const http::RequestHead& head, const ForwardedFor
   if (!has_request_id && !forwarded.request_id.empty()) {
     appendHeader("X-Request-Id", forwarded.request_id, out);
   }
-  switch (head.framing) {
-    case http::BodyFraming::kContentLength:
-      appendHeader("Content-Length", std::to_string(head.content_length), out);
-      break;
-    case http::BodyFraming::kChunked:
-      appendHeader("Transfer-Encoding", "chunked", out);
-      break;
-    case http::BodyFraming::kNone:
-    case http::BodyFraming::kUntilClose:
-      break;
-  }
-  out->append("\r\n");
 }
 
-ClientFraming appendClientResponseHead(const http::ResponseHead& head, bool head_request,
-                                       int client_version_minor, bool keep_alive,
-                                       std::string* out) {
-  // The parser guarantees a three-digit status.
-  const int code = head.status;
-  const char status[3] = {static_cast<char>('0' + code / 100 % 10),
-                          static_cast<char>('0' + code / 10 % 10),
-                          static_cast<char>('0' + code % 10)};
-  out->append("HTTP/1.1 ").append(status, 3).push_back(' ');
-  out->append(head.reason).append("\r\n");
-
-  const bool no_body =
-      head_request || head.status < 200 || head.status == 204 || head.status == 304;
-  ClientFraming framing;
-  if (no_body) {
-    framing = ClientFraming::kNoBody;
-  } else if (head.framing == http::BodyFraming::kContentLength) {
-    framing = ClientFraming::kContentLength;
-  } else if (client_version_minor >= 1) {
-    framing = ClientFraming::kChunked;
-  } else {
-    framing = ClientFraming::kUntilClose;
-  }
-
+void appendClientResponseHeaders(const http::ResponseHead& head, Buffer& out) {
   const std::string tokens = connectionTokens(head.headers);
   for (const http::Header& header : head.headers) {
-    if (isHopByHop(header.name, tokens)) continue;
-    // Content-Length is regenerated below, except where the body is absent:
-    // then the upstream's value (a HEAD or 304 describing the entity) passes.
-    if (equalsIgnoreCase(header.name, "content-length") && framing != ClientFraming::kNoBody) {
+    if (isHopByHop(header.name, tokens) || equalsIgnoreCase(header.name, "content-length")) {
       continue;
     }
-    appendHeader(header.name, header.value, out);
+    out.append(header.name);
+    out.append(": ", 2);
+    out.append(header.value);
+    out.append("\r\n", 2);
   }
-  if (framing == ClientFraming::kContentLength) {
-    appendHeader("Content-Length", std::to_string(head.content_length), out);
-  } else if (framing == ClientFraming::kChunked) {
-    appendHeader("Transfer-Encoding", "chunked", out);
-  }
-  if (!keep_alive || framing == ClientFraming::kUntilClose)
-    appendHeader("Connection", "close", out);
-  out->append("\r\n");
-  return framing;
 }
 
-void appendChunk(std::string_view data, std::string* out) {
-  if (data.empty()) return;
-  char size[20];
-  auto [end, ec] = std::to_chars(size, size + sizeof size, data.size(), 16);
-  (void)ec;
-  out->append(size, end).append("\r\n").append(data).append("\r\n");
+bool statedContentLength(const http::ResponseHead& head, uint64_t* length) {
+  const http::Header* header = head.find("content-length");
+  return header != nullptr && http::parseContentLength(header->value, length);
 }
 
 int64_t keepAliveTimeoutMs(const http::ResponseHead& head) {

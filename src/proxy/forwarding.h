@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "buffer/buffer.h"
 #include "http/message.h"
 #include "net/address.h"
 
@@ -32,30 +33,22 @@ struct ForwardedFor {
 // Appends the request line and headers for the upstream: origin-form target
 // (absolute-form is rewritten and its authority becomes Host), HTTP/1.1, the
 // client's end-to-end headers, X-Forwarded-For/-Proto/-Host (extended when
-// the peer is trusted, replaced otherwise), X-Request-Id, and framing for the
-// body as parsed (Content-Length: N, or Transfer-Encoding: chunked).
-// Expect is not forwarded: sluice answers 100-continue itself.
+// the peer is trusted, replaced otherwise), X-Request-Id. Framing headers
+// and the blank line are not written: http::ClientCodec::endRequestHead()
+// adds them for the body as parsed. Expect is not forwarded: sluice answers
+// 100-continue itself.
 void appendUpstreamRequestHead(const http::RequestHead& head, const ForwardedFor& forwarded,
                                std::string* out);
 
-// How a response body travels to the client.
-enum class ClientFraming {
-  kNoBody,         // HEAD, 1xx, 204, 304
-  kContentLength,  // same length as the upstream said
-  kChunked,        // upstream chunked, or close-delimited to an HTTP/1.1 client
-  kUntilClose,     // close-delimited to an HTTP/1.0 client
-};
+// Appends the upstream response's end-to-end header lines for the client:
+// hop-by-hop headers and framing (Content-Length, Transfer-Encoding) are
+// left out — http::ServerCodec::endHead() writes the framing the client's
+// request allows.
+void appendClientResponseHeaders(const http::ResponseHead& head, Buffer& out);
 
-// Appends the status line and headers for the client. `keep_alive` is the
-// client connection's intent; the returned framing may force a close
-// (kUntilClose), which the caller must honour.
-ClientFraming appendClientResponseHead(const http::ResponseHead& head, bool head_request,
-                                       int client_version_minor, bool keep_alive, std::string* out);
-
-// Appends one chunk of a chunked body ("<hex>\r\n<data>\r\n"); empty data
-// appends nothing (an empty chunk would end the body).
-void appendChunk(std::string_view data, std::string* out);
-inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
+// The length a bodiless response (to HEAD, or a 304) states for the body it
+// describes, from its Content-Length, if it has a valid one.
+bool statedContentLength(const http::ResponseHead& head, uint64_t* length);
 
 // The server's `Keep-Alive: timeout=N` in milliseconds, or 0.
 int64_t keepAliveTimeoutMs(const http::ResponseHead& head);

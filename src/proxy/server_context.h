@@ -1,7 +1,8 @@
 // ServerContext: what every connection of one worker shares under one config
-// generation — the config snapshot, a router per listener, and the hook to
-// hand a closed connection back to its owner. Owned by the worker; outlives
-// all its connections.
+// generation — the config snapshot, a router per listener, the clusters, the
+// connector for upstream connections, the observers of finished requests,
+// the worker's counters, and the hook to hand a closed connection back to
+// its owner. Owned by the worker; outlives all its connections.
 #pragma once
 
 #include <atomic>
@@ -14,16 +15,21 @@
 
 #include "config/config.h"
 #include "event/event_loop.h"
-#include "observe/access_log.h"
+#include "http/request_parser.h"
+#include "http/server_codec.h"
+#include "observe/counters.h"
+#include "observe/request_record.h"
 #include "proxy/router.h"
 #include "upstream/cluster.h"
+#include "upstream/connector.h"
 
 namespace sluice::proxy {
 
-class ClientConnection;
+class ServerConnection;
 
 struct ListenerContext {
   const config::Listener* listener = nullptr;  // null for the admin listener
+  std::string name;                            // for records and logs
   std::unique_ptr<Router> router;              // null for the admin listener
   bool admin = false;                          // serves /healthz and /ready instead of routes
 };
@@ -31,15 +37,27 @@ struct ListenerContext {
 struct ServerContext {
   event::EventLoop* loop = nullptr;
   std::shared_ptr<const config::Config> config;
-  std::vector<ListenerContext> listeners;    // config->listeners, then the admin listener
-  observe::AccessLog* access_log = nullptr;  // null = no access log
+  std::vector<ListenerContext> listeners;  // config->listeners, then the admin listener
+  // Told about every finished request, in order (access log, counters).
+  std::vector<observe::RequestObserver*> observers;
   // Set by the master when the process stops being ready (drain_delay).
   const std::atomic<bool>* not_ready = nullptr;
   // One per configured upstream, by name.
   std::unordered_map<std::string, std::unique_ptr<upstream::Cluster>> clusters;
+  // Opens upstream connections (sockets; tests inject in-memory ones).
+  upstream::Connector* connector = nullptr;
+  // This worker's counters (never null): one WorkerCounters, arrays indexed
+  // by config::Route::index and config::UpstreamServer::index.
+  observe::WorkerCounters* worker_counters = nullptr;
+  observe::RouteCounters* route_counters = nullptr;
+  observe::ServerCounters* server_counters = nullptr;
+  http::ParserLimits parser_limits;
+  // Per-request codecs of idle connections, kept warm for the next request:
+  // a keep-alive connection costs no allocation per request.
+  std::vector<std::unique_ptr<http::ServerCodec>> spare_codecs;
   // Called once when a connection has closed its socket; the owner destroys
   // it at the end of the loop pass.
-  std::function<void(ClientConnection*)> on_closed;
+  std::function<void(ServerConnection*)> on_closed;
   // Set when the worker drains: the next response on each connection says
   // `Connection: close`.
   bool draining = false;

@@ -1,6 +1,9 @@
-// Cluster: one configured upstream as seen by one worker — its servers, the
-// balancer that orders them, and a connection pool per server. Built per
-// worker from the immutable config; owned by the worker's ServerContext.
+// Cluster: one configured upstream as seen by one worker — its hosts (each
+// with its pool), the balancer that picks among them, and the connector that
+// opens new connections. Every attempt's outcome is reported here, which
+// keeps hosts' failure counts, their counters and the balancer informed in
+// one place. Built per worker from the immutable config; owned by the
+// worker's ServerContext.
 #pragma once
 
 #include <memory>
@@ -9,28 +12,43 @@
 
 #include "config/config.h"
 #include "event/event_loop.h"
-#include "upstream/balancer.h"
-#include "upstream/conn_pool.h"
+#include "observe/counters.h"
+#include "upstream/connector.h"
+#include "upstream/host.h"
+#include "upstream/load_balancer.h"
 
 namespace sluice::upstream {
 
 class Cluster {
  public:
-  Cluster(event::EventLoop& loop, const config::Upstream& config);
+  // `server_counters`: the worker's per-server counters, indexed by
+  // config::UpstreamServer::index.
+  Cluster(event::EventLoop& loop, const config::Upstream& config, Connector& connector,
+          observe::ServerCounters* server_counters);
+  ~Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
 
   const config::Upstream& config() const { return config_; }
   const std::string& name() const { return config_.name; }
-  size_t serverCount() const { return pools_.size(); }
+  size_t hostCount() const { return hosts_.size(); }
+  Host& host(size_t index) { return *hosts_[index]; }
+  Connector& connector() const { return connector_; }
+  event::EventLoop& loop() const { return loop_; }
 
-  // Next server index for a request that has already tried `tried`; -1 when
-  // every server has been tried.
-  int pickServer(const std::vector<bool>& tried) { return balancer_.pick(tried); }
-  ConnPool& pool(size_t server_index) { return *pools_[server_index]; }
+  // The host for the next attempt; null when every host has been tried.
+  Host* pick(const PickContext& context) { return balancer_->pick(context); }
+  // An attempt on `host` began / ended. Keeps Host::in_flight, the
+  // consecutive failure count, the counters and the balancer up to date.
+  void attemptStarted(Host& host, bool retry);
+  void attemptDone(Host& host, AttemptOutcome outcome, event::Duration latency);
 
  private:
+  event::EventLoop& loop_;
   const config::Upstream& config_;
-  SmoothWeightedRoundRobin balancer_;
-  std::vector<std::unique_ptr<ConnPool>> pools_;
+  Connector& connector_;
+  std::vector<std::unique_ptr<Host>> hosts_;
+  std::unique_ptr<LoadBalancer> balancer_;
 };
 
 }  // namespace sluice::upstream

@@ -6,9 +6,9 @@
 
 namespace sluice::upstream {
 
-ConnPool::ConnPool(event::EventLoop& loop, net::Address address, uint32_t max_idle,
+ConnPool::ConnPool(event::EventLoop& loop, Host& host, uint32_t max_idle,
                    event::Duration idle_timeout)
-    : loop_(loop), address_(std::move(address)), max_idle_(max_idle), idle_timeout_(idle_timeout) {}
+    : loop_(loop), host_(host), max_idle_(max_idle), idle_timeout_(idle_timeout) {}
 
 ConnPool::~ConnPool() = default;
 
@@ -16,48 +16,64 @@ std::unique_ptr<UpstreamConnection> ConnPool::takeIdle() {
   if (idle_.empty()) return nullptr;
   std::unique_ptr<UpstreamConnection> connection = std::move(idle_.back());
   idle_.pop_back();
-  connection->idle_timer_.reset();
+  if (connection->idle_timer_) connection->idle_timer_->cancel();
+  connection->idle_in_ = nullptr;
+  observe::add(host_.counters->connections_idle, -1);
+  observe::add(host_.counters->connections_active, 1);
   return connection;
+}
+
+void ConnPool::retire(std::unique_ptr<UpstreamConnection> connection) {
+  connection->attach(nullptr);
+  connection->connection().close();
+  loop_.deferDelete(std::move(connection));
 }
 
 void ConnPool::release(std::unique_ptr<UpstreamConnection> connection,
                        event::Duration keep_alive_hint) {
-  if (max_idle_ == 0) return;  // destroyed: pooling disabled
+  if (max_idle_ == 0) {
+    // Pooling disabled. Not destroyed here: the caller is usually inside
+    // this connection's own callback.
+    retire(std::move(connection));
+    return;
+  }
   if (idle_.size() >= max_idle_) {
     // Full: close the oldest, keep the warm one.
+    std::unique_ptr<UpstreamConnection> oldest = std::move(idle_.front());
     idle_.erase(idle_.begin());
+    retire(std::move(oldest));
   }
-  connection->setOwner(nullptr);
-  connection->in().releaseIfEmpty();
-  connection->out().releaseIfEmpty();
+  connection->attach(nullptr);
+  connection->idle_in_ = this;
+  connection->connection().setReadEnabled(true);
+  connection->connection().releaseIdleMemory();
+  observe::add(host_.counters->connections_active, -1);
+  observe::add(host_.counters->connections_idle, 1);
   event::Duration timeout = idle_timeout_;
   // Close a little before the server's own Keep-Alive timeout so we never
   // reuse a connection it is about to close.
   if (keep_alive_hint.count() > 0) {
-    event::Duration margin = std::min(keep_alive_hint / 4, event::Duration(1000));
+    const event::Duration margin = std::min(keep_alive_hint / 4, event::Duration(1000));
     timeout = std::min(timeout, keep_alive_hint - margin);
   }
   UpstreamConnection* raw = connection.get();
-  connection->idle_timer_ = std::make_unique<event::Timer>(
-      loop_.timers(), [this, raw] { discardIdle(raw, "idle timeout"); });
-  connection->idle_timer_->arm(timeout);
+  if (!raw->idle_timer_) {
+    raw->idle_timer_ = std::make_unique<event::Timer>(
+        loop_.timers(), [this, raw] { discard(raw, "idle timeout"); });
+  }
+  raw->idle_timer_->arm(timeout);
   idle_.push_back(std::move(connection));
-  // The server may have closed it between its response and now; the edge for
-  // that may already have been delivered to the exchange.
-  loop_.addPending(raw->fd(), event::kReadable);
 }
 
-void ConnPool::discardIdle(UpstreamConnection* connection, const char* why) {
+void ConnPool::discard(UpstreamConnection* connection, const char* why) {
   auto it = std::find_if(idle_.begin(), idle_.end(),
                          [connection](const auto& c) { return c.get() == connection; });
   if (it == idle_.end()) return;
-  // The connection (and the timer whose callback may be running) must not be
-  // destroyed on its own stack: move it out and destroy it after the pass.
-  std::shared_ptr<UpstreamConnection> doomed(std::move(*it));
+  std::unique_ptr<UpstreamConnection> doomed = std::move(*it);
   idle_.erase(it);
-  loop_.removeFd(doomed->fd());
-  SLUICE_LOG(kDebug, "upstream " + address_.toString() + ": pooled connection closed: " + why);
-  loop_.defer([doomed] {});
+  SLUICE_LOG(kDebug, "upstream " + host_.address_text + ": pooled connection closed: " + why);
+  // Still counted idle until its destructor runs.
+  retire(std::move(doomed));
 }
 
 }  // namespace sluice::upstream

@@ -1,57 +1,113 @@
 #include "upstream/upstream_connection.h"
 
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
-
-#include "net/socket.h"
 #include "upstream/conn_pool.h"
 
 namespace sluice::upstream {
 
-UpstreamConnection::UpstreamConnection(event::EventLoop& loop, ConnPool& pool, int fd,
-                                       bool connecting)
-    : loop_(loop), pool_(pool), fd_(fd), connecting_(connecting) {}
-
-std::unique_ptr<UpstreamConnection> UpstreamConnection::connect(event::EventLoop& loop,
-                                                                ConnPool& pool, int* error) {
-  bool in_progress = false;
-  int fd = net::connectTo(pool.address(), &in_progress);
-  if (fd < 0) {
-    *error = -fd;
-    return nullptr;
-  }
+std::unique_ptr<UpstreamConnection> UpstreamConnection::open(event::EventLoop& loop, Host& host,
+                                                             Connector& connector, int* error) {
+  std::unique_ptr<net::Transport> transport = connector.connect(host.address, error);
+  if (!transport) return nullptr;
   std::unique_ptr<UpstreamConnection> connection(
-      new UpstreamConnection(loop, pool, fd, in_progress));
-  int err = loop.addFd(fd, connection.get());
+      new UpstreamConnection(loop, host, std::move(transport)));
+  const int err = connection->connection_.start(/*handshake=*/true);
   if (err != 0) {
     *error = err;
     return nullptr;
   }
+  observe::add(host.counters->connections_opened);
+  observe::add(host.counters->connections_active, 1);
   return connection;
 }
 
-UpstreamConnection::~UpstreamConnection() {
-  idle_timer_.reset();
-  loop_.removeFd(fd_);
-  ::close(fd_);
+UpstreamConnection::UpstreamConnection(event::EventLoop& loop, Host& host,
+                                       std::unique_ptr<net::Transport> transport)
+    : host_(host), connection_(loop, std::move(transport)) {
+  connection_.setCallbacks(this);
 }
 
-void UpstreamConnection::onReady(uint32_t ready_bits) {
-  if (owner_ != nullptr) {
-    owner_->onUpstreamReady(ready_bits);
+UpstreamConnection::~UpstreamConnection() {
+  // Active unless pooled (the pool moved it to idle).
+  if (idle_in_ != nullptr) {
+    observe::add(host_.counters->connections_idle, -1);
+  } else {
+    observe::add(host_.counters->connections_active, -1);
+  }
+}
+
+void UpstreamConnection::attach(User* user) {
+  user_ = user;
+  codec_.setCallbacks(user);
+}
+
+void UpstreamConnection::setResponseFlow(bool flowing) {
+  if (flowing) {
+    codec_.resume();
+    connection_.setReadEnabled(true);
+    // Bytes, an EOF, or the end of a message the codec has yet to report
+    // (it may end without another byte) were held back while paused: look
+    // at them on this pass's pending list, not re-entrantly.
+    connection_.redeliver();
+  } else {
+    codec_.pause();
+    connection_.setReadEnabled(false);
+  }
+}
+
+bool UpstreamConnection::reusable() const {
+  return connection_.open() && !peer_closed_ && connection_.input().empty();
+}
+
+void UpstreamConnection::onConnected() {
+  if (user_) user_->onUpstreamConnected();
+}
+
+void UpstreamConnection::onReadable() {
+  if (idle_in_ != nullptr) {
+    // A server must not send anything unasked; whatever it is, this
+    // connection can no longer carry a request safely.
+    if (!connection_.input().empty()) idle_in_->discard(this, "unexpected bytes while idle");
     return;
   }
-  // Idle in the pool: a writable edge is expected and harmless; anything to
-  // read (EOF, or bytes the server should never send unasked) ends it.
-  if (ready_bits & (event::kReadable | event::kPeerClosed | event::kError)) {
-    char probe;
-    ssize_t n = ::recv(fd_, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-    pool_.discardIdle(
-        this, n == 0 ? "closed by upstream while idle" : "unexpected bytes or error while idle");
+  if (!user_) return;
+  codec_.decode(connection_.input());
+  maybeFinish();
+}
+
+void UpstreamConnection::onPeerClosed() {
+  peer_closed_ = true;
+  if (idle_in_ != nullptr) {
+    idle_in_->discard(this, "closed by the server while idle");
+    return;
   }
+  maybeFinish();
+}
+
+void UpstreamConnection::maybeFinish() {
+  // The EOF is acted on once every byte before it has been decoded.
+  if (!peer_closed_ || !user_ || codec_.paused() || !connection_.input().empty()) return;
+  User* user = user_;
+  if (!codec_.finish()) user->onUpstreamClosed(0);
+}
+
+void UpstreamConnection::onAboveHighWatermark() {
+  if (user_) user_->onUpstreamWriteBlocked();
+}
+
+void UpstreamConnection::onBelowLowWatermark() {
+  if (user_) user_->onUpstreamWriteUnblocked();
+}
+
+void UpstreamConnection::onOutputDrained() {
+  if (user_) user_->onUpstreamRequestSent();
+}
+
+void UpstreamConnection::onTransportError(int error) {
+  if (idle_in_ != nullptr) {
+    idle_in_->discard(this, "error while idle");
+    return;
+  }
+  if (user_) user_->onUpstreamClosed(error);
 }
 
 }  // namespace sluice::upstream

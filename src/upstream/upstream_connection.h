@@ -1,69 +1,88 @@
-// UpstreamConnection: one TCP (or unix) connection to an upstream server with
-// its two buffers. While a request uses it, readiness goes to its Owner (the
-// proxy exchange); while it sits idle in a ConnPool, the pool watches it for
-// the server closing it. Owned by a unique_ptr held by the exchange or pool;
-// lives on one worker loop.
+// UpstreamConnection: one connection to an upstream server — a
+// net::Connection with its ClientCodec and the Host it belongs to. While a
+// request uses it, its events go to that request's User (the proxy
+// handler); while it sits idle in its host's ConnPool, it stays registered
+// with the loop so that the server closing it arrives as an event and
+// removes it from the pool (no peek before reuse). Owned by a unique_ptr held
+// by the user or the pool; destroyed through EventLoop::deferDelete.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 
-#include "buffer/buffer.h"
 #include "event/event_loop.h"
 #include "event/timer.h"
-#include "net/address.h"
+#include "http/client_codec.h"
+#include "net/connection.h"
+#include "upstream/connector.h"
+#include "upstream/host.h"
 
 namespace sluice::upstream {
 
 class ConnPool;
 
-class UpstreamConnection final : public event::IoHandler {
+class UpstreamConnection final : public net::ConnectionCallbacks, public event::DeferredDeletable {
  public:
-  class Owner {
+  class User : public http::ClientCodec::Callbacks {
    public:
-    virtual void onUpstreamReady(uint32_t ready_bits) = 0;
+    virtual void onUpstreamConnected() = 0;
+    // The connection ended without the codec turning it into a response
+    // event: `error` is 0 for an EOF, else the errno (ECONNRESET, ETIMEDOUT
+    // for the send timeout, a failed connect).
+    virtual void onUpstreamClosed(int error) = 0;
+    // Request bytes queued for the server crossed the high watermark / fell
+    // back below the low one: stop / resume sending body.
+    virtual void onUpstreamWriteBlocked() {}
+    virtual void onUpstreamWriteUnblocked() {}
+    // Every request byte queued so far has been written (after
+    // connection().notifyWhenDrained()).
+    virtual void onUpstreamRequestSent() {}
 
    protected:
-    ~Owner() = default;
+    ~User() = default;
   };
 
-  // Starts a non-blocking connect; returns null and sets *error (errno) on
-  // immediate failure (e.g. ECONNREFUSED on loopback).
-  static std::unique_ptr<UpstreamConnection> connect(event::EventLoop& loop, ConnPool& pool,
-                                                     int* error);
-  ~UpstreamConnection();
-  UpstreamConnection(const UpstreamConnection&) = delete;
-  UpstreamConnection& operator=(const UpstreamConnection&) = delete;
+  // Starts connecting to `host`. Null with *error on immediate failure.
+  static std::unique_ptr<UpstreamConnection> open(event::EventLoop& loop, Host& host,
+                                                  Connector& connector, int* error);
+  ~UpstreamConnection() override;
 
-  void onReady(uint32_t ready_bits) override;
-
-  void setOwner(Owner* owner) { owner_ = owner; }
-  int fd() const { return fd_; }
-  ConnPool& pool() const { return pool_; }
-  Buffer& in() { return in_; }
-  Buffer& out() { return out_; }
-
-  // True until the first writability after connect() (then check SO_ERROR).
-  bool connecting() const { return connecting_; }
-  void setConnected() { connecting_ = false; }
-  // Requests completed on this connection; > 0 means it came from the pool,
+  void attach(User* user);
+  Host& host() const { return host_; }
+  net::Connection& connection() { return connection_; }
+  http::ClientCodec& codec() { return codec_; }
+  bool connected() const { return connection_.connected(); }
+  // Completed requests on this connection; > 0 means it came from the pool,
   // where the server may close it just as we reuse it.
   uint32_t requestsServed() const { return requests_served_; }
   void countRequest() { ++requests_served_; }
+  // Stop / resume delivering response events (the client reads slowly).
+  void setResponseFlow(bool flowing);
+  // Could go back to the pool: open, nothing unread, the server did not close.
+  bool reusable() const;
+
+  // net::ConnectionCallbacks
+  void onConnected() override;
+  void onReadable() override;
+  void onPeerClosed() override;
+  void onAboveHighWatermark() override;
+  void onBelowLowWatermark() override;
+  void onOutputDrained() override;
+  void onTransportError(int error) override;
 
  private:
   friend class ConnPool;
-  UpstreamConnection(event::EventLoop& loop, ConnPool& pool, int fd, bool connecting);
+  UpstreamConnection(event::EventLoop& loop, Host& host, std::unique_ptr<net::Transport> transport);
+  void maybeFinish();
 
-  event::EventLoop& loop_;
-  ConnPool& pool_;
-  int fd_;
-  Owner* owner_ = nullptr;  // null while idle in the pool
-  Buffer in_;
-  Buffer out_;
-  bool connecting_;
-  uint32_t requests_served_ = 0;
+  Host& host_;
+  net::Connection connection_;
+  http::ClientCodec codec_;
+  User* user_ = nullptr;
+  ConnPool* idle_in_ = nullptr;               // set while pooled
   std::unique_ptr<event::Timer> idle_timer_;  // armed while pooled
+  uint32_t requests_served_ = 0;
+  bool peer_closed_ = false;
 };
 
 }  // namespace sluice::upstream

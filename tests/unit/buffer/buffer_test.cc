@@ -1,29 +1,12 @@
 #include "buffer/buffer.h"
 
-#include <fcntl.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 
 namespace sluice {
 namespace {
-
-class SocketPair {
- public:
-  SocketPair() { EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds_), 0); }
-  ~SocketPair() {
-    ::close(fds_[0]);
-    ::close(fds_[1]);
-  }
-  int a() const { return fds_[0]; }
-  int b() const { return fds_[1]; }
-
- private:
-  int fds_[2];
-};
 
 TEST(Buffer, StartsWithoutStorageAndReleasesWhenEmpty) {
   Buffer buffer;
@@ -55,61 +38,22 @@ TEST(Buffer, GrowsForLargeAppends) {
   EXPECT_EQ(buffer.view(), big);
 }
 
-TEST(Buffer, ReadAndWriteThroughSockets) {
-  SocketPair pair;
-  Buffer in;
-  EXPECT_TRUE(in.readFrom(pair.a()).isAgain());
-  ASSERT_EQ(::write(pair.b(), "ping", 4), 4);
-  IoResult r = in.readFrom(pair.a());
-  ASSERT_TRUE(r.isOk());
-  EXPECT_EQ(r.bytes, 4u);
-  EXPECT_EQ(in.view(), "ping");
-
-  Buffer out;
-  out.append("pong");
-  r = out.writeTo(pair.a());
-  ASSERT_TRUE(r.isOk());
-  EXPECT_TRUE(out.empty());
-  char got[4];
-  ASSERT_EQ(::read(pair.b(), got, 4), 4);
-  EXPECT_EQ(std::string(got, 4), "pong");
-
-  ::shutdown(pair.b(), SHUT_WR);
-  EXPECT_EQ(in.readFrom(pair.a()).kind, IoResult::Kind::kEof);
-}
-
-TEST(Buffer, WriteStopsAtAgainWithoutLosingBytes) {
-  SocketPair pair;
-  Buffer out;
-  std::string big(4 * 1024 * 1024, 'z');
-  out.append(big);
-  IoResult r = out.writeTo(pair.a());
-  while (r.isOk() && !out.empty())
-    r = out.writeTo(pair.a());
-  ASSERT_TRUE(r.isAgain());
-  size_t queued = out.size();
-  EXPECT_GT(queued, 0u);
-  // Drain the peer and finish: every byte arrives exactly once.
-  size_t received = 0;
-  char sink[65536];
-  while (received < big.size()) {
-    ssize_t n = ::read(pair.b(), sink, sizeof sink);
-    if (n > 0) received += static_cast<size_t>(n);
-    if (!out.empty()) out.writeTo(pair.a());
-  }
-  EXPECT_EQ(received, big.size());
-  EXPECT_TRUE(out.empty());
-}
-
-TEST(Buffer, WriteToClosedPeerIsAnErrorNotASignal) {
-  SocketPair pair;
-  ::close(::dup(pair.b()));
-  ::shutdown(pair.b(), SHUT_RDWR);
-  Buffer out;
-  out.append("x");
-  IoResult r = out.writeTo(pair.a());
-  EXPECT_EQ(r.kind, IoResult::Kind::kError);
-  EXPECT_EQ(r.error, EPIPE);
+TEST(Buffer, ReserveTailThenCommitAppendsWhatWasWritten) {
+  Buffer buffer;
+  buffer.append("ab");
+  char* tail = buffer.reserveTail(100);
+  ASSERT_NE(tail, nullptr);
+  EXPECT_GE(buffer.capacity() - buffer.size(), 100u);
+  tail[0] = 'c';
+  tail[1] = 'd';
+  buffer.commit(2);
+  EXPECT_EQ(buffer.view(), "abcd");
+  // Reserving more than a chunk grows the storage and keeps the bytes.
+  tail = buffer.reserveTail(3 * Buffer::kReadChunk);
+  std::memset(tail, 'e', 3 * Buffer::kReadChunk);
+  buffer.commit(3 * Buffer::kReadChunk);
+  EXPECT_EQ(buffer.size(), 4 + 3 * Buffer::kReadChunk);
+  EXPECT_EQ(buffer.view().substr(0, 5), "abcde");
 }
 
 }  // namespace

@@ -75,7 +75,7 @@ TEST(ConfigTest, DefaultConfigFileLoads) {
   ASSERT_EQ(c.upstreams.size(), 1u);
   const Upstream* demo = c.findUpstream("demo");
   ASSERT_NE(demo, nullptr);
-  EXPECT_EQ(demo->balance, "round_robin");
+  EXPECT_EQ(demo->balance, BalancePolicy::kRoundRobin);
   ASSERT_EQ(demo->servers.size(), 2u);
   EXPECT_EQ(demo->servers[0].address.toString(), "127.0.0.1:9001");
   EXPECT_EQ(demo->servers[0].weight, 1u);

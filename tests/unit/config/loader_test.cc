@@ -744,7 +744,7 @@ TEST(LoaderTest, BalanceMethods) {
   };
   auto config = loadOk(with("round_robin"));
   ASSERT_TRUE(config);
-  EXPECT_EQ(config->upstreams[0].balance, "round_robin");
+  EXPECT_EQ(config->upstreams[0].balance, BalancePolicy::kRoundRobin);
   EXPECT_EQ(errorOf(with("least_conn")),
             "t.yaml:7:14: upstreams.app.balance: \"least_conn\" is not available in this release; "
             "accepted: round_robin");
@@ -848,7 +848,7 @@ TEST(LoaderTest, UpstreamDefaults) {
   ASSERT_TRUE(config);
   const Upstream& u = config->upstreams.at(0);
   EXPECT_EQ(u.name, "app");
-  EXPECT_EQ(u.balance, "round_robin");
+  EXPECT_EQ(u.balance, BalancePolicy::kRoundRobin);
   EXPECT_EQ(u.servers.at(0).weight, 1u);
   EXPECT_EQ(u.retries, 1u);
   EXPECT_EQ(u.keepalive.max_idle, 32u);

@@ -1,0 +1,33 @@
+#include "observe/request_observers.h"
+
+namespace sluice::observe {
+
+void AccessLogObserver::onRequestFinished(const RequestRecord& record) {
+  if (!log_.enabled()) return;
+  AccessRecord line;
+  line.client_ip = record.client_ip;
+  line.method = record.method;
+  line.target = record.target;
+  line.version_minor = record.version_minor;
+  line.status = record.status;
+  line.body_bytes = record.body_bytes_sent;
+  line.referer = record.referer;
+  line.user_agent = record.user_agent;
+  line.upstream = record.server;
+  line.started = record.started;
+  line.duration = record.duration;
+  log_.append(line);
+}
+
+void CountingObserver::onRequestFinished(const RequestRecord& record) {
+  add(worker_.requests);
+  add(worker_.bytes_received, record.bytes_received);
+  add(worker_.bytes_sent, record.bytes_sent);
+  if (record.route_index < 0 || routes_ == nullptr) return;
+  RouteCounters& route = routes_[record.route_index];
+  add(route.requests[static_cast<size_t>(statusClassOf(record.status))]);
+  add(route.bytes_received, record.bytes_received);
+  add(route.bytes_sent, record.bytes_sent);
+}
+
+}  // namespace sluice::observe

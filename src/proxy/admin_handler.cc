@@ -1,0 +1,29 @@
+#include "proxy/admin_handler.h"
+
+#include "proxy/router.h"
+
+namespace sluice::proxy {
+
+void AdminHandler::start() {
+  const http::RequestHead& request = downstream_.request();
+  std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", "text/plain"},
+                                                              {"Cache-Control", "no-store"}};
+  const bool not_ready = server_.draining || connection_draining_ ||
+                         (server_.not_ready != nullptr && server_.not_ready->load());
+  std::string_view authority;
+  const std::string_view path = targetPath(request.target, &authority);
+  if (request.method != "GET" && request.method != "HEAD") {
+    headers.emplace_back("Allow", "GET, HEAD");
+    downstream_.sendLocalResponse(405, "405 Method Not Allowed\n", headers,
+                                  observe::RequestOutcome::kOk);
+  } else if (path == "/healthz") {
+    downstream_.sendLocalResponse(200, "ok\n", headers, observe::RequestOutcome::kOk);
+  } else if (path == "/ready") {
+    downstream_.sendLocalResponse(not_ready ? 503 : 200, not_ready ? "draining\n" : "ready\n",
+                                  headers, observe::RequestOutcome::kOk);
+  } else {
+    downstream_.sendLocalResponse(404, "404 Not Found\n", headers, observe::RequestOutcome::kOk);
+  }
+}
+
+}  // namespace sluice::proxy

@@ -1,0 +1,403 @@
+#include "proxy/proxy_handler.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+#include "proxy/forwarding.h"
+#include "upstream/conn_pool.h"
+
+namespace sluice::proxy {
+namespace {
+
+using observe::RequestOutcome;
+using upstream::AttemptOutcome;
+
+// RFC 9110 §9.2.2: only these may be repeated without changing the outcome.
+bool isIdempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
+         method == "PUT" || method == "DELETE";
+}
+
+template <typename D>
+std::chrono::microseconds micros(D d) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(d);
+}
+
+}  // namespace
+
+ProxyHandler::ProxyHandler(Downstream& downstream, ServerContext& server,
+                           upstream::Cluster& cluster)
+    : downstream_(downstream),
+      server_(server),
+      cluster_(cluster),
+      loop_(downstream.loop()),
+      connect_timer_(loop_.timers(),
+                     [this] {
+                       failAttempt(AttemptOutcome::kConnectFailure, 504,
+                                   RequestOutcome::kUpstreamTimeout, "connect timed out",
+                                   Retry::kNextHost);
+                     }),
+      response_timer_(loop_.timers(), [this] {
+        failAttempt(AttemptOutcome::kTimeout, 504, RequestOutcome::kUpstreamTimeout,
+                    "response timed out", Retry::kNone);
+      }) {}
+
+ProxyHandler::~ProxyHandler() {
+  if (state_ != State::kDone) cancel(RequestOutcome::kClientAbort);
+}
+
+void ProxyHandler::start() {
+  const http::RequestHead& request = downstream_.request();
+  bool trusted = false;
+  for (const net::CidrRange& range : server_.config->trusted_proxies) {
+    if (range.contains(downstream_.peer())) {
+      trusted = true;
+      break;
+    }
+  }
+  std::string request_id;
+  if (const http::Header* id = request.find("x-request-id")) {
+    request_id = id->value;
+  } else {
+    request_id = newRequestId();
+  }
+  downstream_.setRequestId(request_id);
+  ForwardedFor forwarded;
+  forwarded.peer = &downstream_.peer();
+  forwarded.peer_trusted = trusted;
+  forwarded.request_id = request_id;
+  forwarded.fallback_host = cluster_.name();
+  appendUpstreamRequestHead(request, forwarded, &head_lines_);
+  request_complete_ = request.framing == http::BodyFraming::kNone;
+  if (request.expect_continue && request.framing != http::BodyFraming::kNone) {
+    // sluice answers 100-continue itself (Expect is not forwarded), as nginx
+    // does: the body is wanted as soon as we are ready to stream it.
+    downstream_.sendContinue();
+  }
+  connectNext();
+}
+
+void ProxyHandler::connectNext() {
+  const config::Upstream& config = cluster_.config();
+  while (state_ != State::kDone) {
+    host_ = attempts_ <= config.retries ? cluster_.pick({&tried_, {}}) : nullptr;
+    if (host_ == nullptr) {
+      state_ = State::kDone;
+      downstream_.sendError(last_failure_status_, last_failure_, "no upstream server left to try");
+      return;
+    }
+    tried_.add(host_->cluster_index);
+    cluster_.attemptStarted(*host_, /*retry=*/attempts_ > 0);
+    attempt_open_ = true;
+    ++attempts_;
+    attempt_start_ = loop_.now();
+    observe::RequestRecord& record = downstream_.record();
+    record.attempts = attempts_;
+    record.server_index = static_cast<int32_t>(host_->index);
+    record.server = host_->address_text;
+    std::unique_ptr<upstream::UpstreamConnection> connection = host_->pool->takeIdle();
+    if (connection) {
+      attach(std::move(connection));
+      state_ = State::kExchanging;
+      queueRequestStart();
+      return;
+    }
+    int error = 0;
+    connection = upstream::UpstreamConnection::open(loop_, *host_, cluster_.connector(), &error);
+    if (!connection) {
+      SLUICE_LOG(kWarn, describe() + ": connect failed: " + std::strerror(error));
+      endAttempt(AttemptOutcome::kConnectFailure);
+      last_failure_status_ = 502;
+      last_failure_ = RequestOutcome::kUpstreamUnavailable;
+      continue;
+    }
+    attach(std::move(connection));
+    state_ = State::kConnecting;
+    connect_timer_.arm(config.timeouts.connect);
+    queueRequestStart();
+    return;
+  }
+}
+
+void ProxyHandler::attach(std::unique_ptr<upstream::UpstreamConnection> connection) {
+  upstream_ = std::move(connection);
+  upstream_->attach(this);
+  upstream_->connection().setSendTimeout(cluster_.config().timeouts.send);
+}
+
+void ProxyHandler::queueRequestStart() {
+  net::Connection& connection = upstream_->connection();
+  const http::RequestHead& request = downstream_.request();
+  if (!carry_.empty()) {
+    // A previous attempt failed before the server saw anything: what was
+    // queued for it (head and body so far, framed) goes to this one as it is.
+    connection.output() = std::move(carry_);
+    carry_ = Buffer();
+    upstream_->codec().continueRequest(request.method, request.framing, request_complete_);
+  } else {
+    connection.output().append(head_lines_);
+    upstream_->codec().endRequestHead(request.method, request.framing, request.content_length,
+                                      connection.output());
+    if (request_complete_) upstream_->codec().encodeEnd(connection.output());
+  }
+  connection.wrote();
+  if (request_complete_) connection.notifyWhenDrained();
+  // The previous connection held the body back; this one may take more.
+  if (body_paused_ && !connection.aboveHighWatermark()) {
+    body_paused_ = false;
+    downstream_.resumeRequestBody();
+  }
+}
+
+void ProxyHandler::onUpstreamConnected() {
+  if (state_ != State::kConnecting) return;
+  connect_timer_.cancel();
+  state_ = State::kExchanging;
+  downstream_.record().upstream_connect = micros(loop_.now() - attempt_start_);
+}
+
+void ProxyHandler::onRequestBody(std::string_view piece) {
+  if (state_ == State::kDone || !upstream_) return;
+  net::Connection& connection = upstream_->connection();
+  upstream_->codec().encodeBody(piece, connection.output());
+  connection.wrote();
+}
+
+void ProxyHandler::onRequestComplete() {
+  if (request_complete_) return;  // bodiless: complete since start()
+  request_complete_ = true;
+  if (state_ == State::kDone || !upstream_) return;
+  net::Connection& connection = upstream_->connection();
+  upstream_->codec().encodeEnd(connection.output());
+  connection.wrote();
+  connection.notifyWhenDrained();
+}
+
+void ProxyHandler::onUpstreamWriteBlocked() {
+  if (body_paused_ || request_complete_) return;
+  body_paused_ = true;
+  downstream_.pauseRequestBody();
+}
+
+void ProxyHandler::onUpstreamWriteUnblocked() {
+  if (!body_paused_) return;
+  body_paused_ = false;
+  downstream_.resumeRequestBody();
+}
+
+void ProxyHandler::onUpstreamRequestSent() {
+  if (state_ == State::kDone || !request_complete_) return;
+  request_sent_all_ = true;
+  request_sent_ = loop_.now();
+  // From here the response timeout measures the upstream's silence.
+  if (!response_paused_) armResponseTimer();
+}
+
+void ProxyHandler::onDownstreamBlocked() {
+  if (state_ == State::kDone || !upstream_ || response_paused_) return;
+  // The client reads slower than the upstream writes: stop reading the
+  // upstream until it drains (bounded memory). The response timeout stops
+  // too: the wait is on the client now, which timeouts.send governs (nginx
+  // deletes proxy_read_timeout while blocked on the client as well).
+  response_paused_ = true;
+  response_timer_.cancel();
+  upstream_->setResponseFlow(false);
+}
+
+void ProxyHandler::onDownstreamUnblocked() {
+  if (!response_paused_) return;
+  response_paused_ = false;
+  if (state_ == State::kDone || !upstream_) return;
+  upstream_->setResponseFlow(true);
+  armResponseTimer();
+}
+
+void ProxyHandler::onResponseHead(const http::ResponseHead& head) {
+  if (state_ == State::kDone) return;
+  response_started_ = true;
+  armResponseTimer();
+  observe::RequestRecord& record = downstream_.record();
+  record.upstream_status = head.status;
+  if (request_sent_all_) record.upstream_first_byte = micros(loop_.now() - request_sent_);
+  http::BodySize body;
+  switch (head.framing) {
+    case http::BodyFraming::kContentLength:
+      body = http::BodySize::known(head.content_length);
+      break;
+    case http::BodyFraming::kChunked:
+    case http::BodyFraming::kUntilClose:
+      body = http::BodySize::unknown();
+      break;
+    case http::BodyFraming::kNone: {
+      uint64_t length = 0;
+      if (statedContentLength(head, &length)) body = http::BodySize::noneButLength(length);
+      break;
+    }
+  }
+  Buffer& out = downstream_.beginResponse(head.status, head.reason);
+  appendClientResponseHeaders(head, out);
+  downstream_.endResponseHead(body);
+}
+
+void ProxyHandler::onResponseBody(std::string_view piece) {
+  if (state_ == State::kDone) return;
+  armResponseTimer();
+  downstream_.sendBody(piece);  // may call onDownstreamBlocked()
+}
+
+void ProxyHandler::onResponseComplete() {
+  if (state_ == State::kDone) return;
+  stopTimers();
+  state_ = State::kDone;
+  const http::ResponseHead& head = upstream_->codec().head();
+  const int status = head.status;
+  // Reuse only a connection whose exchange ended cleanly on both sides, with
+  // nothing after the response (never deliver such bytes as the next one).
+  const bool reusable = head.keep_alive && upstream_->codec().requestEnded() &&
+                        upstream_->connection().output().empty() && upstream_->reusable();
+  const event::Duration keep_alive_hint(keepAliveTimeoutMs(head));
+  endAttempt(status >= 500 ? AttemptOutcome::kHttp5xx : AttemptOutcome::kSuccess);
+  if (reusable) {
+    upstream_->countRequest();
+    upstream::ConnPool& pool = *upstream_->host().pool;
+    pool.release(std::move(upstream_), keep_alive_hint);
+  } else {
+    discardUpstream();
+  }
+  downstream_.endResponse();  // may destroy this handler (deferred): last
+}
+
+void ProxyHandler::onResponseError(std::string_view reason) {
+  failAttempt(AttemptOutcome::kInvalid, 502, RequestOutcome::kUpstreamInvalid,
+              "invalid response: " + std::string(reason), Retry::kNone);
+}
+
+void ProxyHandler::onUpstreamClosed(int error) {
+  if (state_ == State::kDone) return;
+  if (state_ == State::kConnecting) {
+    const bool timed_out = error == ETIMEDOUT;
+    failAttempt(AttemptOutcome::kConnectFailure, timed_out ? 504 : 502,
+                timed_out ? RequestOutcome::kUpstreamTimeout : RequestOutcome::kUpstreamUnavailable,
+                std::string("connect failed: ") + std::strerror(error != 0 ? error : ECONNRESET),
+                Retry::kNextHost);
+    return;
+  }
+  if (error == ETIMEDOUT) {
+    failAttempt(AttemptOutcome::kTimeout, 504, RequestOutcome::kUpstreamTimeout,
+                "send to upstream timed out", Retry::kNone);
+    return;
+  }
+  const bool any_response_byte = upstream_->codec().responseStarted();
+  std::string what = error == 0 ? "upstream closed the connection" : std::strerror(error);
+  what += any_response_byte ? " mid-response" : " before responding";
+  failAttempt(AttemptOutcome::kReset, 502, RequestOutcome::kUpstreamReset, what,
+              any_response_byte ? Retry::kNone : Retry::kFreshConnection);
+}
+
+bool ProxyHandler::mayReplayOnFreshConnection() const {
+  // The keep-alive race: a pooled connection the server closed just as we
+  // reused it. Replaying is safe only for idempotent requests whose bytes we
+  // still have in full (no body), and only once.
+  const http::RequestHead& request = downstream_.request();
+  return upstream_ && upstream_->requestsServed() > 0 && !upstream_->codec().responseStarted() &&
+         !replayed_ && isIdempotent(request.method) && request.framing == http::BodyFraming::kNone;
+}
+
+void ProxyHandler::failAttempt(AttemptOutcome outcome, int status, RequestOutcome why,
+                               const std::string& reason, Retry retry) {
+  if (state_ == State::kDone) return;
+  SLUICE_LOG(kWarn, describe() + ": " + reason);
+  stopTimers();
+  last_failure_status_ = status;
+  last_failure_ = why;
+  if (response_started_) {
+    // Part of the response is already with the client: the only honest
+    // signal left is to close its connection.
+    endAttempt(outcome);
+    discardUpstream();
+    state_ = State::kDone;
+    downstream_.abortResponse(why, reason);
+    return;
+  }
+  if (retry == Retry::kNextHost && state_ == State::kConnecting) {
+    // Nothing reached the server: everything queued moves to the next try.
+    carry_ = std::move(upstream_->connection().output());
+    upstream_->connection().output() = Buffer();
+    endAttempt(outcome);
+    discardUpstream();
+    connectNext();
+    return;
+  }
+  if (retry == Retry::kFreshConnection && mayReplayOnFreshConnection()) {
+    SLUICE_LOG(kInfo, describe() + ": retrying once on a fresh connection");
+    replayed_ = true;
+    // The stale connection says nothing about the server's health.
+    endAttempt(AttemptOutcome::kCancelled);
+    discardUpstream();
+    cluster_.attemptStarted(*host_, /*retry=*/true);
+    attempt_open_ = true;
+    attempt_start_ = loop_.now();
+    int error = 0;
+    std::unique_ptr<upstream::UpstreamConnection> connection =
+        upstream::UpstreamConnection::open(loop_, *host_, cluster_.connector(), &error);
+    if (connection) {
+      attach(std::move(connection));
+      state_ = State::kConnecting;
+      connect_timer_.arm(cluster_.config().timeouts.connect);
+      queueRequestStart();
+      return;
+    }
+    SLUICE_LOG(kWarn, describe() + ": connect failed: " + std::strerror(error));
+    outcome = AttemptOutcome::kConnectFailure;
+  }
+  endAttempt(outcome);
+  discardUpstream();
+  state_ = State::kDone;
+  downstream_.sendError(status, why, reason);
+}
+
+void ProxyHandler::endAttempt(AttemptOutcome outcome) {
+  if (!attempt_open_ || host_ == nullptr) return;
+  attempt_open_ = false;
+  cluster_.attemptDone(*host_, outcome,
+                       std::chrono::duration_cast<event::Duration>(loop_.now() - attempt_start_));
+}
+
+void ProxyHandler::cancel(RequestOutcome why) {
+  (void)why;
+  if (state_ == State::kDone) return;
+  state_ = State::kDone;
+  stopTimers();
+  endAttempt(AttemptOutcome::kCancelled);
+  discardUpstream();
+}
+
+void ProxyHandler::discardUpstream() {
+  if (!upstream_) return;
+  // We may be inside this connection's own callback: stop its events now
+  // and destroy it at the end of the pass.
+  upstream_->attach(nullptr);
+  upstream_->connection().close();
+  loop_.deferDelete(std::move(upstream_));
+}
+
+void ProxyHandler::armResponseTimer() {
+  response_timer_.arm(cluster_.config().timeouts.response);
+}
+
+void ProxyHandler::stopTimers() {
+  connect_timer_.cancel();
+  response_timer_.cancel();
+}
+
+std::string ProxyHandler::describe() const {
+  std::string text = "upstream " + cluster_.name();
+  if (host_ != nullptr) text += " server " + host_->address_text;
+  const http::RequestHead& request = downstream_.request();
+  text += " for " + downstream_.peer().toString() + " \"" + request.method + " " + request.target +
+          "\"";
+  return text;
+}
+
+}  // namespace sluice::proxy

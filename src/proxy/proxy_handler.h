@@ -1,0 +1,99 @@
+// ProxyHandler: one request proxied to an upstream cluster — picks a host
+// through the cluster's balancer, takes a pooled connection or opens one,
+// sends the re-serialized head and streams the body (ClientCodec framing),
+// streams the response back through the Downstream, with connect/response/
+// send timeouts, retries that never replay a request that must not be
+// replayed, backpressure both ways, and every attempt's outcome reported to
+// the cluster. One per request; owned by its ServerConnection.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "buffer/buffer.h"
+#include "event/timer.h"
+#include "proxy/handler.h"
+#include "proxy/server_context.h"
+#include "upstream/cluster.h"
+#include "upstream/load_balancer.h"
+#include "upstream/upstream_connection.h"
+
+namespace sluice::proxy {
+
+class ProxyHandler final : public RequestHandler, public upstream::UpstreamConnection::User {
+ public:
+  ProxyHandler(Downstream& downstream, ServerContext& server, upstream::Cluster& cluster);
+  ~ProxyHandler() override;
+
+  // RequestHandler
+  void start() override;
+  void onRequestBody(std::string_view piece) override;
+  void onRequestComplete() override;
+  void onDownstreamBlocked() override;
+  void onDownstreamUnblocked() override;
+  void cancel(observe::RequestOutcome why) override;
+
+  // UpstreamConnection::User
+  void onUpstreamConnected() override;
+  void onUpstreamClosed(int error) override;
+  void onUpstreamWriteBlocked() override;
+  void onUpstreamWriteUnblocked() override;
+  void onUpstreamRequestSent() override;
+  void onResponseHead(const http::ResponseHead& head) override;
+  void onResponseBody(std::string_view piece) override;
+  void onResponseComplete() override;
+  void onResponseError(std::string_view reason) override;
+
+ private:
+  enum class State : uint8_t {
+    kConnecting,  // waiting for the transport to connect
+    kExchanging,  // sending the request and/or receiving the response
+    kDone,
+  };
+  // How a failed attempt may go on.
+  enum class Retry : uint8_t {
+    kNone,
+    kNextHost,         // nothing reached the server: another host (counts against retries)
+    kFreshConnection,  // a reused connection failed before any response byte
+  };
+
+  void connectNext();
+  void attach(std::unique_ptr<upstream::UpstreamConnection> connection);
+  void queueRequestStart();
+  void failAttempt(upstream::AttemptOutcome outcome, int status, observe::RequestOutcome why,
+                   const std::string& reason, Retry retry);
+  bool mayReplayOnFreshConnection() const;
+  void endAttempt(upstream::AttemptOutcome outcome);
+  void discardUpstream();
+  void armResponseTimer();
+  void stopTimers();
+  std::string describe() const;
+
+  Downstream& downstream_;
+  ServerContext& server_;
+  upstream::Cluster& cluster_;
+  event::EventLoop& loop_;
+  std::unique_ptr<upstream::UpstreamConnection> upstream_;
+  upstream::Host* host_ = nullptr;
+  upstream::TriedSet tried_;
+  std::string head_lines_;  // request line + headers, kept for a replay
+  Buffer carry_;            // request bytes no server has seen, for the next attempt
+  event::Timer connect_timer_;
+  event::Timer response_timer_;
+  event::TimePoint attempt_start_{};
+  event::TimePoint request_sent_{};
+  State state_ = State::kConnecting;
+  int last_failure_status_ = 502;
+  observe::RequestOutcome last_failure_ = observe::RequestOutcome::kUpstreamUnavailable;
+  uint32_t attempts_ = 0;
+  bool attempt_open_ = false;      // attemptStarted() without attemptDone() yet
+  bool request_complete_ = false;  // the client sent the whole request
+  bool request_sent_all_ = false;  // ... and all of it reached the upstream
+  bool response_started_ = false;  // a final response head went to the client
+  bool body_paused_ = false;       // we asked the downstream to hold the body
+  bool response_paused_ = false;   // the client is slow: upstream reads stopped
+  bool replayed_ = false;          // the keep-alive race retry was used
+};
+
+}  // namespace sluice::proxy

@@ -1,0 +1,613 @@
+#include "proxy/server_connection.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+#include "http/response_writer.h"
+#include "proxy/admin_handler.h"
+#include "proxy/direct_response_handler.h"
+#include "proxy/proxy_handler.h"
+
+namespace sluice::proxy {
+namespace {
+
+using event::Duration;
+using observe::RequestOutcome;
+
+// Unparsed input kept at most while parsing waits (a pipelined request
+// behind a slow response, a body the upstream is slow to take); beyond it
+// the connection stops reading.
+constexpr size_t kInputHighWatermark = 256 * 1024;
+// When a worker drains, an idle keep-alive connection may have a request
+// already on its way; closing at once would turn it into a reset. Such a
+// connection gets this long: a request that arrives is answered (with
+// `Connection: close`), silence closes it.
+constexpr Duration kDrainIdleGrace{1000};
+// Spare codecs kept per worker (each holds a parser and a head's storage).
+constexpr size_t kMaxSpareCodecs = 256;
+
+const std::vector<std::pair<std::string, std::string>>& errorHeaders() {
+  static const std::vector<std::pair<std::string, std::string>> kHeaders = {
+      {"Content-Type", "text/plain"}};
+  return kHeaders;
+}
+
+}  // namespace
+
+ServerConnection::ServerConnection(ServerContext& server, const ListenerContext& listener,
+                                   std::unique_ptr<net::Transport> transport, net::Address peer)
+    : server_(server),
+      listener_(listener),
+      connection_(*server.loop, std::move(transport)),
+      peer_(std::move(peer)),
+      read_timer_(server.loop->timers(), [this] { onReadTimeout(); }) {
+  connection_.setCallbacks(this);
+}
+
+ServerConnection::~ServerConnection() {
+  if (handler_) {
+    handler_->cancel(RequestOutcome::kClientAbort);
+    server_.loop->deferDelete(std::move(handler_));
+  }
+  releaseCodec();
+}
+
+bool ServerConnection::start() {
+  client_ip_ = peer_.ipText();
+  connection_.setSendTimeout(server_.config->timeouts.send);
+  const int error = connection_.start(/*handshake=*/false);
+  if (error != 0) {
+    SLUICE_LOG(kError, "cannot register client " + peer_.toString() + ": " + std::strerror(error));
+    return false;
+  }
+  observe::add(server_.worker_counters->connections_active, 1);
+  observe::add(server_.worker_counters->connections_idle, 1);
+  // The first request's head must arrive within `header` from accept; the
+  // deadline does not move when its first byte arrives.
+  armHeaderTimer();
+  return true;
+}
+
+http::ServerCodec& ServerConnection::codec() {
+  if (!codec_) {
+    if (!server_.spare_codecs.empty()) {
+      codec_ = std::move(server_.spare_codecs.back());
+      server_.spare_codecs.pop_back();
+    } else {
+      codec_ = std::make_unique<http::ServerCodec>(server_.parser_limits);
+    }
+    codec_->setCallbacks(this);
+  }
+  return *codec_;
+}
+
+void ServerConnection::releaseCodec() {
+  if (!codec_) return;
+  // Only a codec between messages can be reused as it is.
+  if (codec_->reusable() && server_.spare_codecs.size() < kMaxSpareCodecs) {
+    codec_->resetForNewConnection();
+    codec_->setCallbacks(nullptr);
+    server_.spare_codecs.push_back(std::move(codec_));
+  }
+  codec_.reset();
+}
+
+void ServerConnection::beginDrain() {
+  draining_ = true;
+  if (phase_ == Phase::kIdle)
+    read_timer_.arm(std::min(kDrainIdleGrace, server_.config->timeouts.idle));
+}
+
+// --- reading -------------------------------------------------------------
+
+void ServerConnection::onConnected() {
+  info_ = connection_.transport().info();
+}
+
+void ServerConnection::onReadable() {
+  switch (phase_) {
+    case Phase::kClosing:
+      // Nothing after the last response is read; discard while it drains
+      // (a client blocked on sending must not block our sending).
+      connection_.input().clear();
+      return;
+    case Phase::kLingering: {
+      connection_.input().clear();
+      const event::TimePoint now = server_.loop->now();
+      if (now >= linger_deadline_) {
+        closeNow("lingering close: linger_total reached");
+        return;
+      }
+      // Per read: the client must keep sending to keep the linger going.
+      const auto left = std::chrono::duration_cast<Duration>(linger_deadline_ - now);
+      read_timer_.arm(std::min(server_.config->timeouts.linger, left));
+      return;
+    }
+    case Phase::kIdle:
+    case Phase::kHead:
+    case Phase::kRequest:
+      processInput();
+      return;
+  }
+}
+
+void ServerConnection::processInput() {
+  Buffer& input = connection_.input();
+  for (;;) {
+    if (closed()) return;
+    if (phase_ == Phase::kClosing || phase_ == Phase::kLingering) {
+      input.clear();
+      return;
+    }
+    if (phase_ == Phase::kRequest && codec_->requestComplete() && handler_ == nullptr &&
+        response_done_) {
+      afterRequest();
+      continue;
+    }
+    if (phase_ == Phase::kIdle) {
+      if (input.empty()) return;
+      observe::add(server_.worker_counters->connections_idle, -1);
+      phase_ = Phase::kHead;
+      request_start_ = server_.loop->now();
+      bytes_read_at_start_ = connection_.bytesRead() - input.size();
+      bytes_written_at_start_ = connection_.bytesWritten() + connection_.output().size();
+      if (!first_request_) armHeaderTimer();  // from this request's first byte
+    }
+    codec().decode(input);
+    if (closed()) return;
+    // A request that finished inside decode (a direct response, an error)
+    // moves on to the next one here, outside the codec's own loop.
+    if (phase_ == Phase::kRequest && codec_ && codec_->requestComplete() && response_done_ &&
+        handler_ == nullptr && keep_alive_) {
+      continue;
+    }
+    break;
+  }
+  // Parsing waits (pipelined request, slow upstream): stop reading beyond
+  // a bound; afterRequest() and resumeRequestBody() read again.
+  if (input.size() >= kInputHighWatermark) connection_.setReadEnabled(false);
+}
+
+void ServerConnection::onPeerClosed() {
+  switch (phase_) {
+    case Phase::kIdle:
+      closeNow("client closed");
+      return;
+    case Phase::kHead:
+      // A request cut short: nothing sensible can be answered on it.
+      SLUICE_LOG(kInfo, "client " + peer_.toString() + " closed mid-request");
+      closeNow("client closed mid-request");
+      return;
+    case Phase::kRequest:
+      if (!codec_->requestComplete() && !response_done_) {
+        SLUICE_LOG(kInfo, "client " + peer_.toString() + " closed mid-request");
+        record_.outcome = RequestOutcome::kClientAbort;
+        cancelHandler(RequestOutcome::kClientAbort);
+        notifyObservers();
+        closeNow("client closed mid-request");
+        return;
+      }
+      // A half-closed client still gets its response, then the close
+      // (HAProxy's default; nginx would abort with 499).
+      keep_alive_ = false;
+      return;
+    case Phase::kClosing:
+      return;  // closed once the last response is out
+    case Phase::kLingering:
+      closeNow("lingering close done");
+      return;
+  }
+}
+
+// --- the request ---------------------------------------------------------
+
+void ServerConnection::startRequestRecord() {
+  const http::RequestHead& head = codec_->head();
+  record_.method = head.method;
+  record_.target = head.target;
+  record_.version_minor = head.version_minor;
+  record_.host = head.host;
+  if (const http::Header* referer = head.find("referer")) record_.referer = referer->value;
+  if (const http::Header* agent = head.find("user-agent")) record_.user_agent = agent->value;
+}
+
+void ServerConnection::onRequestHead() {
+  const http::RequestHead& head = codec_->head();
+  ++requests_;
+  first_request_ = false;
+  phase_ = Phase::kRequest;
+  read_timer_.cancel();
+  // A request without a body is complete with its head.
+  request_done_ = head.framing == http::BodyFraming::kNone;
+  response_started_ = false;
+  response_done_ = false;
+  body_paused_ = false;
+  startRequestRecord();
+  const uint32_t max_requests = server_.config->limits.max_requests_per_connection;
+  keep_alive_ = head.keep_alive && !draining_ && !server_.draining &&
+                (max_requests == 0 || requests_ < max_requests);
+  if (!request_done_) armBodyTimer();
+  chooseHandler();
+}
+
+void ServerConnection::chooseHandler() {
+  const http::RequestHead& head = codec_->head();
+  if (listener_.admin) {
+    handler_ = std::make_unique<AdminHandler>(*this, server_, draining_);
+    handler_->start();
+    return;
+  }
+  std::string_view authority;
+  std::string_view path = targetPath(head.target, &authority);
+  const std::string host =
+      normalizeHost(authority.empty() ? std::string_view(head.host) : authority);
+  const config::Route* route = listener_.router->match(host, path);
+  if (route == nullptr) {
+    sendError(404, RequestOutcome::kOk, "no route matches");
+    return;
+  }
+  record_.route_index = static_cast<int32_t>(route->index);
+  if (route->respond) {
+    handler_ = std::make_unique<DirectResponseHandler>(*this, *route->respond);
+    handler_->start();
+    return;
+  }
+  auto cluster = server_.clusters.find(route->upstream);
+  if (cluster == server_.clusters.end()) {  // validation makes this unreachable
+    sendError(502, RequestOutcome::kUpstreamUnavailable, "route names an unknown upstream");
+    return;
+  }
+  record_.upstream = cluster->second->name();
+  handler_ = std::make_unique<ProxyHandler>(*this, server_, *cluster->second);
+  handler_->start();
+}
+
+void ServerConnection::onRequestBody(std::string_view piece) {
+  // Forwarded, or discarded when the route answered without it.
+  if (handler_) handler_->onRequestBody(piece);
+  if (!closed() && !codec_->paused() && !body_paused_) armBodyTimer();
+}
+
+void ServerConnection::onRequestComplete() {
+  request_done_ = true;
+  read_timer_.cancel();  // upstream timeouts govern until the response ends
+  if (handler_) handler_->onRequestComplete();
+  if (closed()) return;
+  if (response_done_ && phase_ == Phase::kRequest) finishRequest();
+}
+
+void ServerConnection::onRequestError(int status, std::string_view reason) {
+  if (response_started_) {
+    // A request body broke mid-stream while its response was already going
+    // out: closing is the only signal left.
+    abortResponse(RequestOutcome::kBadRequest,
+                  std::string("invalid request body: ") + std::string(reason));
+    return;
+  }
+  // The upstream got the head and part of the body (or nothing); its
+  // connection is dropped, and since no response has started the client
+  // gets the error status, as nginx does for a bad body.
+  cancelHandler(RequestOutcome::kBadRequest);
+  if (phase_ != Phase::kRequest) {
+    // Before the head parsed, nothing of the request line is trustworthy.
+    phase_ = Phase::kRequest;
+    record_.method = {};
+    record_.target = {};
+  }
+  keep_alive_ = false;
+  sendError(status, RequestOutcome::kBadRequest, reason);
+}
+
+// --- the response (Downstream) ---------------------------------------------
+
+Buffer& ServerConnection::beginResponse(int status, std::string_view reason) {
+  response_started_ = true;
+  record_.status = status;
+  Buffer& out = connection_.output();
+  codec_->beginHead(status, reason, out);
+  return out;
+}
+
+void ServerConnection::endResponseHead(http::BodySize body) {
+  // RFC 9110 §9.6: a server that will close says so. Sluice closes when
+  // the request is still incomplete as its response starts (the rest of its
+  // body cannot be skipped safely), when draining, and when either side
+  // asked for it.
+  if (!request_done_ || draining_ || server_.draining) keep_alive_ = false;
+  codec_->endHead(record_.status, body, keep_alive_, connection_.output());
+  keep_alive_ = codec_->keepAlive();
+  connection_.wrote();
+}
+
+void ServerConnection::sendBody(std::string_view data) {
+  codec_->encodeBody(data, connection_.output());
+  record_.body_bytes_sent += data.size();
+  connection_.wrote();
+}
+
+void ServerConnection::endResponse() {
+  codec_->encodeEnd(connection_.output());
+  connection_.wrote();
+  response_done_ = true;
+  if (handler_) server_.loop->deferDelete(std::move(handler_));
+  if (codec_->requestComplete()) {
+    finishRequest();
+  } else {
+    // Early response: the rest of the body is discarded, and the response
+    // said `Connection: close` (endResponseHead).
+    notifyObservers();
+    startClosing();
+  }
+}
+
+void ServerConnection::sendLocalResponse(
+    int status, std::string_view body,
+    const std::vector<std::pair<std::string, std::string>>& headers, RequestOutcome outcome) {
+  response_started_ = true;
+  response_done_ = true;
+  record_.status = status;
+  record_.outcome = outcome;
+  if (draining_ || server_.draining) keep_alive_ = false;
+  // The request body, if any, is still read and discarded (keep-alive
+  // survives it), as nginx does for its own responses.
+  keep_alive_ =
+      codec_->encodeLocalResponse(status, body, headers, keep_alive_, connection_.output());
+  if (!codec_->head().isHead()) record_.body_bytes_sent = body.size();
+  connection_.wrote();
+  if (handler_) server_.loop->deferDelete(std::move(handler_));
+  if (codec_->requestComplete()) {
+    finishRequest();
+  } else if (!keep_alive_) {
+    notifyObservers();
+    startClosing();
+  }
+  // Otherwise the request ends on a later step of the codec (a bodiless
+  // one at once, a body being discarded when it ends): onRequestComplete().
+}
+
+void ServerConnection::sendError(int status, RequestOutcome outcome, std::string_view reason) {
+  if (outcome != RequestOutcome::kOk) {
+    SLUICE_LOG(kInfo, "client " + peer_.toString() + ": " + std::to_string(status) + " " +
+                          std::string(http::reasonPhrase(status)) + ": " + std::string(reason));
+  }
+  // A request whose body is still coming ends the connection: reading a
+  // large body only to discard it would waste the upstream's refusal.
+  if (!request_done_) keep_alive_ = false;
+  std::string body = std::to_string(status);
+  body.push_back(' ');
+  body.append(http::reasonPhrase(status));
+  body.push_back('\n');
+  sendLocalResponse(status, body, errorHeaders(), outcome);
+}
+
+void ServerConnection::abortResponse(RequestOutcome outcome, std::string_view reason) {
+  SLUICE_LOG(kWarn,
+             "client " + peer_.toString() + ": closing mid-response: " + std::string(reason));
+  record_.outcome = outcome;
+  if (handler_) server_.loop->deferDelete(std::move(handler_));
+  notifyObservers();
+  // What is queued (earlier pipelined responses, the part of this one that
+  // exists) still goes out if the socket takes it now.
+  connection_.flush();
+  closeNow("response broke");
+}
+
+void ServerConnection::sendContinue() {
+  codec_->encodeContinue(connection_.output());
+  connection_.wrote();
+}
+
+void ServerConnection::pauseRequestBody() {
+  body_paused_ = true;
+  if (codec_ && !codec_->requestComplete()) {
+    codec_->pause();
+    read_timer_.cancel();  // the upstream is slow, not the client
+  }
+}
+
+void ServerConnection::resumeRequestBody() {
+  body_paused_ = false;
+  if (!codec_ || codec_->requestComplete() || closed()) return;
+  codec_->resume();
+  armBodyTimer();
+  connection_.setReadEnabled(true);
+  connection_.redeliver();
+}
+
+void ServerConnection::setRequestId(std::string_view id) {
+  request_id_.assign(id);
+  record_.request_id = request_id_;
+}
+
+// --- after a request ---------------------------------------------------------
+
+void ServerConnection::finishRequest() {
+  notifyObservers();
+  if (handler_) server_.loop->deferDelete(std::move(handler_));
+  if (draining_ || server_.draining) keep_alive_ = false;
+  if (!keep_alive_) {
+    startClosing();
+    return;
+  }
+  // The next request is taken up from the pending list, not from inside
+  // the callback that finished this one (which may be the codec's).
+  connection_.redeliver();
+}
+
+void ServerConnection::afterRequest() {
+  codec_->reset();  // resumes parsing
+  phase_ = Phase::kIdle;
+  observe::add(server_.worker_counters->connections_idle, 1);
+  record_ = observe::RequestRecord();
+  recorded_ = false;
+  response_started_ = false;
+  response_done_ = false;
+  request_done_ = false;
+  connection_.setReadEnabled(true);
+  if (!connection_.input().empty()) return;  // a pipelined request: processInput goes on
+  if (draining_ || server_.draining) {
+    read_timer_.arm(std::min(kDrainIdleGrace, server_.config->timeouts.idle));
+    return;
+  }
+  armIdleTimer();
+  // Idle keep-alive connections hold no I/O buffers and no parser: an idle
+  // connection costs a few hundred bytes. The output goes once written.
+  releaseCodec();
+  connection_.releaseIdleMemory();
+  if (!connection_.output().empty()) connection_.notifyWhenDrained();
+}
+
+void ServerConnection::startClosing() {
+  phase_ = Phase::kClosing;
+  read_timer_.cancel();
+  connection_.input().clear();
+  // After the last byte: our FIN, then read what the client still sends,
+  // so that closing does not turn unread input into a RST that destroys
+  // the response in flight (nginx's lingering close).
+  connection_.shutdownWriteWhenFlushed();
+  connection_.notifyWhenDrained();
+}
+
+void ServerConnection::onOutputDrained() {
+  if (phase_ == Phase::kClosing) {
+    startLingering();
+  } else if (phase_ == Phase::kIdle) {
+    connection_.releaseIdleMemory();
+  }
+}
+
+void ServerConnection::startLingering() {
+  if (connection_.peerClosed()) {
+    closeNow("response sent");
+    return;
+  }
+  phase_ = Phase::kLingering;
+  const config::ClientTimeouts& timeouts = server_.config->timeouts;
+  linger_deadline_ = server_.loop->now() + timeouts.linger_total;
+  read_timer_.arm(std::min(timeouts.linger, timeouts.linger_total));
+  connection_.setReadEnabled(true);
+}
+
+// --- timers ------------------------------------------------------------------
+
+void ServerConnection::armHeaderTimer() {
+  read_timer_.arm(server_.config->timeouts.header);
+}
+
+void ServerConnection::armIdleTimer() {
+  read_timer_.arm(server_.config->timeouts.idle);
+}
+
+void ServerConnection::armBodyTimer() {
+  read_timer_.arm(server_.config->timeouts.body);
+}
+
+void ServerConnection::onReadTimeout() {
+  switch (phase_) {
+    case Phase::kIdle:
+      // Nothing of a request arrived: close quietly, as nginx and HAProxy do
+      // for idle keep-alive and silent connections.
+      closeNow(first_request_ ? "no request within timeouts.header" : "keep-alive idle timeout");
+      return;
+    case Phase::kHead:
+      record_.outcome = RequestOutcome::kClientTimeout;
+      phase_ = Phase::kRequest;
+      keep_alive_ = false;
+      sendError(408, RequestOutcome::kClientTimeout,
+                "request head not received within timeouts.header");
+      return;
+    case Phase::kRequest:
+      if (response_done_) {
+        // sluice answered without the body and was discarding it: that
+        // response is complete; the stalled rest gets a 408 and the close.
+        notifyObservers();
+        keep_alive_ = false;
+        codec_->encodeLocalResponse(408, "408 Request Timeout\n", errorHeaders(), false,
+                                    connection_.output());
+        connection_.wrote();
+        startClosing();
+        return;
+      }
+      if (response_started_) {
+        abortResponse(RequestOutcome::kClientTimeout, "request body stalled beyond timeouts.body");
+        return;
+      }
+      // As for an invalid body: no response has started, so the client gets
+      // its 408 (nginx's client_body_timeout) and the upstream connection,
+      // which has part of the body, is dropped.
+      cancelHandler(RequestOutcome::kClientTimeout);
+      keep_alive_ = false;
+      sendError(408, RequestOutcome::kClientTimeout, "request body stalled beyond timeouts.body");
+      return;
+    case Phase::kClosing:
+    case Phase::kLingering:
+      closeNow("lingering close timed out");
+      return;
+  }
+}
+
+// --- output watermarks and errors ----------------------------------------------
+
+void ServerConnection::onAboveHighWatermark() {
+  if (handler_) handler_->onDownstreamBlocked();
+}
+
+void ServerConnection::onBelowLowWatermark() {
+  if (handler_) handler_->onDownstreamUnblocked();
+}
+
+void ServerConnection::onTransportError(int error) {
+  const bool in_request = phase_ == Phase::kRequest || phase_ == Phase::kHead;
+  if (phase_ == Phase::kRequest && !recorded_) {
+    record_.outcome =
+        error == ETIMEDOUT ? RequestOutcome::kClientTimeout : RequestOutcome::kClientAbort;
+    cancelHandler(record_.outcome);
+    notifyObservers();
+  }
+  if (error == ETIMEDOUT) {
+    SLUICE_LOG(kInfo, "client " + peer_.toString() + ": send timed out, closing");
+  } else if (in_request) {
+    SLUICE_LOG(kDebug, "client " + peer_.toString() + ": " + std::strerror(error));
+  }
+  closeNow(error == ETIMEDOUT ? "send timeout" : "client went away");
+}
+
+void ServerConnection::cancelHandler(RequestOutcome why) {
+  if (!handler_) return;
+  handler_->cancel(why);
+  server_.loop->deferDelete(std::move(handler_));
+}
+
+void ServerConnection::notifyObservers() {
+  if (recorded_ || phase_ != Phase::kRequest) return;
+  recorded_ = true;
+  record_.listener = listener_.name;
+  record_.client_ip = client_ip_;
+  record_.client_port = peer_.port();
+  record_.duration =
+      std::chrono::duration_cast<std::chrono::microseconds>(server_.loop->now() - request_start_);
+  record_.started =
+      std::chrono::system_clock::now() -
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(record_.duration);
+  record_.bytes_received = connection_.bytesRead() - bytes_read_at_start_;
+  record_.bytes_sent =
+      connection_.bytesWritten() + connection_.output().size() - bytes_written_at_start_;
+  for (observe::RequestObserver* observer : server_.observers)
+    observer->onRequestFinished(record_);
+}
+
+void ServerConnection::closeNow(const char* why) {
+  if (gone_) return;
+  gone_ = true;
+  read_timer_.cancel();
+  cancelHandler(RequestOutcome::kClientAbort);
+  if (phase_ == Phase::kIdle) observe::add(server_.worker_counters->connections_idle, -1);
+  observe::add(server_.worker_counters->connections_active, -1);
+  connection_.close();
+  SLUICE_LOG(kDebug, "client " + peer_.toString() + " closed: " + why);
+  server_.on_closed(this);
+}
+
+}  // namespace sluice::proxy

@@ -1,0 +1,140 @@
+// ServerConnection: one accepted client connection. Reads requests through
+// a ServerCodec (keep-alive, pipelining answered in order), hands each to the
+// RequestHandler its route chooses, and serves as that handler's Downstream:
+// it owns the response framing decisions, the client-side timeouts (header,
+// body, idle, send, lingering close), drain, and the single "request
+// finished" record given to the observers. Owned by the worker's connection
+// table (unique_ptr); lives on the worker's loop.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "event/event_loop.h"
+#include "event/timer.h"
+#include "http/server_codec.h"
+#include "net/address.h"
+#include "net/connection.h"
+#include "proxy/handler.h"
+#include "proxy/server_context.h"
+
+namespace sluice::proxy {
+
+class ServerConnection final : public net::ConnectionCallbacks,
+                               public http::ServerCodec::Callbacks,
+                               public Downstream,
+                               public event::DeferredDeletable {
+ public:
+  ServerConnection(ServerContext& server, const ListenerContext& listener,
+                   std::unique_ptr<net::Transport> transport, net::Address peer);
+  ~ServerConnection() override;
+  ServerConnection(const ServerConnection&) = delete;
+  ServerConnection& operator=(const ServerConnection&) = delete;
+
+  // Registers with the loop and arms the first header timeout.
+  bool start();
+
+  // Worker drain: close now if idle between requests (after a short grace
+  // for a request already on its way), else after the response in progress,
+  // which then carries `Connection: close`.
+  void beginDrain();
+  bool closed() const { return gone_ || !connection_.open(); }
+  bool idle() const { return phase_ == Phase::kIdle; }
+  uint32_t requestsServed() const { return requests_; }
+
+  // net::ConnectionCallbacks
+  void onConnected() override;
+  void onReadable() override;
+  void onPeerClosed() override;
+  void onAboveHighWatermark() override;
+  void onBelowLowWatermark() override;
+  void onOutputDrained() override;
+  void onTransportError(int error) override;
+
+  // http::ServerCodec::Callbacks
+  void onRequestHead() override;
+  void onRequestBody(std::string_view piece) override;
+  void onRequestComplete() override;
+  void onRequestError(int status, std::string_view reason) override;
+
+  // Downstream
+  const http::RequestHead& request() const override { return codec_->head(); }
+  const net::Address& peer() const override { return peer_; }
+  const net::TransportInfo& transportInfo() const override { return info_; }
+  event::EventLoop& loop() const override { return *server_.loop; }
+  bool requestComplete() const override { return request_done_; }
+  Buffer& beginResponse(int status, std::string_view reason) override;
+  void endResponseHead(http::BodySize body) override;
+  void sendBody(std::string_view data) override;
+  void endResponse() override;
+  void sendLocalResponse(int status, std::string_view body,
+                         const std::vector<std::pair<std::string, std::string>>& headers,
+                         observe::RequestOutcome outcome) override;
+  void sendError(int status, observe::RequestOutcome outcome, std::string_view reason) override;
+  void abortResponse(observe::RequestOutcome outcome, std::string_view reason) override;
+  void sendContinue() override;
+  bool blocked() const override { return connection_.aboveHighWatermark(); }
+  void pauseRequestBody() override;
+  void resumeRequestBody() override;
+  observe::RequestRecord& record() override { return record_; }
+  void setRequestId(std::string_view id) override;
+
+ private:
+  // Why the connection is (not) reading: inspectable state, not flags.
+  enum class Phase : uint8_t {
+    kIdle,       // between requests: nothing of the next one seen
+    kHead,       // bytes of a request head have arrived
+    kRequest,    // a request is being handled (body and/or response in progress)
+    kClosing,    // the last response is queued; input is discarded
+    kLingering,  // the last response is sent and our side shut; reading until EOF
+  };
+
+  http::ServerCodec& codec();
+  void releaseCodec();
+  void processInput();
+  void chooseHandler();
+  void startRequestRecord();
+  // The response (and, if it is to be kept, the request) are done.
+  void finishRequest();
+  void afterRequest();
+  void startClosing();
+  void startLingering();
+  void armHeaderTimer();
+  void armIdleTimer();
+  void armBodyTimer();
+  void onReadTimeout();
+  void cancelHandler(observe::RequestOutcome why);
+  void closeNow(const char* why);
+  void notifyObservers();
+
+  ServerContext& server_;
+  const ListenerContext& listener_;
+  net::Connection connection_;
+  net::Address peer_;
+  net::TransportInfo info_;
+  std::unique_ptr<http::ServerCodec> codec_;  // while a request is in progress
+  std::unique_ptr<RequestHandler> handler_;   // the current request's
+  event::Timer read_timer_;                   // header, idle, body or linger
+  Phase phase_ = Phase::kIdle;
+  uint32_t requests_ = 0;
+  observe::RequestRecord record_;
+  std::string request_id_;
+  std::string client_ip_;
+  event::TimePoint request_start_{};
+  event::TimePoint linger_deadline_{};
+  uint64_t bytes_read_at_start_ = 0;
+  uint64_t bytes_written_at_start_ = 0;
+  bool keep_alive_ = true;         // the connection may persist after this response
+  bool request_done_ = false;      // the current request was read in full
+  bool response_started_ = false;  // its response head is queued
+  bool response_done_ = false;     // its response is queued in full
+  bool body_paused_ = false;       // the handler cannot take body now
+  bool first_request_ = true;      // the header timeout runs from accept
+  bool draining_ = false;
+  bool recorded_ = false;  // the observers heard of this request
+  bool gone_ = false;      // closed and handed back to the owner
+};
+
+}  // namespace sluice::proxy

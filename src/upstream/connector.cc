@@ -1,0 +1,21 @@
+#include "upstream/connector.h"
+
+#include "net/raw_transport.h"
+#include "net/socket.h"
+
+namespace sluice::upstream {
+
+std::unique_ptr<net::Transport> SocketConnector::connect(const net::Address& address, int* error) {
+  bool in_progress = false;
+  const int fd = net::connectTo(address, &in_progress);
+  if (fd < 0) {
+    *error = -fd;
+    return nullptr;
+  }
+  // Even a connect that finished at once goes through handshake(): it
+  // checks SO_ERROR on the first writable edge, which epoll reports as soon
+  // as the fd is registered.
+  return std::make_unique<net::RawTransport>(fd, /*connecting=*/true);
+}
+
+}  // namespace sluice::upstream

@@ -1,0 +1,29 @@
+#include "upstream/host.h"
+
+namespace sluice::upstream {
+
+const char* attemptOutcomeName(AttemptOutcome outcome) {
+  switch (outcome) {
+    case AttemptOutcome::kSuccess:
+      return "success";
+    case AttemptOutcome::kConnectFailure:
+      return "connect failure";
+    case AttemptOutcome::kTimeout:
+      return "timeout";
+    case AttemptOutcome::kReset:
+      return "reset";
+    case AttemptOutcome::kHttp5xx:
+      return "5xx";
+    case AttemptOutcome::kInvalid:
+      return "invalid response";
+    case AttemptOutcome::kCancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
+bool isFailure(AttemptOutcome outcome) {
+  return outcome != AttemptOutcome::kSuccess && outcome != AttemptOutcome::kCancelled;
+}
+
+}  // namespace sluice::upstream
