@@ -1,7 +1,10 @@
 #include "event/kqueue_poller.h"
 
-#ifdef SLUICE_KQUEUE_EMULATION
-#include "unit/event/kqueue_emulation.h"
+#ifdef SLUICE_KQUEUE_EMULATION_HEADER
+// The Linux test build compiles this file against a stand-in for
+// <sys/event.h>, named by the test target (tests/CMakeLists.txt), so that
+// nothing under src/ depends on test code.
+#include SLUICE_KQUEUE_EMULATION_HEADER
 #else
 // Older BSDs need <sys/types.h> before <sys/event.h>.
 #include <sys/types.h>

@@ -164,6 +164,10 @@ size_t MemoryTransport::pendingBytes() const {
   return shared_->towards[side_].bytes.size();
 }
 
+size_t MemoryTransport::unreadByPeer() const {
+  return shared_->towards[1 - side_].bytes.size();
+}
+
 bool MemoryTransport::peerClosedWrite() const {
   return shared_->towards[side_].writer_closed;
 }

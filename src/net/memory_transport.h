@@ -52,6 +52,8 @@ class MemoryTransport final : public Transport {
   std::string takeReceived();
   // Bytes waiting to be read by this end.
   size_t pendingBytes() const;
+  // Bytes this end wrote or sent that the other end has not read yet.
+  size_t unreadByPeer() const;
   // The other end shut down its write side (or was destroyed).
   bool peerClosedWrite() const;
   // The other end was destroyed.

@@ -25,6 +25,9 @@ constexpr size_t kInputHighWatermark = 256 * 1024;
 // connection gets this long: a request that arrives is answered (with
 // `Connection: close`), silence closes it.
 constexpr Duration kDrainIdleGrace{1000};
+// The largest unread request body sluice reads and throws away to keep a
+// connection after answering without it (an error, a `respond` route).
+constexpr uint64_t kMaxDiscardedBody = 1 << 20;
 // Spare codecs kept per worker (each holds a parser and a head's storage).
 constexpr size_t kMaxSpareCodecs = 256;
 
@@ -372,9 +375,15 @@ void ServerConnection::sendError(int status, RequestOutcome outcome, std::string
     SLUICE_LOG(kInfo, "client " + peer_.toString() + ": " + std::to_string(status) + " " +
                           std::string(http::reasonPhrase(status)) + ": " + std::string(reason));
   }
-  // A request whose body is still coming ends the connection: reading a
-  // large body only to discard it would waste the upstream's refusal.
-  if (!request_done_) keep_alive_ = false;
+  // A body still coming is read and discarded when it is small (nginx
+  // discards too), so that the client keeps its connection; a large or
+  // unbounded one ends the connection instead of being read for nothing.
+  if (!request_done_) {
+    const http::RequestHead& head = codec_->head();
+    const bool small = head.framing == http::BodyFraming::kContentLength &&
+                       head.content_length <= kMaxDiscardedBody;
+    if (!small) keep_alive_ = false;
+  }
   std::string body = std::to_string(status);
   body.push_back(' ');
   body.append(http::reasonPhrase(status));

@@ -1,6 +1,11 @@
 #include "upstream/host.h"
 
+#include "upstream/conn_pool.h"
+
 namespace sluice::upstream {
+
+Host::Host() = default;
+Host::~Host() = default;
 
 const char* attemptOutcomeName(AttemptOutcome outcome) {
   switch (outcome) {

@@ -34,6 +34,11 @@ bool isFailure(AttemptOutcome outcome);
 enum class HealthState : uint8_t { kHealthy, kEjected };
 
 struct Host {
+  Host();
+  ~Host();  // out of line: ConnPool is incomplete here
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
+
   net::Address address;
   std::string address_text;  // address.toString(), for logs and records
   uint32_t weight = 1;

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -77,6 +78,11 @@ std::string TempDir::write(const std::string& name, const std::string& content) 
   return file;
 }
 
+const char* sluiceBinary() {
+  const char* override_path = std::getenv("SLUICE_BINARY_UNDER_TEST");
+  return override_path != nullptr && *override_path != '\0' ? override_path : SLUICE_BINARY;
+}
+
 CommandResult runSluice(const std::vector<std::string>& args) {
   TempDir dir;
   std::string out_path = dir.path() + "/out.txt";
@@ -86,11 +92,11 @@ CommandResult runSluice(const std::vector<std::string>& args) {
     ::dup2(out, 1);
     ::dup2(out, 2);
     std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(SLUICE_BINARY));
+    argv.push_back(const_cast<char*>(sluiceBinary()));
     for (const std::string& a : args)
       argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    ::execv(SLUICE_BINARY, argv.data());
+    ::execv(sluiceBinary(), argv.data());
     ::_exit(127);
   }
   int status = 0;
@@ -116,7 +122,7 @@ bool SluiceProcess::launch(const std::string& yaml) {
     int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(out, 1);
     ::dup2(out, 2);
-    ::execl(SLUICE_BINARY, SLUICE_BINARY, "-c", config.c_str(), static_cast<char*>(nullptr));
+    ::execl(sluiceBinary(), sluiceBinary(), "-c", config.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
   return pid_ > 0;

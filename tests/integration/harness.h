@@ -27,6 +27,11 @@ inline constexpr bool kUnderAddressSanitizer = false;
 
 using std::chrono::milliseconds;
 
+// The sluice binary under test: $SLUICE_BINARY_UNDER_TEST when set (to run
+// these tests against another build, e.g. to show a test fails before a
+// fix), else the one built with the tests.
+const char* sluiceBinary();
+
 // A loopback TCP port that was free a moment ago.
 int freePort();
 

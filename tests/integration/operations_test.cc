@@ -219,7 +219,7 @@ TEST_F(OperationsTest, WatchConfigReloadsOnEditAndOnSymlinkSwap) {
     FILE* out = std::freopen(log_path.c_str(), "w", stderr);
     (void)out;
     std::string path = (mount / "sluice.yaml").string();
-    ::execl(SLUICE_BINARY, SLUICE_BINARY, "-c", path.c_str(), static_cast<char*>(nullptr));
+    ::execl(sluiceBinary(), sluiceBinary(), "-c", path.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
   ASSERT_TRUE(eventually([&] { return bodyOf(get(port_, "/")) == "one"; }));
