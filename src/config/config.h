@@ -68,6 +68,9 @@ struct Route {
 struct Listener {
   std::string name;  // defaults to the address text
   net::Address address;
+  // Connections start with a PROXY protocol header (v1 or v2), accepted
+  // only from trusted_proxies; its client address is used everywhere.
+  bool proxy_protocol = false;
   std::vector<Route> routes;
 };
 
@@ -97,8 +100,13 @@ enum class BalancePolicy : uint8_t {
 };
 const char* balancePolicyName(BalancePolicy policy);
 
+// `send_proxy_protocol:` — a PROXY header sluice sends first on each new
+// connection to the upstream, saying who the client is.
+enum class SendProxyProtocol : uint8_t { kOff, kV1, kV2 };
+
 struct Upstream {
   std::string name;
+  SendProxyProtocol send_proxy_protocol = SendProxyProtocol::kOff;
   BalancePolicy balance = BalancePolicy::kRoundRobin;
   std::vector<UpstreamServer> servers;
   uint32_t retries = 1;

@@ -448,6 +448,7 @@ class Loader {
     }
     checkUpstreamRefs();
     checkAdminAddress(config);
+    checkProxyProtocolTrust(config);
     numberRoutesAndServers(config);
   }
 
@@ -476,6 +477,17 @@ class Loader {
       }
     });
     if (!has_address) report(f, "missing required key \"address\"");
+  }
+
+  // PROXY headers are believed only from trusted_proxies: without any, no
+  // connection to such a listener could ever be accepted.
+  void checkProxyProtocolTrust(const Config* config) {
+    if (!config->trusted_proxies.empty()) return;
+    for (const Field& field : proxy_protocol_fields_) {
+      report(field,
+             "needs trusted_proxies: the load balancers allowed to send PROXY headers "
+             "(e.g. trusted_proxies: [10.0.0.0/8])");
+    }
   }
 
   // The admin listener is a listener of its own: it may not share an address.
@@ -623,26 +635,31 @@ class Loader {
       Field address_field;
       Field name_field;
       std::string address_text;
-      walkMap(item, {"name", "address", "routes"}, [&](const std::string& key, const Field& value) {
-        if (key == "name") {
-          has_name = true;
-          name_field = value;
-          if (readText(value, "a listener name", &listener.name)) {
-            if (!validListenerName(listener.name)) {
-              report(value, quote(listener.name) +
-                                " is not a valid name (no spaces or control characters)");
-            }
-          }
-        } else if (key == "address") {
-          has_address = true;
-          address_field = value;
-          address_ok = readAddress(value, &listener.address);
-          if (address_ok) address_text = value.node.Scalar();
-        } else if (key == "routes") {
-          has_routes = true;
-          parseRoutes(value, &listener.routes);
-        }
-      });
+      walkMap(item, {"name", "address", "proxy_protocol", "routes"},
+              [&](const std::string& key, const Field& value) {
+                if (key == "name") {
+                  has_name = true;
+                  name_field = value;
+                  if (readText(value, "a listener name", &listener.name)) {
+                    if (!validListenerName(listener.name)) {
+                      report(value, quote(listener.name) +
+                                        " is not a valid name (no spaces or control characters)");
+                    }
+                  }
+                } else if (key == "address") {
+                  has_address = true;
+                  address_field = value;
+                  address_ok = readAddress(value, &listener.address);
+                  if (address_ok) address_text = value.node.Scalar();
+                } else if (key == "proxy_protocol") {
+                  if (readBool(value, &listener.proxy_protocol) && listener.proxy_protocol) {
+                    proxy_protocol_fields_.push_back(value);
+                  }
+                } else if (key == "routes") {
+                  has_routes = true;
+                  parseRoutes(value, &listener.routes);
+                }
+              });
       if (!has_address) report(item, "missing required key \"address\"");
       if (!has_routes) report(item, "listener has no routes");
       if (address_ok) {
@@ -820,7 +837,7 @@ class Loader {
   void parseUpstream(const Field& f, Upstream* upstream) {
     if (!expectMap(f)) return;
     bool has_servers = false;
-    walkMap(f, {"balance", "servers", "retries", "keepalive", "timeouts"},
+    walkMap(f, {"balance", "servers", "retries", "keepalive", "timeouts", "send_proxy_protocol"},
             [&](const std::string& key, const Field& value) {
               if (key == "balance") {
                 parseBalance(value, &upstream->balance);
@@ -833,6 +850,11 @@ class Loader {
                 parseKeepalive(value, &upstream->keepalive);
               } else if (key == "timeouts") {
                 parseUpstreamTimeouts(value, &upstream->timeouts);
+              } else if (key == "send_proxy_protocol") {
+                std::string version;
+                if (!readChoice(value, {"v1", "v2"}, &version)) return;
+                upstream->send_proxy_protocol =
+                    version == "v1" ? SendProxyProtocol::kV1 : SendProxyProtocol::kV2;
               }
             });
     if (!has_servers) report(f, "upstream has no servers (add a \"servers\" list)");
@@ -926,7 +948,8 @@ class Loader {
   std::vector<Problem> problems_;
   std::vector<UpstreamRef> upstream_refs_;
   std::vector<std::string> upstream_names_;
-  Field admin_field_;  // where admin.address was written, for conflicts
+  Field admin_field_;                         // where admin.address was written, for conflicts
+  std::vector<Field> proxy_protocol_fields_;  // listeners with proxy_protocol: true
   YAML::Mark second_document_mark_ = YAML::Mark::null_mark();
 };
 

@@ -258,6 +258,7 @@ void Connection::armSendTimer() {
 }
 
 void Connection::fail(int error) {
+  if (transport_) failure_reason_ = transport_->reason();
   close();
   if (callbacks_) callbacks_->onTransportError(error);
 }

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "buffer/buffer.h"
@@ -116,6 +117,9 @@ class Connection final : public event::IoHandler {
   // memory, for a connection idle between requests.
   void releaseIdleMemory();
 
+  // Why the transport failed (its reason() as it closed), for the log.
+  const std::string& failureReason() const { return failure_reason_; }
+
   uint64_t bytesRead() const { return bytes_read_; }
   uint64_t bytesWritten() const { return bytes_written_; }
 
@@ -137,6 +141,7 @@ class Connection final : public event::IoHandler {
   int fd_ = -1;  // transport_->fd(), kept for removeFd after the transport is gone
   Buffer input_;
   Buffer output_;
+  std::string failure_reason_;
   uint64_t bytes_read_ = 0;
   uint64_t bytes_written_ = 0;
   uint32_t high_watermark_ = kDefaultHighWatermark;

@@ -10,10 +10,12 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 
 #include "buffer/buffer.h"
 #include "core/io_result.h"
+#include "net/address.h"
 
 namespace sluice::net {
 
@@ -25,6 +27,11 @@ struct TransportInfo {
   std::string cipher;        // "TLS_AES_128_GCM_SHA256"
   std::string server_name;   // SNI the client sent
   std::string peer_subject;  // verified client certificate subject (mTLS)
+  // From a PROXY protocol header: who the client really is, and the address
+  // it connected to (the load balancer's). Unset without such a header, or
+  // when it said LOCAL/UNKNOWN.
+  std::optional<Address> proxied_source;
+  std::optional<Address> proxied_destination;
 };
 
 class Transport {

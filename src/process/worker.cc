@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "net/proxy_protocol_transport.h"
 #include "net/raw_transport.h"
 #include "net/socket.h"
 
@@ -143,12 +144,28 @@ void Worker::acceptFrom(size_t listener_index, int listen_fd) {
     }
     if (peer.family() != net::Address::Family::kUnix) net::setNoDelay(fd);
     observe::add(server_.worker_counters->connections_accepted);
+    const proxy::ListenerContext& listener = server_.listeners[listener_index];
+    std::unique_ptr<net::Transport> transport =
+        std::make_unique<net::RawTransport>(fd, /*connecting=*/false);
+    bool handshake = false;
+    if (listener.listener != nullptr && listener.listener->proxy_protocol) {
+      // A PROXY header is believed only from a load balancer we trust;
+      // anyone else could claim any address.
+      if (!proxy::isTrustedPeer(*server_.config, peer)) {
+        SLUICE_LOG(kWarn, "listener " + listener.name + ": " + peer.toString() +
+                              " is not in trusted_proxies but the listener expects a PROXY "
+                              "header; connection closed");
+        observe::add(server_.worker_counters->connections_closed);
+        continue;  // the transport closes the fd
+      }
+      transport = std::make_unique<net::ProxyProtocolTransport>(std::move(transport));
+      handshake = true;
+    }
     auto connection = std::make_unique<proxy::ServerConnection>(
-        server_, server_.listeners[listener_index],
-        std::make_unique<net::RawTransport>(fd, /*connecting=*/false), std::move(peer));
+        server_, listener, std::move(transport), std::move(peer));
     proxy::ServerConnection* raw = connection.get();
     connections_.emplace(raw, std::move(connection));
-    if (!raw->start()) {
+    if (!raw->start(handshake)) {
       connections_.erase(raw);
     }
   }

@@ -26,7 +26,10 @@ namespace sluice::proxy {
 class Downstream {
  public:
   virtual const http::RequestHead& request() const = 0;
+  // The client: the socket's peer, or the source a PROXY header gave.
   virtual const net::Address& peer() const = 0;
+  // The address the client connected to (a PROXY header's destination).
+  virtual const net::Address& localAddress() = 0;
   virtual const net::TransportInfo& transportInfo() const = 0;
   virtual event::EventLoop& loop() const = 0;
   // The client has sent the whole request.

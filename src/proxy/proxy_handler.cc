@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "net/proxy_protocol.h"
 #include "proxy/forwarding.h"
 #include "upstream/conn_pool.h"
 
@@ -49,13 +50,7 @@ ProxyHandler::~ProxyHandler() {
 
 void ProxyHandler::start() {
   const http::RequestHead& request = downstream_.request();
-  bool trusted = false;
-  for (const net::CidrRange& range : server_.config->trusted_proxies) {
-    if (range.contains(downstream_.peer())) {
-      trusted = true;
-      break;
-    }
-  }
+  const bool trusted = isTrustedPeer(*server_.config, downstream_.peer());
   std::string request_id;
   if (const http::Header* id = request.find("x-request-id")) {
     request_id = id->value;
@@ -136,6 +131,15 @@ void ProxyHandler::queueRequestStart() {
     carry_ = Buffer();
     upstream_->codec().continueRequest(request.method, request.framing, request_complete_);
   } else {
+    if (cluster_.config().send_proxy_protocol != config::SendProxyProtocol::kOff) {
+      // Who the client is, first on this new connection. It describes one
+      // client, so the connection is never pooled for another
+      // (onResponseComplete); HAProxy makes such connections private too.
+      net::appendProxyHeader(cluster_.config().send_proxy_protocol == config::SendProxyProtocol::kV1
+                                 ? net::ProxyVersion::kV1
+                                 : net::ProxyVersion::kV2,
+                             downstream_.peer(), downstream_.localAddress(), connection.output());
+    }
     connection.output().append(head_lines_);
     upstream_->codec().endRequestHead(request.method, request.framing, request.content_length,
                                       connection.output());
@@ -255,7 +259,8 @@ void ProxyHandler::onResponseComplete() {
   // Reuse only a connection whose exchange ended cleanly on both sides, with
   // nothing after the response (never deliver such bytes as the next one).
   const bool reusable = head.keep_alive && upstream_->codec().requestEnded() &&
-                        upstream_->connection().output().empty() && upstream_->reusable();
+                        upstream_->connection().output().empty() && upstream_->reusable() &&
+                        cluster_.config().send_proxy_protocol == config::SendProxyProtocol::kOff;
   const event::Duration keep_alive_hint(keepAliveTimeoutMs(head));
   endAttempt(status >= 500 ? AttemptOutcome::kHttp5xx : AttemptOutcome::kSuccess);
   if (reusable) {

@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "http/response_writer.h"
+#include "net/socket.h"
 #include "proxy/admin_handler.h"
 #include "proxy/direct_response_handler.h"
 #include "proxy/proxy_handler.h"
@@ -57,10 +58,10 @@ ServerConnection::~ServerConnection() {
   releaseCodec();
 }
 
-bool ServerConnection::start() {
+bool ServerConnection::start(bool handshake) {
   client_ip_ = peer_.ipText();
   connection_.setSendTimeout(server_.config->timeouts.send);
-  const int error = connection_.start(/*handshake=*/false);
+  const int error = connection_.start(handshake);
   if (error != 0) {
     SLUICE_LOG(kError, "cannot register client " + peer_.toString() + ": " + std::strerror(error));
     return false;
@@ -107,6 +108,18 @@ void ServerConnection::beginDrain() {
 
 void ServerConnection::onConnected() {
   info_ = connection_.transport().info();
+  if (info_.proxied_source) {
+    // The client behind the load balancer, for everything from here on:
+    // logs, X-Forwarded-For, limits.
+    peer_ = *info_.proxied_source;
+    client_ip_ = peer_.ipText();
+  }
+  if (info_.proxied_destination) local_ = *info_.proxied_destination;
+}
+
+const net::Address& ServerConnection::localAddress() {
+  if (!local_) local_ = net::localAddress(connection_.transport().fd());
+  return *local_;
 }
 
 void ServerConnection::onReadable() {
@@ -575,7 +588,12 @@ void ServerConnection::onTransportError(int error) {
     cancelHandler(record_.outcome);
     notifyObservers();
   }
-  if (error == ETIMEDOUT) {
+  if (!connection_.connected()) {
+    // The PROXY header or the TLS handshake failed.
+    const std::string& reason = connection_.failureReason();
+    SLUICE_LOG(kWarn, "client " + peer_.toString() + ": connection refused before HTTP: " +
+                          (reason.empty() ? std::string(std::strerror(error)) : reason));
+  } else if (error == ETIMEDOUT) {
     SLUICE_LOG(kInfo, "client " + peer_.toString() + ": send timed out, closing");
   } else if (in_request) {
     SLUICE_LOG(kDebug, "client " + peer_.toString() + ": " + std::strerror(error));

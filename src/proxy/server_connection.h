@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "event/event_loop.h"
@@ -34,7 +35,8 @@ class ServerConnection final : public net::ConnectionCallbacks,
   ServerConnection& operator=(const ServerConnection&) = delete;
 
   // Registers with the loop and arms the first header timeout.
-  bool start();
+  // `handshake`: the transport must establish first (PROXY header, TLS).
+  bool start(bool handshake = false);
 
   // Worker drain: close now if idle between requests (after a short grace
   // for a request already on its way), else after the response in progress,
@@ -62,6 +64,7 @@ class ServerConnection final : public net::ConnectionCallbacks,
   // Downstream
   const http::RequestHead& request() const override { return codec_->head(); }
   const net::Address& peer() const override { return peer_; }
+  const net::Address& localAddress() override;
   const net::TransportInfo& transportInfo() const override { return info_; }
   event::EventLoop& loop() const override { return *server_.loop; }
   bool requestComplete() const override { return request_done_; }
@@ -113,6 +116,7 @@ class ServerConnection final : public net::ConnectionCallbacks,
   const ListenerContext& listener_;
   net::Connection connection_;
   net::Address peer_;
+  std::optional<net::Address> local_;  // looked up when first needed
   net::TransportInfo info_;
   std::unique_ptr<http::ServerCodec> codec_;  // while a request is in progress
   std::unique_ptr<RequestHandler> handler_;   // the current request's

@@ -34,6 +34,15 @@ struct ListenerContext {
   bool admin = false;                          // serves /healthz and /ready instead of routes
 };
 
+// A peer listed in trusted_proxies: its X-Forwarded-* and PROXY headers are
+// believed.
+inline bool isTrustedPeer(const config::Config& config, const net::Address& peer) {
+  for (const net::CidrRange& range : config.trusted_proxies) {
+    if (range.contains(peer)) return true;
+  }
+  return false;
+}
+
 struct ServerContext {
   event::EventLoop* loop = nullptr;
   std::shared_ptr<const config::Config> config;

@@ -1050,3 +1050,59 @@ TEST(LoaderTest, StrayCommaIsAnErrorNotAHang) {
 
 }  // namespace
 }  // namespace sluice::config
+
+namespace sluice::config {
+namespace {
+
+TEST(LoaderProxyProtocol, ListenerAndUpstreamKeys) {
+  auto config = loadConfigText(R"(trusted_proxies: [10.0.0.0/8]
+listeners:
+  - address: 127.0.0.1:8080
+    proxy_protocol: true
+    routes:
+      - upstream: app
+upstreams:
+  app:
+    send_proxy_protocol: v2
+    servers: [{ address: 127.0.0.1:9000 }]
+)",
+                               "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.errors.front();
+  EXPECT_TRUE(config.config->listeners[0].proxy_protocol);
+  EXPECT_EQ(config.config->upstreams[0].send_proxy_protocol, SendProxyProtocol::kV2);
+}
+
+TEST(LoaderProxyProtocol, ListenerWithoutTrustedProxiesIsRefusedWhereItSaysSo) {
+  LoadResult result = loadConfigText(R"(listeners:
+  - address: 127.0.0.1:8080
+    proxy_protocol: true
+    routes:
+      - respond: { status: 200 }
+)",
+                                     "t.yaml");
+  ASSERT_FALSE(result.ok());
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0],
+            "t.yaml:3:21: listeners[0].proxy_protocol: needs trusted_proxies: the load "
+            "balancers allowed to send PROXY headers (e.g. trusted_proxies: [10.0.0.0/8])");
+}
+
+TEST(LoaderProxyProtocol, UnknownVersionIsRefused) {
+  LoadResult result = loadConfigText(R"(listeners:
+  - address: 127.0.0.1:8080
+    routes:
+      - upstream: app
+upstreams:
+  app:
+    send_proxy_protocol: v3
+    servers: [{ address: 127.0.0.1:9000 }]
+)",
+                                     "t.yaml");
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.errors[0],
+            "t.yaml:7:26: upstreams.app.send_proxy_protocol: \"v3\" is not one of v1, v2 (did you "
+            "mean \"v1\"?)");
+}
+
+}  // namespace
+}  // namespace sluice::config

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# End-to-end: the PROXY protocol with HAProxy (Debian's) on both sides of
+# sluice. As the sender: curl (from 127.0.0.2) -> HAProxy (send-proxy-v2) ->
+# sluice (proxy_protocol: true) -> nginx, which must see 127.0.0.2 in
+# X-Forwarded-For. As the receiver: curl -> sluice (send_proxy_protocol: v1,
+# then v2) -> HAProxy (accept-proxy) -> nginx, where HAProxy's own idea of the
+# client address (%[src]) must be 127.0.0.2.
+set -euo pipefail
+SLUICE=${1:?usage: haproxy_proxy_protocol.sh PATH_TO_SLUICE}
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/lib.bash"
+
+nginx_port=$(free_port)
+mkdir -p "$E2E_TMP/nginx/logs"
+cat >"$E2E_TMP/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $E2E_TMP/nginx.pid;
+error_log $E2E_TMP/nginx/logs/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location /xff { return 200 "\$http_x_forwarded_for"; }
+    location ~ /src$ { return 200 "\$http_x_haproxy_src"; }
+  }
+}
+CONF
+nginx -p "$E2E_TMP/nginx" -c "$E2E_TMP/nginx.conf" &
+E2E_PIDS+=($!)
+wait_port "$nginx_port"
+
+sluice_port=$(free_port)        # behind HAProxy: expects PROXY headers
+sluice_front_port=$(free_port)  # in front of HAProxy: sends them
+haproxy_front_port=$(free_port)
+haproxy_v1_port=$(free_port)
+haproxy_v2_port=$(free_port)
+cat >"$E2E_TMP/sluice.yaml" <<YAML
+workers: 1
+log: { access: off }
+trusted_proxies: [127.0.0.1/32]
+listeners:
+  - name: behind-haproxy
+    address: 127.0.0.1:$sluice_port
+    proxy_protocol: true
+    routes:
+      - upstream: nginx
+  - name: front
+    address: 127.0.0.1:$sluice_front_port
+    routes:
+      - match: { path_prefix: /v1 }
+        upstream: haproxy_v1
+      - upstream: haproxy_v2
+upstreams:
+  nginx:
+    servers: [{ address: 127.0.0.1:$nginx_port }]
+  haproxy_v1:
+    send_proxy_protocol: v1
+    servers: [{ address: 127.0.0.1:$haproxy_v1_port }]
+  haproxy_v2:
+    send_proxy_protocol: v2
+    servers: [{ address: 127.0.0.1:$haproxy_v2_port }]
+YAML
+"$SLUICE" -c "$E2E_TMP/sluice.yaml" >"$E2E_TMP/sluice.log" 2>&1 &
+E2E_PIDS+=($!)
+wait_port "$sluice_port"
+
+cat >"$E2E_TMP/haproxy.cfg" <<CFG
+global
+  maxconn 100
+defaults
+  timeout connect 2s
+  timeout client 5s
+  timeout server 5s
+frontend to_sluice
+  mode tcp
+  bind 127.0.0.1:$haproxy_front_port
+  default_backend sluice
+backend sluice
+  mode tcp
+  server s1 127.0.0.1:$sluice_port send-proxy-v2
+frontend from_sluice_v1
+  mode http
+  bind 127.0.0.1:$haproxy_v1_port accept-proxy
+  http-request set-header X-HAProxy-Src %[src]
+  default_backend nginx
+frontend from_sluice_v2
+  mode http
+  bind 127.0.0.1:$haproxy_v2_port accept-proxy
+  http-request set-header X-HAProxy-Src %[src]
+  default_backend nginx
+backend nginx
+  mode http
+  server n1 127.0.0.1:$nginx_port
+CFG
+haproxy -db -f "$E2E_TMP/haproxy.cfg" >"$E2E_TMP/haproxy.log" 2>&1 &
+E2E_PIDS+=($!)
+wait_port "$haproxy_front_port"
+wait_port "$haproxy_v2_port"
+
+check "HAProxy send-proxy-v2 -> sluice: client address reaches the backend" "127.0.0.2" \
+  "$(curl -sS --max-time 5 --interface 127.0.0.2 "http://127.0.0.1:$haproxy_front_port/xff")"
+check "sluice send_proxy_protocol v1 -> HAProxy accept-proxy" "127.0.0.2" \
+  "$(curl -sS --max-time 5 --interface 127.0.0.2 "http://127.0.0.1:$sluice_front_port/v1/src")"
+check "sluice send_proxy_protocol v2 -> HAProxy accept-proxy" "127.0.0.2" \
+  "$(curl -sS --max-time 5 --interface 127.0.0.2 "http://127.0.0.1:$sluice_front_port/src")"
+finish
