@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-20}
 CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_FUZZ=ON \
   -DSLUICE_SANITIZE=ON -DSLUICE_BUILD_TESTS=OFF -DSLUICE_WERROR=ON >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target fuzz_request_parser fuzz_response_parser fuzz_config
-for target in request_parser response_parser config; do
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_request_parser fuzz_response_parser fuzz_config fuzz_proxy
+for target in request_parser response_parser config proxy; do
   corpus_seed="tests/fuzz/corpus/${target%%_parser}"
   work="build-fuzz/corpus-$target"
   mkdir -p "$work"

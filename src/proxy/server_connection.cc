@@ -51,6 +51,11 @@ ServerConnection::ServerConnection(ServerContext& server, const ListenerContext&
 }
 
 ServerConnection::~ServerConnection() {
+  if (!gone_ && started_) {
+    // Destroyed open (the worker stopping): the gauges still count it.
+    if (phase_ == Phase::kIdle) observe::add(server_.worker_counters->connections_idle, -1);
+    observe::add(server_.worker_counters->connections_active, -1);
+  }
   if (handler_) {
     handler_->cancel(RequestOutcome::kClientAbort);
     server_.loop->deferDelete(std::move(handler_));
@@ -66,6 +71,7 @@ bool ServerConnection::start(bool handshake) {
     SLUICE_LOG(kError, "cannot register client " + peer_.toString() + ": " + std::strerror(error));
     return false;
   }
+  started_ = true;
   observe::add(server_.worker_counters->connections_active, 1);
   observe::add(server_.worker_counters->connections_idle, 1);
   // The first request's head must arrive within `header` from accept; the
@@ -630,8 +636,10 @@ void ServerConnection::closeNow(const char* why) {
   gone_ = true;
   read_timer_.cancel();
   cancelHandler(RequestOutcome::kClientAbort);
-  if (phase_ == Phase::kIdle) observe::add(server_.worker_counters->connections_idle, -1);
-  observe::add(server_.worker_counters->connections_active, -1);
+  if (started_) {
+    if (phase_ == Phase::kIdle) observe::add(server_.worker_counters->connections_idle, -1);
+    observe::add(server_.worker_counters->connections_active, -1);
+  }
   connection_.close();
   SLUICE_LOG(kDebug, "client " + peer_.toString() + " closed: " + why);
   server_.on_closed(this);

@@ -139,6 +139,7 @@ class ServerConnection final : public net::ConnectionCallbacks,
   bool draining_ = false;
   bool recorded_ = false;  // the observers heard of this request
   bool gone_ = false;      // closed and handed back to the owner
+  bool started_ = false;   // counted in the connection gauges
 };
 
 }  // namespace sluice::proxy
