@@ -63,6 +63,11 @@ struct Route {
   RouteMatch match;
   std::string upstream;                   // set when the action is proxying
   std::optional<DirectResponse> respond;  // set when the action is a direct response
+  // A client that closes its connection while its request is at the
+  // upstream: false = cancel the upstream request and log a client abort
+  // (499, nginx's default); true = let it finish (nginx's
+  // proxy_ignore_client_abort on).
+  bool ignore_client_abort = false;
 };
 
 struct Listener {

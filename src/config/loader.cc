@@ -695,7 +695,7 @@ class Loader {
       Route route;
       bool has_upstream = false;
       bool has_respond = false;
-      walkMap(item, {"match", "upstream", "respond"},
+      walkMap(item, {"match", "upstream", "respond", "ignore_client_abort"},
               [&](const std::string& key, const Field& value) {
                 if (key == "match") {
                   parseMatch(value, &route.match);
@@ -708,6 +708,8 @@ class Loader {
                   has_respond = true;
                   route.respond.emplace();
                   parseRespond(value, &*route.respond);
+                } else if (key == "ignore_client_abort") {
+                  readBool(value, &route.ignore_client_abort);
                 }
               });
       if (has_upstream && has_respond) {

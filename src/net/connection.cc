@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "net/socket.h"
+
 namespace sluice::net {
 namespace {
 
@@ -109,6 +111,14 @@ void Connection::onReady(uint32_t ready_bits) {
   const bool readable = ready_bits & (event::kReadable | event::kPeerClosed | event::kError);
   const bool writable = ready_bits & (event::kWritable | event::kError);
   if (ready_bits & event::kPeerClosed) eof_signalled_ = true;
+  if (peer_closed_ && (ready_bits & event::kError)) {
+    // After the peer's FIN nothing is read any more, so a reset (the peer
+    // had closed for good, and our write reached a closed socket) would go
+    // unnoticed until a write failed; it ends the connection now.
+    const int error = net::takeSocketError(fd_);
+    fail(error != 0 ? error : ECONNRESET);
+    return;
+  }
   if (!connected_) {
     if ((handshake_wait_ == WaitFor::kReadable && readable) ||
         (handshake_wait_ == WaitFor::kWritable && writable) || (ready_bits & event::kError)) {

@@ -211,9 +211,29 @@ void ServerConnection::onPeerClosed() {
         closeNow("client closed mid-request");
         return;
       }
-      // A half-closed client still gets its response, then the close
-      // (HAProxy's default; nginx would abort with 499).
       keep_alive_ = false;
+      if (!response_started_ && handler_ != nullptr && route_ != nullptr && !route_->respond &&
+          !route_->ignore_client_abort) {
+        // TCP shows a closed socket and a half-closed one alike (a FIN).
+        // An interim 100 Continue tells them apart without harm: every
+        // HTTP/1.1 client must accept unexpected 1xx (RFC 9110 §15.2), a
+        // half-closed one still reads it, and a closed one answers with a
+        // reset, which cancels the upstream request (onTransportError). An
+        // HTTP/1.0 client may not be sent a 1xx: its FIN is taken as the
+        // close, as nginx does.
+        if (codec_->head().version_minor >= 1) {
+          codec_->encodeContinue(connection_.output());
+          connection_.wrote();
+        } else {
+          SLUICE_LOG(kInfo, "client " + peer_.toString() + " closed before its response");
+          record_.outcome = RequestOutcome::kClientAbort;
+          record_.status = 499;
+          cancelHandler(RequestOutcome::kClientAbort);
+          notifyObservers();
+          closeNow("client closed before its response");
+        }
+      }
+      // Otherwise a half-closed client still gets its response, then the close.
       return;
     case Phase::kClosing:
       return;  // closed once the last response is out
@@ -271,6 +291,7 @@ void ServerConnection::chooseHandler() {
     return;
   }
   record_.route_index = static_cast<int32_t>(route->index);
+  route_ = route;
   if (route->respond) {
     handler_ = std::make_unique<DirectResponseHandler>(*this, *route->respond);
     handler_->start();
@@ -470,6 +491,7 @@ void ServerConnection::afterRequest() {
   observe::add(server_.worker_counters->connections_idle, 1);
   record_ = observe::RequestRecord();
   recorded_ = false;
+  route_ = nullptr;
   response_started_ = false;
   response_done_ = false;
   request_done_ = false;
@@ -591,6 +613,8 @@ void ServerConnection::onTransportError(int error) {
   if (phase_ == Phase::kRequest && !recorded_) {
     record_.outcome =
         error == ETIMEDOUT ? RequestOutcome::kClientTimeout : RequestOutcome::kClientAbort;
+    // nginx's 499: the client went away before it got a response.
+    if (record_.status == 0) record_.status = 499;
     cancelHandler(record_.outcome);
     notifyObservers();
   }

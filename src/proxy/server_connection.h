@@ -120,6 +120,7 @@ class ServerConnection final : public net::ConnectionCallbacks,
   net::TransportInfo info_;
   std::unique_ptr<http::ServerCodec> codec_;  // while a request is in progress
   std::unique_ptr<RequestHandler> handler_;   // the current request's
+  const config::Route* route_ = nullptr;      // its route, when one matched
   event::Timer read_timer_;                   // header, idle, body or linger
   Phase phase_ = Phase::kIdle;
   uint32_t requests_ = 0;

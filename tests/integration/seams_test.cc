@@ -267,5 +267,69 @@ TEST_F(SeamsTest, LocalBadGatewayToAPostKeepsTheConnection) {
   EXPECT_EQ(statusOf(c.readResponse()), 200);
 }
 
+// A client that closes its connection (not a half-close) while its request
+// is at the upstream cancels the upstream request (nginx's 499); a client
+// that only shut down its sending side still gets its response; a route with
+// ignore_client_abort lets the request finish.
+class ClientAbortTest : public SeamsTest {
+ protected:
+  void startWithSlowBackend() {
+    std::string yaml = yamlFor(port_, std::to_string(backend_.port()),
+                               "{header: 5s, body: 5s, idle: 60s, send: 5s}");
+    yaml.replace(yaml.find("      - upstream: app\n"), 0,
+                 "      - match: {path_prefix: /ignore}\n        upstream: app\n"
+                 "        ignore_client_abort: true\n");
+    yaml.replace(yaml.find("access: off"), 11, "access: stdout");
+    start(yaml);
+  }
+  Backend backend_{[](const ReceivedRequest&, int, int) {
+    return Reply::send(httpResponse(200, "slow")).delayed(1000ms);
+  }};
+};
+
+TEST_F(ClientAbortTest, ClosedClientCancelsTheUpstreamRequest) {
+  startWithSlowBackend();
+  {
+    RawClient full;
+    ASSERT_TRUE(full.connect(port_));
+    ASSERT_TRUE(full.send("GET /cancel HTTP/1.1\r\nHost: h\r\n\r\n"));
+    ASSERT_TRUE(backend_.waitForRequests(1, 2000ms));
+  }  // closed for good
+  // The backend answers into a connection sluice closed: it sees the close
+  // right after its (delayed) answer, and sluice logged a 499.
+  EXPECT_TRUE(backend_.waitForPeerClose(0, 3000ms));
+  auto deadline = Clock::now() + 3s;
+  while (sluice_.errorLog().find("\" 499 ") == std::string::npos && Clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_NE(sluice_.errorLog().find("\"GET /cancel HTTP/1.1\" 499 "), std::string::npos)
+      << sluice_.errorLog();
+}
+
+TEST_F(ClientAbortTest, HalfClosedClientStillGetsItsResponse) {
+  startWithSlowBackend();
+  RawClient half;
+  ASSERT_TRUE(half.connect(port_));
+  ASSERT_TRUE(half.send("GET /half HTTP/1.1\r\nHost: h\r\n\r\n"));
+  half.shutdownWrite();
+  const std::string got = half.readUntilClose(5000ms);
+  EXPECT_NE(got.find("HTTP/1.1 200 OK\r\n"), std::string::npos) << got;
+  EXPECT_NE(got.find("slow"), std::string::npos) << got;
+}
+
+TEST_F(ClientAbortTest, IgnoreClientAbortLetsTheRequestFinish) {
+  startWithSlowBackend();
+  {
+    RawClient gone;
+    ASSERT_TRUE(gone.connect(port_));
+    ASSERT_TRUE(gone.send("GET /ignore HTTP/1.1\r\nHost: h\r\n\r\n"));
+    ASSERT_TRUE(backend_.waitForRequests(1, 2000ms));
+  }
+  // The exchange completes and the upstream connection goes back to the
+  // pool instead of being cut.
+  EXPECT_FALSE(backend_.waitForPeerClose(0, 2500ms));
+  EXPECT_NE(sluice_.errorLog().find("\"GET /ignore HTTP/1.1\" 200 "), std::string::npos)
+      << sluice_.errorLog();
+}
+
 }  // namespace
 }  // namespace sluice::testing

@@ -457,8 +457,38 @@ TEST_F(ProxyMachineTest, HalfClosedClientStillGetsItsResponse) {
   step();
   upstream(0).end->send(kOk);
   step();
-  EXPECT_TRUE(client.takeReceived().starts_with("HTTP/1.1 200 OK\r\n"));
+  // The 100 Continue told sluice the client still reads (a closed client
+  // would have answered it with a reset).
+  EXPECT_EQ(client.takeReceived(),
+            "HTTP/1.1 100 Continue\r\n\r\n"
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
   EXPECT_TRUE(clientClosed());
+  ASSERT_EQ(recorder_.finished.size(), 1u);
+  EXPECT_EQ(recorder_.finished[0].outcome, observe::RequestOutcome::kOk);
+}
+
+TEST_F(ProxyMachineTest, ClientClosingBeforeItsResponseCancelsTheUpstreamRequest) {
+  connectClient().send(kGet);
+  step();
+  ASSERT_EQ(connector_.connections(), 1u);
+  client_ends_[0].reset();  // a full close: the FIN, and nobody reads any more
+  step();
+  EXPECT_TRUE(clientClosed());
+  EXPECT_TRUE(upstream(0).end->peerGone());  // the upstream request is cancelled
+  ASSERT_EQ(recorder_.finished.size(), 1u);
+  EXPECT_EQ(recorder_.finished[0].outcome, observe::RequestOutcome::kClientAbort);
+  EXPECT_EQ(recorder_.finished[0].status, 499);
+  EXPECT_EQ(server_counters_[0].in_flight.load(), 0);
+}
+
+TEST_F(ProxyMachineTest, Http10ClientClosingIsAnAbortWithoutAProbe) {
+  MemoryTransport& client = connectClient();
+  client.send("GET /a HTTP/1.0\r\n\r\n");
+  client.shutdownWrite();
+  step();
+  EXPECT_TRUE(clientClosed());
+  EXPECT_EQ(client.takeReceived(), "");  // no 1xx to an HTTP/1.0 client
+  EXPECT_TRUE(upstream(0).end->peerGone());
 }
 
 TEST_F(ProxyMachineTest, SlowClientGetsTheWholeBodyDespiteAShortResponseTimeout) {
