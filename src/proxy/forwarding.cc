@@ -16,25 +16,6 @@ constexpr std::string_view kHopByHop[] = {
     "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
 };
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
-bool listContains(std::string_view list, std::string_view name) {
-  while (!list.empty()) {
-    size_t comma = list.find(',');
-    std::string_view token = trim(list.substr(0, comma));
-    if (equalsIgnoreCase(token, name)) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
 void appendHeader(std::string_view name, std::string_view value, std::string* out) {
   out->append(name).append(": ").append(value).append("\r\n");
 }
@@ -45,7 +26,7 @@ bool isHopByHop(std::string_view name, std::string_view connection_tokens) {
   for (std::string_view hop : kHopByHop) {
     if (equalsIgnoreCase(name, hop)) return true;
   }
-  return listContains(connection_tokens, name);
+  return http::listContainsToken(connection_tokens, name);
 }
 
 std::string connectionTokens(const std::vector<http::Header>& headers) {
