@@ -92,7 +92,7 @@ struct ParserCallbacks {
 
   static int onHeaderField(llhttp_t* p, const char* at, size_t len) {
     RequestParser* s = self(p);
-    if (s->in_message_) return s->countTrailerBytes(len);
+    if (s->in_message_) return 0;  // a trailer: bounded as raw bytes, dropped
     s->current_field_.append(at, len);
     return 0;
   }
@@ -116,7 +116,7 @@ struct ParserCallbacks {
 
   static int onHeaderValue(llhttp_t* p, const char* at, size_t len) {
     RequestParser* s = self(p);
-    if (s->in_message_) return s->countTrailerBytes(len);
+    if (s->in_message_) return 0;
     s->current_value_.append(at, len);
     return 0;
   }
@@ -138,7 +138,21 @@ struct ParserCallbacks {
     if (max != 0 && p->content_length > max - s->body_bytes_) {
       return s->fail(kStatusContentTooLarge, "request body larger than the limit");
     }
-    return 0;
+    // The chunk line ends here; size 0 is the last chunk, trailers follow.
+    s->enterSection(p->content_length == 0 ? RequestParser::Section::kTrailers
+                                           : RequestParser::Section::kBody);
+    s->silent_pause_ = true;
+    return HPE_PAUSED;
+  }
+
+  static int onChunkComplete(llhttp_t* p) {
+    RequestParser* s = self(p);
+    // llhttp also calls this after the trailer section; the message ends next.
+    if (s->section_ == RequestParser::Section::kTrailers) return 0;
+    // The CRLF after chunk data: the next chunk line starts here.
+    s->enterSection(RequestParser::Section::kChunkLine);
+    s->silent_pause_ = true;
+    return HPE_PAUSED;
   }
 
   static int onBody(llhttp_t* p, const char* at, size_t len) {
@@ -160,7 +174,7 @@ struct ParserCallbacks {
     RequestParser* s = self(p);
     s->in_message_ = false;
     s->started_ = false;
-    s->head_bytes_ = 0;
+    s->enterSection(RequestParser::Section::kHead);
     s->pending_event_ = RequestParser::Event::kMessageComplete;
     return HPE_PAUSED;
   }
@@ -185,6 +199,7 @@ static const llhttp_settings_t* requestParserSettings() {
     settings.on_header_value_complete = &ParserCallbacks::onHeaderValueComplete;
     settings.on_headers_complete = &ParserCallbacks::onHeadersComplete;
     settings.on_chunk_header = &ParserCallbacks::onChunkHeader;
+    settings.on_chunk_complete = &ParserCallbacks::onChunkComplete;
     settings.on_body = &ParserCallbacks::onBody;
     settings.on_message_complete = &ParserCallbacks::onMessageComplete;
     // Every llhttp_set_lenient_* flag stays off: each one re-opens a known
@@ -223,7 +238,6 @@ void RequestParser::resetMessage() {
   authority_pos_ = 0;
   authority_len_ = 0;
   body_bytes_ = 0;
-  trailer_bytes_ = 0;
   header_count_ = 0;
   trailer_count_ = 0;
   content_length_count_ = 0;
@@ -256,14 +270,49 @@ void RequestParser::failFromLlhttp(llhttp_errno_t err) {
   fail(status, text.empty() ? std::string(llhttp_errno_name(err)) : std::string(text));
 }
 
-int RequestParser::countTrailerBytes(size_t len) {
-  // Trailers arrive after the head limit stopped applying; bound them the
-  // same way so a client cannot stream fields forever.
-  trailer_bytes_ += len;
-  if (trailer_bytes_ > limits_.max_header_bytes) {
-    return fail(kStatusFieldsTooLarge, "trailer section too large");
+void RequestParser::enterSection(Section section) {
+  section_ = section;
+  section_bytes_ = 0;
+  ++section_serial_;
+}
+
+uint64_t RequestParser::sectionLimit() const {
+  switch (section_) {
+    case Section::kHead:
+      return limits_.max_header_bytes;
+    case Section::kChunkLine:
+      return limits_.max_chunk_line_bytes;
+    case Section::kTrailers:
+      // Trailers arrive after the head limit stopped applying; bound them the
+      // same way so a client cannot stream fields forever.
+      return limits_.max_header_bytes;
+    case Section::kBody:
+      break;
   }
-  return 0;
+  return 0;  // unbounded here (max_body_bytes is checked per piece)
+}
+
+void RequestParser::failSectionTooLarge() {
+  switch (section_) {
+    case Section::kHead:
+      if (!started_) {
+        fail(kStatusBadRequest, "too many empty lines before the request");
+      } else if (!request_line_done_) {
+        fail(kStatusUriTooLong, "request line too long");
+      } else {
+        fail(kStatusFieldsTooLarge, "request head too large");
+      }
+      return;
+    case Section::kChunkLine:
+      // 413 as Node.js answers (CVE-2024-22019): the body is what is too large.
+      fail(kStatusContentTooLarge, "chunk line too long (chunk size and extensions)");
+      return;
+    case Section::kTrailers:
+      fail(kStatusFieldsTooLarge, "trailer section too large");
+      return;
+    case Section::kBody:
+      return;
+  }
 }
 
 int RequestParser::checkTarget() {
@@ -388,6 +437,7 @@ int RequestParser::completeHead() {
   if (!http11) head_.expect_continue = false;
 
   in_message_ = true;
+  enterSection(head_.framing == BodyFraming::kChunked ? Section::kChunkLine : Section::kBody);
   pending_event_ = Event::kHeadComplete;
   return HPE_PAUSED;
 }
@@ -397,13 +447,14 @@ RequestParser::Result RequestParser::feed(const char* data, size_t len) {
   if (error_status_ != 0) return {Event::kError, 0};
   size_t offset = 0;
   while (true) {
-    const bool in_head = !in_message_;
+    // Never hand llhttp more than the current section may still grow by, so
+    // an oversized head, chunk line or trailer section is caught at its
+    // limit, not after buffering it all.
+    const uint64_t limit = sectionLimit();
+    const uint64_t serial = section_serial_;
     size_t chunk = len - offset;
-    if (in_head) {
-      // Never hand llhttp more than the head may still grow by, so an
-      // oversized head is caught at the limit, not after buffering it all.
-      uint64_t room =
-          head_bytes_ < limits_.max_header_bytes ? limits_.max_header_bytes - head_bytes_ : 0;
+    if (limit != 0) {
+      uint64_t room = section_bytes_ < limit ? limit - section_bytes_ : 0;
       if (chunk > room) chunk = static_cast<size_t>(room);
     }
     const char* start = data + offset;
@@ -418,25 +469,30 @@ RequestParser::Result RequestParser::feed(const char* data, size_t len) {
     }
     exec_offset_ += used;
     offset += used;
-    if (in_head) head_bytes_ += used;
+    // A section ends only at a pause, so these bytes all belong to the section
+    // the execute started in; a new one has consumed nothing yet.
+    if (section_serial_ == serial) section_bytes_ += used;
 
     switch (err) {
       case HPE_OK:
-        if (in_head && head_bytes_ >= limits_.max_header_bytes && (started_ || offset < len)) {
-          // The head is not complete yet, so it needs at least one more byte.
-          if (!started_) {
-            fail(kStatusBadRequest, "too many empty lines before the request");
-          } else if (!request_line_done_) {
-            fail(kStatusUriTooLong, "request line too long");
-          } else {
-            fail(kStatusFieldsTooLarge, "request head too large");
+        if (limit != 0 && section_bytes_ >= limit) {
+          // The section has not ended (that would have paused), so it needs
+          // at least one more byte. Only empty lines before a request, with
+          // no more input yet, may still turn out to be a clean close.
+          if (section_ != Section::kHead || started_ || offset < len) {
+            failSectionTooLarge();
+            return {Event::kError, offset};
           }
-          return {Event::kError, offset};
         }
         if (offset < len) continue;
         return {Event::kNeedMore, offset};
       case HPE_PAUSED:
         llhttp_resume(&parser_);
+        if (silent_pause_) {
+          silent_pause_ = false;
+          if (offset < len) continue;
+          return {Event::kNeedMore, offset};
+        }
         return {pending_event_, offset};
       case HPE_PAUSED_UPGRADE:
         // `Connection: upgrade` + `Upgrade`: llhttp hands the connection over

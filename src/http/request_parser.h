@@ -20,6 +20,9 @@ struct ParserLimits {
   uint64_t max_header_bytes = 16 * 1024;  // request line + headers
   uint32_t max_headers = 100;
   uint64_t max_body_bytes = 0;  // 0 = unlimited
+  // One chunk line: size, extensions and CRLF. Node.js bounds the same bytes
+  // at 16 KiB since CVE-2024-22019; nothing legitimate comes near it.
+  uint64_t max_chunk_line_bytes = 16 * 1024;
 };
 
 class RequestParser {
@@ -75,7 +78,20 @@ class RequestParser {
   uint64_t streamOffset(const char* at) const {
     return exec_offset_ + static_cast<uint64_t>(at - exec_base_);
   }
-  int countTrailerBytes(size_t len);
+  // The part of a message llhttp is in. Each bounded part has a byte budget,
+  // and feed() never hands llhttp more than the part may still grow by.
+  enum class Section {
+    kHead,       // leading empty lines, request line, headers: max_header_bytes
+    kBody,       // Content-Length body or chunk data: max_body_bytes, checked per piece
+    kChunkLine,  // chunk size, extensions, CRLF: max_chunk_line_bytes
+    kTrailers,   // trailer section after the last chunk: max_header_bytes
+  };
+  // Called at the pause that ends the previous section, so that the bytes of
+  // one llhttp_execute() always belong to one section.
+  void enterSection(Section section);
+  uint64_t sectionLimit() const;
+  // Fails with the status of the section whose budget ran out.
+  void failSectionTooLarge();
   int checkTarget();
   int completeHead();
   int finishHeader();
@@ -87,6 +103,9 @@ class RequestParser {
   std::string current_value_;
   std::string_view body_;
   Event pending_event_ = Event::kNeedMore;  // set by the callback that paused llhttp
+  // The pause only marks a section boundary (chunk header, chunk end): feed()
+  // resumes and goes on without reporting an event.
+  bool silent_pause_ = false;
 
   // Where llhttp is in the stream, so request-line spans can be checked for
   // exactly one SP between the parts (llhttp skips extra spaces).
@@ -101,9 +120,10 @@ class RequestParser {
   size_t authority_pos_ = 0;
   size_t authority_len_ = 0;
 
-  uint64_t head_bytes_ = 0;  // raw bytes of this head so far (incl. leading CRLFs)
+  Section section_ = Section::kHead;
+  uint64_t section_bytes_ = 0;   // raw bytes of the current section so far
+  uint64_t section_serial_ = 0;  // incremented by enterSection()
   uint64_t body_bytes_ = 0;
-  uint64_t trailer_bytes_ = 0;
   uint32_t header_count_ = 0;
   uint32_t trailer_count_ = 0;
   uint32_t content_length_count_ = 0;

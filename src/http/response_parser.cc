@@ -30,7 +30,7 @@ struct ResponseParserCallbacks {
 
   static int onHeaderField(llhttp_t* p, const char* at, size_t len) {
     ResponseParser* s = self(p);
-    if (s->in_message_) return s->countTrailerBytes(len);
+    if (s->in_message_) return 0;  // a trailer: bounded as raw bytes, dropped
     s->current_field_.append(at, len);
     return 0;
   }
@@ -44,7 +44,7 @@ struct ResponseParserCallbacks {
 
   static int onHeaderValue(llhttp_t* p, const char* at, size_t len) {
     ResponseParser* s = self(p);
-    if (s->in_message_) return s->countTrailerBytes(len);
+    if (s->in_message_) return 0;
     s->current_value_.append(at, len);
     return 0;
   }
@@ -57,6 +57,24 @@ struct ResponseParserCallbacks {
 
   static int onHeadersComplete(llhttp_t* p) { return self(p)->completeHead(); }
 
+  static int onChunkHeader(llhttp_t* p) {
+    ResponseParser* s = self(p);
+    // The chunk line ends here; size 0 is the last chunk, trailers follow.
+    s->enterSection(p->content_length == 0 ? ResponseParser::Section::kTrailers
+                                           : ResponseParser::Section::kBody);
+    s->silent_pause_ = true;
+    return HPE_PAUSED;
+  }
+
+  static int onChunkComplete(llhttp_t* p) {
+    ResponseParser* s = self(p);
+    // Also called after the trailer section; the message ends next.
+    if (s->section_ == ResponseParser::Section::kTrailers) return 0;
+    s->enterSection(ResponseParser::Section::kChunkLine);
+    s->silent_pause_ = true;
+    return HPE_PAUSED;
+  }
+
   static int onBody(llhttp_t* p, const char* at, size_t len) {
     ResponseParser* s = self(p);
     if (len == 0) return 0;  // llhttp's end-of-buffer span flush
@@ -67,6 +85,7 @@ struct ResponseParserCallbacks {
 
   static int onMessageComplete(llhttp_t* p) {
     ResponseParser* s = self(p);
+    s->enterSection(ResponseParser::Section::kHead);
     // A bodiless response: the head event is still to be reported; the
     // completion follows on the next call (complete_pending_).
     if (!s->complete_pending_) {
@@ -91,6 +110,8 @@ static const llhttp_settings_t* responseParserSettings() {
     settings.on_header_value = &ResponseParserCallbacks::onHeaderValue;
     settings.on_header_value_complete = &ResponseParserCallbacks::onHeaderValueComplete;
     settings.on_headers_complete = &ResponseParserCallbacks::onHeadersComplete;
+    settings.on_chunk_header = &ResponseParserCallbacks::onChunkHeader;
+    settings.on_chunk_complete = &ResponseParserCallbacks::onChunkComplete;
     settings.on_body = &ResponseParserCallbacks::onBody;
     settings.on_message_complete = &ResponseParserCallbacks::onMessageComplete;
     // No lenient flags (see RequestParser).
@@ -99,8 +120,11 @@ static const llhttp_settings_t* responseParserSettings() {
   return &table;
 }
 
-ResponseParser::ResponseParser(uint64_t max_header_bytes, uint32_t max_headers)
-    : max_header_bytes_(max_header_bytes), max_headers_(max_headers) {
+ResponseParser::ResponseParser(uint64_t max_header_bytes, uint32_t max_headers,
+                               uint64_t max_chunk_line_bytes)
+    : max_header_bytes_(max_header_bytes),
+      max_headers_(max_headers),
+      max_chunk_line_bytes_(max_chunk_line_bytes) {
   llhttp_init(&parser_, HTTP_RESPONSE, responseParserSettings());
   parser_.data = this;
 }
@@ -122,7 +146,6 @@ void ResponseParser::resetMessage() {
   head_.keep_alive = true;
   current_field_.clear();
   current_value_.clear();
-  trailer_bytes_ = 0;
   header_count_ = 0;
   trailer_count_ = 0;
   content_length_count_ = 0;
@@ -139,10 +162,23 @@ int ResponseParser::fail(std::string reason) {
   return HPE_USER;
 }
 
-int ResponseParser::countTrailerBytes(size_t len) {
-  trailer_bytes_ += len;
-  if (trailer_bytes_ > max_header_bytes_) return fail("response trailer section too large");
-  return 0;
+void ResponseParser::enterSection(Section section) {
+  section_ = section;
+  section_bytes_ = 0;
+  ++section_serial_;
+}
+
+uint64_t ResponseParser::sectionLimit() const {
+  switch (section_) {
+    case Section::kHead:
+    case Section::kTrailers:
+      return max_header_bytes_;
+    case Section::kChunkLine:
+      return max_chunk_line_bytes_;
+    case Section::kBody:
+      break;
+  }
+  return 0;  // unbounded
 }
 
 int ResponseParser::finishHeader() {
@@ -215,6 +251,7 @@ int ResponseParser::completeHead() {
                      head_.framing != BodyFraming::kUntilClose;
 
   in_message_ = true;
+  enterSection(head_.framing == BodyFraming::kChunked ? Section::kChunkLine : Section::kBody);
   pending_event_ = Event::kHeadComplete;
   if (no_body) {
     // 1 = "no body" for llhttp, which then completes the message at once;
@@ -228,7 +265,6 @@ int ResponseParser::completeHead() {
 void ResponseParser::completeMessage() {
   in_message_ = false;
   started_ = false;
-  head_bytes_ = 0;
   // The request's method applies until its final (non-1xx) response.
   if (head_.status >= 200) skip_body_ = false;
 }
@@ -247,10 +283,12 @@ ResponseParser::Result ResponseParser::feed(const char* data, size_t len) {
   }
   size_t offset = 0;
   while (true) {
-    const bool in_head = !in_message_;
+    // As for requests: never more than the current section may still grow by.
+    const uint64_t limit = sectionLimit();
+    const uint64_t serial = section_serial_;
     size_t chunk = len - offset;
-    if (in_head) {
-      uint64_t room = head_bytes_ < max_header_bytes_ ? max_header_bytes_ - head_bytes_ : 0;
+    if (limit != 0) {
+      uint64_t room = section_bytes_ < limit ? limit - section_bytes_ : 0;
       if (chunk > room) chunk = static_cast<size_t>(room);
     }
     const char* start = data + offset;
@@ -263,18 +301,27 @@ ResponseParser::Result ResponseParser::feed(const char* data, size_t len) {
                  : 0;
     }
     offset += used;
-    if (in_head) head_bytes_ += used;
+    if (section_serial_ == serial) section_bytes_ += used;
 
     switch (err) {
       case HPE_OK:
-        if (in_head && head_bytes_ >= max_header_bytes_ && (started_ || offset < len)) {
-          fail("response head too large");
+        if (limit != 0 && section_bytes_ >= limit &&
+            (section_ != Section::kHead || started_ || offset < len)) {
+          fail(section_ == Section::kHead        ? "response head too large"
+               : section_ == Section::kChunkLine ? "chunk line too long in response (chunk size "
+                                                   "and extensions)"
+                                                 : "response trailer section too large");
           return {Event::kError, offset};
         }
         if (offset < len) continue;
         return {Event::kNeedMore, offset};
       case HPE_PAUSED:
         llhttp_resume(&parser_);
+        if (silent_pause_) {
+          silent_pause_ = false;
+          if (offset < len) continue;
+          return {Event::kNeedMore, offset};
+        }
         return {pending_event_, offset};
       default: {
         if (!failed_) {

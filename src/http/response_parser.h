@@ -29,7 +29,10 @@ class ResponseParser {
     size_t consumed;  // bytes of the input used up to and including this event
   };
 
-  explicit ResponseParser(uint64_t max_header_bytes = 64 * 1024, uint32_t max_headers = 200);
+  // `max_chunk_line_bytes` bounds one chunk line (size, extensions, CRLF), as
+  // ParserLimits does for requests.
+  explicit ResponseParser(uint64_t max_header_bytes = 64 * 1024, uint32_t max_headers = 200,
+                          uint64_t max_chunk_line_bytes = 16 * 1024);
   ~ResponseParser();
   ResponseParser(const ResponseParser&) = delete;
   ResponseParser& operator=(const ResponseParser&) = delete;
@@ -73,13 +76,18 @@ class ResponseParser {
 
   void resetMessage();
   int fail(std::string reason);
-  int countTrailerBytes(size_t len);
+  // The part of a response llhttp is in, each with its byte budget (see
+  // RequestParser::Section).
+  enum class Section { kHead, kBody, kChunkLine, kTrailers };
+  void enterSection(Section section);
+  uint64_t sectionLimit() const;
   int finishHeader();
   int completeHead();
   void completeMessage();
 
   uint64_t max_header_bytes_;
   uint32_t max_headers_;
+  uint64_t max_chunk_line_bytes_;
   llhttp_t parser_;
   ResponseHead head_;
   std::string current_field_;
@@ -89,10 +97,13 @@ class ResponseParser {
   // A bodiless response ends inside the same llhttp pause as its head;
   // kMessageComplete is then reported by the next feed()/finish() call.
   bool complete_pending_ = false;
+  // The pause only marks a section boundary; feed() goes on silently.
+  bool silent_pause_ = false;
 
   bool skip_body_ = false;  // the request was HEAD
-  uint64_t head_bytes_ = 0;
-  uint64_t trailer_bytes_ = 0;
+  Section section_ = Section::kHead;
+  uint64_t section_bytes_ = 0;   // raw bytes of the current section so far
+  uint64_t section_serial_ = 0;  // incremented by enterSection()
   uint32_t header_count_ = 0;
   uint32_t trailer_count_ = 0;
   uint32_t content_length_count_ = 0;

@@ -8,7 +8,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const char* method : {"GET", "HEAD"}) {
-    sluice::http::ResponseParser parser(4096, 32);
+    sluice::http::ResponseParser parser(4096, 32, /*max_chunk_line_bytes=*/64);
     parser.expectResponseTo(method);
     const char* bytes = reinterpret_cast<const char*>(data);
     size_t offset = 0;

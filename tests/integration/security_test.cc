@@ -1,0 +1,136 @@
+// Security properties of the proxy path, end to end: the real sluice binary
+// in front of recording backends (backend.h). Each test checks what the
+// backend never sees (forged forwarding headers, paths a route was meant to
+// stop, unbounded chunk framing) and, as its control, what it does see.
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "integration/backend.h"
+#include "integration/harness.h"
+
+namespace sluice::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A sluice config: one listener on `port` with `routes` (YAML list items,
+// each starting with "- "), upstreams named after `backends` (name → port),
+// and `top` added at the top level (e.g. "trusted_proxies: []\n").
+std::string securityYaml(int port, const std::string& top, const std::vector<std::string>& routes,
+                         const std::map<std::string, int>& backends) {
+  std::string yaml =
+      "workers: 1\n"
+      "shutdown_timeout: 1s\n"
+      "log: {level: debug, error: stderr, access: off}\n"
+      "timeouts: {header: 5s, body: 5s, idle: 60s, send: 5s}\n"
+      "limits: {max_header_bytes: 8k, max_headers: 50}\n" +
+      top +
+      "listeners:\n"
+      "  - name: web\n"
+      "    address: 127.0.0.1:" +
+      std::to_string(port) + "\n    routes:\n";
+  for (const std::string& route : routes)
+    yaml += "      " + route + "\n";
+  yaml += "upstreams:\n";
+  for (const auto& [name, backend_port] : backends) {
+    yaml += "  " + name + ":\n    servers: [{address: 127.0.0.1:" + std::to_string(backend_port) +
+            "}]\n    timeouts: {connect: 2s, response: 5s, send: 5s}\n";
+  }
+  return yaml;
+}
+
+Reply okWithTarget(const ReceivedRequest& request, int, int) {
+  return Reply::send(httpResponse(200, request.target));
+}
+
+class SecurityTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    for (auto& sluice : sluices_) {
+      int code = sluice->stop(SIGTERM);
+      std::string log = sluice->errorLog();
+      EXPECT_EQ(code, 0) << log;
+      EXPECT_EQ(sanitizerReport(log), "") << log;
+    }
+  }
+
+  // Starts sluice on a fresh port; 0 on failure.
+  int start(const std::string& top, const std::vector<std::string>& routes,
+            const std::map<std::string, int>& backends) {
+    int port = freePort();
+    auto sluice = std::make_unique<SluiceProcess>();
+    bool ok = sluice->start(securityYaml(port, top, routes, backends), port);
+    EXPECT_TRUE(ok) << sluice->errorLog();
+    sluices_.push_back(std::move(sluice));
+    return ok ? port : 0;
+  }
+
+  // One upstream `app` for every request.
+  int startSimple(const std::string& top, const Backend& backend) {
+    return start(top, {"- upstream: app"}, {{"app", backend.port()}});
+  }
+
+  std::vector<std::unique_ptr<SluiceProcess>> sluices_;
+};
+
+// Sends `request` on a fresh connection and returns the response.
+std::string roundTrip(int port, const std::string& request) {
+  RawClient c;
+  if (!c.connect(port) || !c.send(request)) return "";
+  return c.readResponse();
+}
+
+// --- Chunk lines are bounded (CVE-2024-22019 in Node.js) ----------------------------------------
+
+TEST_F(SecurityTest, EightMebibyteChunkExtensionIs413AndNothingOfItIsForwarded) {
+  Backend backend(okWithTarget);
+  int port = startSimple("", backend);
+  ASSERT_NE(port, 0);
+  const std::string head = "POST /upload HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  RawClient c;
+  ASSERT_TRUE(c.connect(port));
+  // Written from another thread: sluice answers long before the 8 MiB are
+  // written, and reads (and drops) the rest while it closes.
+  std::thread writer([&c, &head] {
+    c.send(head + "1;" + std::string(8 << 20, 'a'));
+    c.shutdownWrite();
+  });
+  bool closed = false;
+  std::string got = c.readUntilClose(5000ms, &closed);
+  writer.join();
+  EXPECT_EQ(statusOf(got), 413) << got;
+  EXPECT_NE(got.find("\r\nConnection: close\r\n"), std::string::npos) << got;
+  EXPECT_TRUE(closed);
+  // The backend may have received the head (bodies stream), never a byte of
+  // the chunk line, and its connection is closed.
+  ASSERT_TRUE(backend.syncProbe());
+  EXPECT_EQ(backend.requestCount(), 0);
+  for (int i = 0; i < backend.connections() - 1; ++i) {
+    EXPECT_TRUE(backend.waitForPeerClose(i, 2000ms)) << "backend connection " << i;
+    EXPECT_LT(backend.rawSize(i), 1024u) << backend.raw(i).substr(0, 300);
+    EXPECT_EQ(backend.raw(i).find("1;a"), std::string::npos);
+  }
+}
+
+TEST_F(SecurityTest, OrdinaryChunkExtensionsStillPass) {
+  Backend backend(
+      [](const ReceivedRequest& r, int, int) { return Reply::send(httpResponse(200, r.body)); });
+  int port = startSimple("", backend);
+  ASSERT_NE(port, 0);
+  std::string got = roundTrip(port,
+                              "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "5;name=\"a value\";x=1\r\nhello\r\n" +
+                                  std::string(100, '0') + "1\r\n!\r\n0\r\n\r\n");
+  EXPECT_EQ(statusOf(got), 200) << got;
+  EXPECT_NE(got.find("\r\n\r\nhello!"), std::string::npos) << got;
+}
+
+}  // namespace
+}  // namespace sluice::testing
