@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "http/llhttp_support.h"
+
 namespace sluice::http {
 
 namespace {
@@ -413,6 +415,7 @@ int RequestParser::completeHead() {
     switch (classifyTransferEncoding(te->value)) {
       case TransferCoding::kChunked:
         head_.framing = BodyFraming::kChunked;
+        markChunkedForLlhttp(&parser_);
         break;
       case TransferCoding::kUnsupported:
         // RFC 9112 §6.1: a coding we do not implement gets 501.

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "http/llhttp_support.h"
+
 namespace sluice::http {
 
 // Static trampolines from llhttp's C callbacks (see RequestParser's).
@@ -242,6 +244,7 @@ int ResponseParser::completeHead() {
     head_.content_length = 0;
   } else if (has_te) {
     head_.framing = BodyFraming::kChunked;
+    markChunkedForLlhttp(&parser_);
   } else if (content_length_count_ > 0) {
     head_.framing = BodyFraming::kContentLength;
   } else {

@@ -132,5 +132,22 @@ TEST_F(SecurityTest, OrdinaryChunkExtensionsStillPass) {
   EXPECT_NE(got.find("\r\n\r\nhello!"), std::string::npos) << got;
 }
 
+// --- Transfer-Encoding with trailing OWS ------------------------------------------------------
+
+TEST_F(SecurityTest, TransferEncodingChunkedWithTrailingTabIsForwarded) {
+  Backend backend(
+      [](const ReceivedRequest& r, int, int) { return Reply::send(httpResponse(200, r.body)); });
+  int port = startSimple("", backend);
+  ASSERT_NE(port, 0);
+  std::string got = roundTrip(port,
+                              "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\t\r\n\r\n"
+                              "3\r\nabc\r\n0\r\n\r\n");
+  EXPECT_EQ(statusOf(got), 200) << got;
+  ASSERT_EQ(backend.requestCount(), 1);
+  ReceivedRequest r = backend.requests()[0];
+  EXPECT_EQ(r.value("Transfer-Encoding"), "chunked");  // regenerated, without the tab
+  EXPECT_EQ(r.body, "abc");
+}
+
 }  // namespace
 }  // namespace sluice::testing

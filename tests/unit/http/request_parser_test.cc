@@ -667,6 +667,38 @@ TEST(RequestParser, ChunkedCodingIsCaseInsensitive) {
   EXPECT_EQ(trace[2], "DONE");
 }
 
+TEST(RequestParser, ChunkedWithTrailingHtabOrMixedOws) {
+  // RFC 9110 §5.5: OWS (SP / HTAB) around a field value is not part of it.
+  // llhttp skips only SP after "chunked" and, for the rest, refuses the
+  // request as if the final coding were not chunked.
+  for (const char* value : {"chunked\t", "chunked \t ", "CHUNKED\t\t", "\tchunked\t"}) {
+    const std::string input =
+        req(std::string("Host: a\r\nTransfer-Encoding: ") + value + "\r\n", "POST / HTTP/1.1") +
+        "3;e=1\r\nabc\r\n0\r\nT: 1\r\n\r\n" + "GET /next HTTP/1.1\r\nHost: a\r\n\r\n";
+    const std::vector<std::string> trace = driveWhole(input);
+    ASSERT_EQ(trace.size(), 5u) << value;
+    EXPECT_NE(trace[0].find("framing=2"), std::string::npos) << value;
+    EXPECT_EQ(trace[1], "BODY abc") << value;
+    EXPECT_EQ(trace[2], "DONE") << value;
+    EXPECT_EQ(trace[3].rfind("HEAD GET /next", 0), 0u) << value;
+    EXPECT_EQ(driveByteByByte(input), trace) << value;
+  }
+}
+
+TEST(RequestParser, ChunkedWithTrailingHtabAndContentLengthIsStill400) {
+  EXPECT_EQ(driveWhole(req("Host: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\t\r\n",
+                           "POST / HTTP/1.1"))
+                .back(),
+            "ERROR 400");
+  // HTAB does not make other codings pass.
+  EXPECT_EQ(driveWhole(req("Host: a\r\nTransfer-Encoding: chunked\t, gzip\r\n", "POST / HTTP/1.1"))
+                .back(),
+            "ERROR 400");
+  EXPECT_EQ(
+      driveWhole(req("Host: a\r\nTransfer-Encoding: chunked\tx\r\n", "POST / HTTP/1.1")).back(),
+      "ERROR 400");
+}
+
 TEST(RequestParser, ChunkedBodyAtEverySplit) {
   std::string input = kChunkedPost + "3\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n";
   std::vector<std::string> whole = driveWhole(input);

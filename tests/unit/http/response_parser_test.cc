@@ -137,6 +137,22 @@ TEST(ResponseParser, Chunked) {
   EXPECT_EQ(d.events[2], "DONE");
 }
 
+TEST(ResponseParser, ChunkedWithTrailingHtab) {
+  // llhttp alone would read this body until close (its chunked detection
+  // skips only SP), while the head says chunked: both must agree.
+  const std::string input =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked \t\r\n\r\n"
+      "5\r\nhello\r\n0\r\n\r\n"
+      "HTTP/1.1 204 No Content\r\n\r\n";
+  Driven d = driveWhole(input);
+  ASSERT_EQ(d.events.size(), 5u) << d.error;
+  EXPECT_NE(d.events[0].find("framing=2"), std::string::npos);
+  EXPECT_EQ(d.events[1], "BODY hello");
+  EXPECT_EQ(d.events[2], "DONE");
+  EXPECT_EQ(d.events[3].rfind("HEAD 204", 0), 0u);
+  EXPECT_EQ(d.consumed, input.size());
+}
+
 TEST(ResponseParser, UntilCloseCompletedByFinish) {
   ResponseParser parser;
   Driven d = drive(parser, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nsome body", {});
