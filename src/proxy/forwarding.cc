@@ -3,8 +3,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <random>
+
+#include "config/units.h"
 
 namespace sluice::proxy {
 namespace {
@@ -141,14 +145,15 @@ ClientFraming appendClientResponseHead(const http::ResponseHead& head, bool head
     framing = ClientFraming::kUntilClose;
   }
 
+  // Content-Length is regenerated below where there is a body. Without one,
+  // the upstream's value passes only where it describes the representation
+  // (a response to HEAD, a 304); RFC 9110 §8.6 forbids it on 1xx and 204.
+  const bool pass_content_length = framing == ClientFraming::kNoBody && head.status >= 200 &&
+                                   head.status != 204 && (head_request || head.status == 304);
   const std::string tokens = connectionTokens(head.headers);
   for (const http::Header& header : head.headers) {
     if (isHopByHop(header.name, tokens)) continue;
-    // Content-Length is regenerated below, except where the body is absent:
-    // then the upstream's value (a HEAD or 304 describing the entity) passes.
-    if (equalsIgnoreCase(header.name, "content-length") && framing != ClientFraming::kNoBody) {
-      continue;
-    }
+    if (equalsIgnoreCase(header.name, "content-length") && !pass_content_length) continue;
     appendHeader(header.name, header.value, out);
   }
   if (framing == ClientFraming::kContentLength) {
@@ -173,13 +178,20 @@ void appendChunk(std::string_view data, std::string* out) {
 int64_t keepAliveTimeoutMs(const http::ResponseHead& head) {
   const http::Header* keep_alive = head.find("keep-alive");
   if (keep_alive == nullptr) return 0;
-  std::string_view value = keep_alive->value;
-  size_t pos = value.find("timeout=");
-  if (pos == std::string_view::npos) return 0;
+  std::string text;
+  if (!http::findParameter(keep_alive->value, "timeout", &text) || text.empty()) return 0;
+  // The hint only ever shortens a pool timeout, and no configured duration
+  // exceeds config::kMaxDuration: saturate there while reading the digits, so
+  // that neither the digits nor the multiplication below can overflow (a
+  // signed overflow is undefined behaviour; `timeout=2305843009213693953`
+  // killed the sanitizer build's worker).
+  constexpr int64_t kMaxSeconds =
+      std::chrono::duration_cast<std::chrono::seconds>(config::kMaxDuration).count();
   int64_t seconds = 0;
-  const char* begin = value.data() + pos + 8;
-  auto [ptr, ec] = std::from_chars(begin, value.data() + value.size(), seconds);
-  if (ec != std::errc() || ptr == begin || seconds <= 0) return 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return 0;
+    seconds = std::min(seconds * 10 + (c - '0'), kMaxSeconds);
+  }
   return seconds * 1000;
 }
 

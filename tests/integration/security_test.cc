@@ -149,5 +149,36 @@ TEST_F(SecurityTest, TransferEncodingChunkedWithTrailingTabIsForwarded) {
   EXPECT_EQ(r.body, "abc");
 }
 
+// --- Response framing ---------------------------------------------------------------------------
+
+TEST_F(SecurityTest, NoContentLengthOn204AndHugeKeepAliveTimeoutIsHarmless) {
+  Backend backend([](const ReceivedRequest& r, int, int) {
+    if (r.target == "/none") {
+      // RFC 9110 §8.6 forbids this Content-Length; and timeout * 1000
+      // overflowed int64_t before it was clamped.
+      return Reply::send(
+          "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n"
+          "Keep-Alive: timeout=2305843009213693953\r\n\r\n");
+    }
+    return Reply::send("HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\nETag: \"e\"\r\n\r\n");
+  });
+  int port = startSimple("", backend);
+  ASSERT_NE(port, 0);
+  RawClient c;
+  ASSERT_TRUE(c.connect(port));
+  ASSERT_TRUE(c.send("GET /none HTTP/1.1\r\nHost: h\r\n\r\n"));
+  std::string first = c.readResponse();
+  EXPECT_EQ(statusOf(first), 204) << first;
+  EXPECT_EQ(first.find("Content-Length"), std::string::npos) << first;
+  EXPECT_EQ(first.find("Keep-Alive"), std::string::npos) << first;  // hop-by-hop
+  // The pooled upstream connection (with the clamped hint) is reused.
+  ASSERT_TRUE(c.send("GET /cached HTTP/1.1\r\nHost: h\r\n\r\n"));
+  std::string second = c.readResponse();
+  EXPECT_EQ(statusOf(second), 304) << second;
+  EXPECT_NE(second.find("\r\nContent-Length: 5\r\n"), std::string::npos) << second;
+  EXPECT_EQ(backend.connections(), 1);
+  EXPECT_TRUE(sluices_.back()->running());
+}
+
 }  // namespace
 }  // namespace sluice::testing

@@ -78,5 +78,91 @@ TEST(AppendUpstreamRequestHead, HopByHopHeadersAreNotForwarded) {
   EXPECT_EQ(valuesOf(out, "Host"), std::vector<std::string>{"a"});
 }
 
+// --- Response heads ------------------------------------------------------------------------------
+
+http::ResponseHead response(int status, std::vector<http::Header> headers) {
+  http::ResponseHead head;
+  head.status = status;
+  head.reason = "R";
+  head.headers = std::move(headers);
+  return head;
+}
+
+std::vector<std::string> contentLengthsForClient(int status, bool head_request) {
+  http::ResponseHead head = response(status, {header("Content-Length", "42"), header("X", "y")});
+  std::string out;
+  appendClientResponseHead(head, head_request, 1, true, &out);
+  EXPECT_EQ(valuesOf(out, "X"), std::vector<std::string>{"y"}) << out;
+  return valuesOf(out, "Content-Length");
+}
+
+TEST(AppendClientResponseHead, ContentLengthNeverOn1xxOr204) {
+  // RFC 9110 §8.6: a server MUST NOT send Content-Length in a 1xx or 204.
+  using V = std::vector<std::string>;
+  EXPECT_EQ(contentLengthsForClient(204, false), V{});
+  EXPECT_EQ(contentLengthsForClient(204, true), V{});
+  EXPECT_EQ(contentLengthsForClient(103, false), V{});
+  EXPECT_EQ(contentLengthsForClient(100, true), V{});
+  // For HEAD and 304 it describes the representation, and passes.
+  EXPECT_EQ(contentLengthsForClient(304, false), V{"42"});
+  EXPECT_EQ(contentLengthsForClient(200, true), V{"42"});
+  EXPECT_EQ(contentLengthsForClient(404, true), V{"42"});
+}
+
+TEST(AppendClientResponseHead, ContentLengthRegeneratedForBodies) {
+  http::ResponseHead head = response(200, {header("content-length", "007")});
+  head.framing = http::BodyFraming::kContentLength;
+  head.content_length = 7;
+  std::string out;
+  EXPECT_EQ(appendClientResponseHead(head, false, 1, true, &out), ClientFraming::kContentLength);
+  EXPECT_EQ(valuesOf(out, "Content-Length"), std::vector<std::string>{"7"}) << out;
+}
+
+int64_t keepAliveMs(std::string value) {
+  return keepAliveTimeoutMs(response(200, {header("Keep-Alive", std::move(value))}));
+}
+
+TEST(KeepAliveTimeoutMs, ParsesTheTimeoutParameter) {
+  EXPECT_EQ(keepAliveMs("timeout=5"), 5000);
+  EXPECT_EQ(keepAliveMs("timeout=5, max=100"), 5000);
+  EXPECT_EQ(keepAliveMs("max=100, timeout=3"), 3000);
+  EXPECT_EQ(keepAliveTimeoutMs(response(200, {})), 0);
+  EXPECT_EQ(keepAliveMs("timeout=0"), 0);
+}
+
+TEST(KeepAliveTimeoutMs, NamesAreCaseInsensitiveAndWhole) {
+  // RFC 9110 §5.6.6: parameter names are case-insensitive.
+  EXPECT_EQ(keepAliveMs("Timeout=4"), 4000);
+  EXPECT_EQ(keepAliveMs("max=1,TIMEOUT=2"), 2000);
+  // Not a parameter named timeout.
+  EXPECT_EQ(keepAliveMs("xtimeout=5"), 0);
+  EXPECT_EQ(keepAliveMs("max=1, mytimeout=5"), 0);
+  EXPECT_EQ(keepAliveMs("timeouts=5"), 0);
+  // A quoted value is the same value (§5.6.6); a quoted name is not a name.
+  EXPECT_EQ(keepAliveMs("timeout=\"6\""), 6000);
+  EXPECT_EQ(keepAliveMs("x=\"timeout=5\""), 0);
+  EXPECT_EQ(keepAliveMs("x=\"a, timeout=9\", timeout=1"), 1000);
+}
+
+TEST(KeepAliveTimeoutMs, InvalidValuesGiveNoHint) {
+  EXPECT_EQ(keepAliveMs("timeout=-5"), 0);
+  EXPECT_EQ(keepAliveMs("timeout=5s"), 0);
+  EXPECT_EQ(keepAliveMs("timeout="), 0);
+  EXPECT_EQ(keepAliveMs("timeout"), 0);
+  EXPECT_EQ(keepAliveMs("timeout=0x10"), 0);
+}
+
+TEST(KeepAliveTimeoutMs, HugeValuesAreClampedNotOverflowed) {
+  // 2305843009213693953 * 1000 overflows int64_t (undefined behaviour; the
+  // sanitizer build's worker died on it). No timeout sluice can be
+  // configured with is longer than a year, so that is the ceiling.
+  constexpr int64_t kYearMs = int64_t{365} * 24 * 3600 * 1000;
+  EXPECT_EQ(keepAliveMs("timeout=2305843009213693953"), kYearMs);
+  EXPECT_EQ(keepAliveMs("timeout=9223372036854775807"), kYearMs);
+  EXPECT_EQ(keepAliveMs("timeout=99999999999999999999999999999"), kYearMs);
+  EXPECT_EQ(keepAliveMs("timeout=31536000"), kYearMs);
+  EXPECT_EQ(keepAliveMs("timeout=31535999"), kYearMs - 1000);
+}
+
 }  // namespace
 }  // namespace sluice::proxy
