@@ -411,7 +411,7 @@ class Loader {
       }
       walkMap(top,
               {"workers", "pid_file", "shutdown_timeout", "drain_delay", "watch_config", "admin",
-               "log", "timeouts", "limits", "trusted_proxies", "listeners", "upstreams"},
+               "log", "timeouts", "limits", "trusted_proxies", "headers", "listeners", "upstreams"},
               [&](const std::string& key, const Field& value) {
                 if (key == "workers") {
                   parseWorkers(value, config);
@@ -434,6 +434,8 @@ class Loader {
                   parseLimits(value, &config->limits);
                 } else if (key == "trusted_proxies") {
                   parseTrustedProxies(value, &config->trusted_proxies);
+                } else if (key == "headers") {
+                  parseHeaderSettings(value, &config->headers);
                 } else if (key == "listeners") {
                   has_listeners = true;
                   parseListeners(value, &config->listeners);
@@ -597,6 +599,22 @@ class Loader {
       }
       out->push_back(*range);
     }
+  }
+
+  void parseHeaderSettings(const Field& f, HeaderSettings* headers) {
+    if (!expectMap(f)) return;
+    walkMap(f, {"underscores", "request_id"}, [&](const std::string& key, const Field& value) {
+      std::string choice;
+      if (key == "underscores") {
+        if (readChoice(value, {"drop", "keep"}, &choice)) {
+          headers->keep_underscores = choice == "keep";
+        }
+      } else if (key == "request_id") {
+        if (readChoice(value, {"generate", "keep"}, &choice)) {
+          headers->keep_untrusted_request_id = choice == "keep";
+        }
+      }
+    });
   }
 
   // --- listeners -----------------------------------------------------------

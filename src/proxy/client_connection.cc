@@ -361,6 +361,8 @@ void ClientConnection::startProxy(const config::Route& route) {
   forwarded.peer_trusted = trusted;
   forwarded.request_id = request_id;
   forwarded.fallback_host = cluster->second->name();
+  forwarded.keep_underscores = server_.config->headers.keep_underscores;
+  forwarded.keep_untrusted_request_id = server_.config->headers.keep_untrusted_request_id;
   std::string head_bytes;
   appendUpstreamRequestHead(head, forwarded, &head_bytes);
   exchange_ = std::make_unique<ProxyExchange>(*this, *cluster->second, head, std::move(head_bytes));

@@ -20,6 +20,39 @@ constexpr std::string_view kHopByHop[] = {
     "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
 };
 
+enum class ForwardingHeader {
+  kXForwardedFor,
+  kXForwardedProto,
+  kXForwardedHost,
+  kPeerIdentity,  // Forwarded, X-Real-IP
+  kXRequestId,
+  kOther,
+};
+
+// Compares a header name to a lower-case one, ASCII case-insensitively and
+// with `_` equal to `-`, as CGI variables see them.
+bool sameCgiName(std::string_view name, std::string_view lower) {
+  if (name.size() != lower.size()) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c == '_') c = '-';
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
+ForwardingHeader classifyForwardingHeader(std::string_view name) {
+  if (sameCgiName(name, "x-forwarded-for")) return ForwardingHeader::kXForwardedFor;
+  if (sameCgiName(name, "x-forwarded-proto")) return ForwardingHeader::kXForwardedProto;
+  if (sameCgiName(name, "x-forwarded-host")) return ForwardingHeader::kXForwardedHost;
+  if (sameCgiName(name, "forwarded") || sameCgiName(name, "x-real-ip")) {
+    return ForwardingHeader::kPeerIdentity;
+  }
+  if (sameCgiName(name, "x-request-id")) return ForwardingHeader::kXRequestId;
+  return ForwardingHeader::kOther;
+}
+
 void appendHeader(std::string_view name, std::string_view value, std::string* out) {
   out->append(name).append(": ").append(value).append("\r\n");
 }
@@ -75,22 +108,40 @@ void appendUpstreamRequestHead(const http::RequestHead& head, const ForwardedFor
         equalsIgnoreCase(name, "content-length") || equalsIgnoreCase(name, "expect")) {
       continue;
     }
-    if (equalsIgnoreCase(name, "x-forwarded-for")) {
-      if (forwarded.peer_trusted) {
-        if (!xff.empty()) xff.append(", ");
-        xff.append(header.value);
-      }
-      continue;
+    // CGI and the WSGI/Rack servers built on its variables map `-` and `_`
+    // to the same name (HTTP_X_FORWARDED_FOR), so `X_Forwarded_For` would
+    // stand in for the header sluice sets. nginx drops such names by default
+    // (underscores_in_headers off), from every client.
+    const bool has_underscore = name.find('_') != std::string::npos;
+    if (has_underscore && !forwarded.keep_underscores) continue;
+    switch (classifyForwardingHeader(name)) {
+      case ForwardingHeader::kXForwardedFor:
+        if (forwarded.peer_trusted) {
+          if (!xff.empty()) xff.append(", ");
+          xff.append(header.value);
+        }
+        continue;
+      case ForwardingHeader::kXForwardedProto:
+        if (forwarded.peer_trusted && xf_proto.empty()) xf_proto = header.value;
+        continue;
+      case ForwardingHeader::kXForwardedHost:
+        if (forwarded.peer_trusted && xf_host.empty()) xf_host = header.value;
+        continue;
+      case ForwardingHeader::kPeerIdentity:
+        // Forwarded (RFC 7239) and X-Real-IP say who the client is as much as
+        // X-Forwarded-For does; sluice does not write them, so only a trusted
+        // peer's pass.
+        if (!forwarded.peer_trusted) continue;
+        break;
+      case ForwardingHeader::kXRequestId:
+        // As Envoy: an id from outside the trusted edge is replaced by a
+        // fresh one (unless preserve_external_request_id, here request_id: keep).
+        if (!forwarded.peer_trusted && !forwarded.keep_untrusted_request_id) continue;
+        has_request_id = true;  // an alias too: a CGI backend reads it as the id
+        break;
+      case ForwardingHeader::kOther:
+        break;
     }
-    if (equalsIgnoreCase(name, "x-forwarded-proto")) {
-      if (forwarded.peer_trusted && xf_proto.empty()) xf_proto = header.value;
-      continue;
-    }
-    if (equalsIgnoreCase(name, "x-forwarded-host")) {
-      if (forwarded.peer_trusted && xf_host.empty()) xf_host = header.value;
-      continue;
-    }
-    if (equalsIgnoreCase(name, "x-request-id")) has_request_id = true;
     appendHeader(name, header.value, out);
   }
   if (forwarded.peer != nullptr) {

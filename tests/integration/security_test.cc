@@ -51,7 +51,7 @@ Reply okWithTarget(const ReceivedRequest& request, int, int) {
 }
 
 class SecurityTest : public ::testing::Test {
- protected:
+ public:
   void TearDown() override {
     for (auto& sluice : sluices_) {
       int code = sluice->stop(SIGTERM);
@@ -59,6 +59,11 @@ class SecurityTest : public ::testing::Test {
       EXPECT_EQ(code, 0) << log;
       EXPECT_EQ(sanitizerReport(log), "") << log;
     }
+  }
+
+  // One upstream `app` for every request.
+  int startSimple(const std::string& top, const Backend& backend) {
+    return start(top, {"- upstream: app"}, {{"app", backend.port()}});
   }
 
   // Starts sluice on a fresh port; 0 on failure.
@@ -70,11 +75,6 @@ class SecurityTest : public ::testing::Test {
     EXPECT_TRUE(ok) << sluice->errorLog();
     sluices_.push_back(std::move(sluice));
     return ok ? port : 0;
-  }
-
-  // One upstream `app` for every request.
-  int startSimple(const std::string& top, const Backend& backend) {
-    return start(top, {"- upstream: app"}, {{"app", backend.port()}});
   }
 
   std::vector<std::unique_ptr<SluiceProcess>> sluices_;
@@ -147,6 +147,86 @@ TEST_F(SecurityTest, TransferEncodingChunkedWithTrailingTabIsForwarded) {
   ReceivedRequest r = backend.requests()[0];
   EXPECT_EQ(r.value("Transfer-Encoding"), "chunked");  // regenerated, without the tab
   EXPECT_EQ(r.body, "abc");
+}
+
+// --- Forwarding headers ------------------------------------------------------------------------
+
+// Every header with which a client could speak for a proxy in front of sluice.
+const char kForgedRequest[] =
+    "GET /who HTTP/1.1\r\nHost: h\r\n"
+    "X-Forwarded-For: 6.6.6.6\r\n"
+    "Forwarded: for=6.6.6.6;proto=https\r\n"
+    "X-Real-IP: 6.6.6.6\r\n"
+    "X_Forwarded_For: 7.7.7.7\r\n"
+    "X_Real_IP: 7.7.7.7\r\n"
+    "X-Request-Id: forged-id\r\n"
+    "X_Custom: u\r\n"
+    "X-Plain: p\r\n\r\n";
+
+ReceivedRequest forwardForged(SecurityTest* test, const std::string& top, bool* ok) {
+  Backend backend(okWithTarget);
+  *ok = false;
+  int port = test->startSimple(top, backend);
+  if (port == 0) return {};
+  std::string got = roundTrip(port, kForgedRequest);
+  if (statusOf(got) != 200 || backend.requestCount() != 1) {
+    ADD_FAILURE() << got;
+    return {};
+  }
+  *ok = true;
+  return backend.requests()[0];
+}
+
+bool isFreshId(const std::string& id) {
+  return id.size() == 32 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+TEST_F(SecurityTest, UntrustedPeerCannotForgeForwardingHeaders) {
+  // The harness connects from 127.0.0.1, outside both lists.
+  for (const char* trusted : {"[]", "[10.0.0.0/8]"}) {
+    SCOPED_TRACE(trusted);
+    bool ok = false;
+    ReceivedRequest r = forwardForged(this, std::string("trusted_proxies: ") + trusted + "\n", &ok);
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(r.value("X-Forwarded-For"), "127.0.0.1") << r.head;
+    EXPECT_EQ(r.count("X-Forwarded-For"), 1) << r.head;
+    EXPECT_FALSE(r.has("Forwarded")) << r.head;
+    EXPECT_FALSE(r.has("X-Real-IP")) << r.head;
+    EXPECT_FALSE(r.has("X_Forwarded_For")) << r.head;
+    EXPECT_FALSE(r.has("X_Real_IP")) << r.head;
+    EXPECT_FALSE(r.has("X_Custom")) << r.head;
+    EXPECT_EQ(r.count("X-Request-Id"), 1) << r.head;
+    EXPECT_TRUE(isFreshId(r.value("X-Request-Id"))) << r.head;
+    EXPECT_EQ(r.value("X-Plain"), "p");
+  }
+}
+
+TEST_F(SecurityTest, TrustedPeerPassesForwardedRealIpAndRequestId) {
+  bool ok = false;
+  ReceivedRequest r = forwardForged(this, "trusted_proxies: [127.0.0.1/32]\n", &ok);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(r.value("X-Forwarded-For"), "6.6.6.6, 127.0.0.1") << r.head;
+  EXPECT_EQ(r.value("Forwarded"), "for=6.6.6.6;proto=https") << r.head;
+  EXPECT_EQ(r.value("X-Real-IP"), "6.6.6.6") << r.head;
+  EXPECT_EQ(r.value("X-Request-Id"), "forged-id") << r.head;
+  EXPECT_EQ(r.count("X-Request-Id"), 1) << r.head;
+  // Underscores are dropped from every peer by default.
+  EXPECT_FALSE(r.has("X_Forwarded_For")) << r.head;
+  EXPECT_FALSE(r.has("X_Custom")) << r.head;
+}
+
+TEST_F(SecurityTest, HeaderSettingsKeepUnderscoresAndUntrustedRequestIds) {
+  bool ok = false;
+  ReceivedRequest r = forwardForged(
+      this, "trusted_proxies: []\nheaders: {underscores: keep, request_id: keep}\n", &ok);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(r.value("X_Custom"), "u") << r.head;
+  EXPECT_EQ(r.value("X-Request-Id"), "forged-id") << r.head;
+  // Kept underscores still cannot stand in for what sluice replaces.
+  EXPECT_FALSE(r.has("X_Forwarded_For")) << r.head;
+  EXPECT_FALSE(r.has("X_Real_IP")) << r.head;
+  EXPECT_FALSE(r.has("X-Real-IP")) << r.head;
+  EXPECT_EQ(r.value("X-Forwarded-For"), "127.0.0.1") << r.head;
 }
 
 // --- Response framing ---------------------------------------------------------------------------

@@ -431,6 +431,36 @@ TEST(LoaderTest, BadTrustedProxies) {
                           "10.0.0.0/8, got a list"));
 }
 
+TEST(LoaderTest, HeaderSettings) {
+  auto config = loadOk(std::string(kListener));
+  ASSERT_TRUE(config);
+  EXPECT_FALSE(config->headers.keep_underscores);
+  EXPECT_FALSE(config->headers.keep_untrusted_request_id);
+  config = loadOk(std::string(kListener) + "headers: {underscores: keep, request_id: keep}\n");
+  ASSERT_TRUE(config);
+  EXPECT_TRUE(config->headers.keep_underscores);
+  EXPECT_TRUE(config->headers.keep_untrusted_request_id);
+  config = loadOk(std::string(kListener) + "headers: {underscores: drop, request_id: generate}\n");
+  ASSERT_TRUE(config);
+  EXPECT_FALSE(config->headers.keep_underscores);
+  EXPECT_FALSE(config->headers.keep_untrusted_request_id);
+}
+
+TEST(LoaderTest, BadHeaderSettings) {
+  EXPECT_THAT(errorsOf(std::string(kListener) + R"(headers:
+  underscores: allow
+  request_id: preserve
+  request_ids: keep
+)"),
+              ElementsAre("t.yaml:6:16: headers.underscores: \"allow\" is not one of drop, keep",
+                          "t.yaml:7:15: headers.request_id: \"preserve\" is not one of generate, "
+                          "keep",
+                          "t.yaml:8:3: headers.request_ids: unknown key (did you mean "
+                          "\"request_id\"?)"));
+  EXPECT_EQ(errorOf(std::string(kListener) + "headers: keep\n"),
+            "t.yaml:5:10: headers: expected a mapping, got \"keep\"");
+}
+
 // --- listeners ---------------------------------------------------------------
 
 TEST(LoaderTest, ListenerNameDefaultsToAddressText) {

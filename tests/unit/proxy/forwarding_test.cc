@@ -78,6 +78,103 @@ TEST(AppendUpstreamRequestHead, HopByHopHeadersAreNotForwarded) {
   EXPECT_EQ(valuesOf(out, "Host"), std::vector<std::string>{"a"});
 }
 
+// --- Forwarding headers from trusted and untrusted peers --------------------------------------
+
+const net::Address& peerAddress() {
+  static const net::Address address = *net::Address::parse("192.0.2.7:5555", nullptr);
+  return address;
+}
+
+// A request carrying every header a client could use to pose as a proxy.
+http::RequestHead forgedRequest() {
+  return getRequest(
+      "/p", {header("Host", "a.example"), header("X-Forwarded-For", "1.1.1.1"),
+             header("X-Forwarded-Proto", "https"), header("X-Forwarded-Host", "forged.example"),
+             header("Forwarded", "for=1.1.1.1;proto=https"), header("X-Real-IP", "1.1.1.1"),
+             header("X-Request-Id", "client-id"), header("X_Forwarded_For", "2.2.2.2"),
+             header("X_Real_IP", "2.2.2.2"), header("x_request_id", "client-id-2"),
+             header("X_Custom", "c"), header("X-Other", "o")});
+}
+
+std::string forward(const http::RequestHead& head, bool trusted, bool keep_underscores = false,
+                    bool keep_request_id = false) {
+  ForwardedFor forwarded;
+  forwarded.peer = &peerAddress();
+  forwarded.peer_trusted = trusted;
+  forwarded.request_id = "fresh-id";
+  forwarded.keep_underscores = keep_underscores;
+  forwarded.keep_untrusted_request_id = keep_request_id;
+  std::string out;
+  appendUpstreamRequestHead(head, forwarded, &out);
+  return out;
+}
+
+using Values = std::vector<std::string>;
+
+TEST(AppendUpstreamRequestHead, UntrustedPeerCannotForgeItsIdentity) {
+  const std::string out = forward(forgedRequest(), /*trusted=*/false);
+  EXPECT_EQ(valuesOf(out, "X-Forwarded-For"), Values{"192.0.2.7"}) << out;
+  EXPECT_EQ(valuesOf(out, "X-Forwarded-Proto"), Values{"http"}) << out;
+  EXPECT_EQ(valuesOf(out, "X-Forwarded-Host"), Values{"a.example"}) << out;
+  EXPECT_EQ(valuesOf(out, "Forwarded"), Values{}) << out;
+  EXPECT_EQ(valuesOf(out, "X-Real-IP"), Values{}) << out;
+  EXPECT_EQ(valuesOf(out, "X-Request-Id"), Values{"fresh-id"}) << out;
+  // CGI and WSGI servers read X_Forwarded_For as X-Forwarded-For.
+  EXPECT_EQ(valuesOf(out, "X_Forwarded_For"), Values{}) << out;
+  EXPECT_EQ(valuesOf(out, "X_Real_IP"), Values{}) << out;
+  EXPECT_EQ(valuesOf(out, "x_request_id"), Values{}) << out;
+  EXPECT_EQ(valuesOf(out, "X_Custom"), Values{}) << out;
+  EXPECT_EQ(valuesOf(out, "X-Other"), Values{"o"}) << out;
+}
+
+TEST(AppendUpstreamRequestHead, TrustedPeerPassesItsForwardingHeaders) {
+  const std::string out = forward(forgedRequest(), /*trusted=*/true);
+  EXPECT_EQ(valuesOf(out, "X-Forwarded-For"), Values{"1.1.1.1, 192.0.2.7"}) << out;
+  EXPECT_EQ(valuesOf(out, "X-Forwarded-Proto"), Values{"https"}) << out;
+  EXPECT_EQ(valuesOf(out, "X-Forwarded-Host"), Values{"forged.example"}) << out;
+  EXPECT_EQ(valuesOf(out, "Forwarded"), Values{"for=1.1.1.1;proto=https"}) << out;
+  EXPECT_EQ(valuesOf(out, "X-Real-IP"), Values{"1.1.1.1"}) << out;
+  EXPECT_EQ(valuesOf(out, "X-Request-Id"), Values{"client-id"}) << out;
+  // Underscores are dropped from every peer by default (nginx's
+  // underscores_in_headers off).
+  EXPECT_EQ(valuesOf(out, "X_Forwarded_For"), Values{}) << out;
+  EXPECT_EQ(valuesOf(out, "X_Custom"), Values{}) << out;
+}
+
+TEST(AppendUpstreamRequestHead, TrustedPeerWithoutRequestIdGetsAFreshOne) {
+  const std::string out = forward(getRequest("/", {header("Host", "h")}), /*trusted=*/true);
+  EXPECT_EQ(valuesOf(out, "X-Request-Id"), Values{"fresh-id"}) << out;
+}
+
+TEST(AppendUpstreamRequestHead, KeptUnderscoresStillCannotAliasForwardingHeaders) {
+  const std::string untrusted = forward(forgedRequest(), false, /*keep_underscores=*/true);
+  EXPECT_EQ(valuesOf(untrusted, "X_Custom"), Values{"c"}) << untrusted;
+  // The aliases of headers sluice replaces are replaced like them.
+  EXPECT_EQ(valuesOf(untrusted, "X_Forwarded_For"), Values{}) << untrusted;
+  EXPECT_EQ(valuesOf(untrusted, "X_Real_IP"), Values{}) << untrusted;
+  EXPECT_EQ(valuesOf(untrusted, "x_request_id"), Values{}) << untrusted;
+  EXPECT_EQ(valuesOf(untrusted, "X-Forwarded-For"), Values{"192.0.2.7"}) << untrusted;
+  EXPECT_EQ(valuesOf(untrusted, "X-Request-Id"), Values{"fresh-id"}) << untrusted;
+
+  // From a trusted peer an alias counts as the header it aliases.
+  const std::string trusted = forward(forgedRequest(), true, /*keep_underscores=*/true);
+  EXPECT_EQ(valuesOf(trusted, "X-Forwarded-For"), Values{"1.1.1.1, 2.2.2.2, 192.0.2.7"}) << trusted;
+  EXPECT_EQ(valuesOf(trusted, "X_Forwarded_For"), Values{}) << trusted;
+  EXPECT_EQ(valuesOf(trusted, "X_Real_IP"), Values{"2.2.2.2"}) << trusted;
+  EXPECT_EQ(valuesOf(trusted, "x_request_id"), Values{"client-id-2"}) << trusted;
+  EXPECT_EQ(valuesOf(trusted, "X-Request-Id"), Values{"client-id"}) << trusted;
+}
+
+TEST(AppendUpstreamRequestHead, KeepRequestIdFromUntrustedPeers) {
+  const std::string out = forward(forgedRequest(), false, false, /*keep_request_id=*/true);
+  EXPECT_EQ(valuesOf(out, "X-Request-Id"), Values{"client-id"}) << out;
+  // Only the request id: the rest is still replaced.
+  EXPECT_EQ(valuesOf(out, "X-Real-IP"), Values{}) << out;
+  EXPECT_EQ(valuesOf(out, "X-Forwarded-For"), Values{"192.0.2.7"}) << out;
+  const std::string none = forward(getRequest("/", {header("Host", "h")}), false, false, true);
+  EXPECT_EQ(valuesOf(none, "X-Request-Id"), Values{"fresh-id"}) << none;
+}
+
 // --- Response heads ------------------------------------------------------------------------------
 
 http::ResponseHead response(int status, std::vector<http::Header> headers) {
