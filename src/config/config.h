@@ -50,6 +50,16 @@ struct HeaderSettings {
   bool keep_untrusted_request_id = false;
 };
 
+// How request paths are normalized for routing and forwarded (top-level
+// `paths`; see http/path.h).
+struct PathSettings {
+  // forward: original — send the path as received (default normalized).
+  bool forward_original = false;
+  // escaped_slashes: keep — keep %2F, %5C and `\` as ordinary characters
+  // (default reject: answer 400).
+  bool keep_escaped_slashes = false;
+};
+
 struct RouteMatch {
   std::string host;         // empty = any; exact (lower-cased) or "*.suffix"
   std::string path_prefix;  // empty = any
@@ -121,6 +131,7 @@ struct Config {
   Limits limits;
   std::vector<net::CidrRange> trusted_proxies;  // empty = trust no peer's X-Forwarded-*
   HeaderSettings headers;
+  PathSettings paths;
   std::vector<Listener> listeners;
   std::vector<Upstream> upstreams;  // in file order
 

@@ -270,7 +270,13 @@ void ClientConnection::onRequestHead() {
     return;
   }
   std::string host = normalizeHost(authority.empty() ? std::string_view(head.host) : authority);
-  const config::Route* route = listener_.router->match(host, path);
+  // Routes match the normalized path (http/path.h), never a raw spelling of it.
+  const RequestPath request_path = resolveRequestPath(head.target, server_.config->paths);
+  if (!request_path.ok) {
+    respondError(400, request_path.error);
+    return;
+  }
+  const config::Route* route = listener_.router->match(host, request_path.match_path);
   if (route == nullptr) {
     queueError(404, head.isHead());
     response_done_ = true;
@@ -283,7 +289,7 @@ void ClientConnection::onRequestHead() {
     logAccess();
     return;
   }
-  startProxy(*route);
+  startProxy(*route, request_path.upstream_target);
 }
 
 void ClientConnection::answerAdmin(const http::RequestHead& head, std::string_view path) {
@@ -340,7 +346,7 @@ void ClientConnection::logAccess(bool with_request) {
   server_.access_log->append(record);
 }
 
-void ClientConnection::startProxy(const config::Route& route) {
+void ClientConnection::startProxy(const config::Route& route, std::string_view upstream_target) {
   const http::RequestHead& head = request_->parser.head();
   auto cluster = server_.clusters.find(route.upstream);
   if (cluster == server_.clusters.end()) {  // validation makes this unreachable
@@ -363,6 +369,7 @@ void ClientConnection::startProxy(const config::Route& route) {
   forwarded.fallback_host = cluster->second->name();
   forwarded.keep_underscores = server_.config->headers.keep_underscores;
   forwarded.keep_untrusted_request_id = server_.config->headers.keep_untrusted_request_id;
+  forwarded.target = upstream_target;
   std::string head_bytes;
   appendUpstreamRequestHead(head, forwarded, &head_bytes);
   exchange_ = std::make_unique<ProxyExchange>(*this, *cluster->second, head, std::move(head_bytes));

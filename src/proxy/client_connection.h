@@ -84,7 +84,8 @@ class ClientConnection final : public event::IoHandler {
   // Feeds buffered input to the parser and acts on each event.
   void processInput();
   void onRequestHead();
-  void startProxy(const config::Route& route);
+  // `upstream_target`: the origin-form target to send (RequestPath).
+  void startProxy(const config::Route& route, std::string_view upstream_target);
   void onRequestComplete();
   // Both the request and its response are done: next request or close.
   void finishRequest();

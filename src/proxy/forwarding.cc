@@ -9,6 +9,7 @@
 #include <random>
 
 #include "config/units.h"
+#include "http/path.h"
 
 namespace sluice::proxy {
 namespace {
@@ -78,20 +79,15 @@ std::string connectionTokens(const std::vector<http::Header>& headers) {
 
 void appendUpstreamRequestHead(const http::RequestHead& head, const ForwardedFor& forwarded,
                                std::string* out) {
-  std::string_view target = head.target;
-  std::string_view host = head.host;
   // Absolute-form: the authority replaces Host (RFC 9112 §3.2.2) and the
-  // upstream gets origin-form.
-  size_t scheme_end = target.find("://");
-  if (!target.empty() && target.front() != '/' && target != "*" &&
-      scheme_end != std::string_view::npos) {
-    std::string_view rest = target.substr(scheme_end + 3);
-    size_t path_start = rest.find_first_of("/?");
-    host = rest.substr(0, path_start);
-    target = path_start == std::string_view::npos ? std::string_view("/") : rest.substr(path_start);
-  }
+  // upstream gets origin-form. Routing (normalizeHost) takes the same
+  // authority, so what is routed and what is forwarded cannot disagree.
+  std::string_view authority;
+  std::string_view target = http::originFormPart(head.target, &authority);
+  const std::string_view host = authority.empty() ? std::string_view(head.host) : authority;
+  if (!forwarded.target.empty()) target = forwarded.target;
   out->append(head.method).push_back(' ');
-  if (!target.empty() && target.front() == '?') out->push_back('/');
+  if (target.empty() || target.front() == '?') out->push_back('/');
   out->append(target).append(" HTTP/1.1\r\n");
   // HTTP/1.1 requires Host toward the upstream even when an HTTP/1.0 client
   // sent none.

@@ -23,10 +23,13 @@ bool isHopByHop(std::string_view name, std::string_view connection_tokens);
 std::string connectionTokens(const std::vector<http::Header>& headers);
 
 struct ForwardedFor {
-  const net::Address* peer = nullptr;      // the client socket's address
-  bool peer_trusted = false;               // peer is in trusted_proxies
-  std::string_view request_id;             // a fresh id, used unless the client's id is kept
-  std::string_view fallback_host;          // Host for HTTP/1.0 requests without one
+  const net::Address* peer = nullptr;  // the client socket's address
+  bool peer_trusted = false;           // peer is in trusted_proxies
+  std::string_view request_id;         // a fresh id, used unless the client's id is kept
+  std::string_view fallback_host;      // Host for HTTP/1.0 requests without one
+  // The origin-form target to send (RequestPath::upstream_target); empty:
+  // the target's path and query as received.
+  std::string_view target;
   bool keep_underscores = false;           // headers.underscores: keep
   bool keep_untrusted_request_id = false;  // headers.request_id: keep
 };

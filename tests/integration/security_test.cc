@@ -229,6 +229,156 @@ TEST_F(SecurityTest, HeaderSettingsKeepUnderscoresAndUntrustedRequestIds) {
   EXPECT_EQ(r.value("X-Forwarded-For"), "127.0.0.1") << r.head;
 }
 
+// --- Routes match normalized paths --------------------------------------------------------------
+
+const std::vector<std::string> kAdminRoutes = {
+    "- match: {path_prefix: /admin}\n        respond: {status: 403, body: \"forbidden\\n\"}",
+    "- upstream: app",
+};
+
+struct PathCase {
+  const char* target;
+  int status;  // from sluice itself; the backend must see nothing
+};
+
+TEST_F(SecurityTest, EverySpellingOfAProtectedPathHitsItsRoute) {
+  Backend backend(okWithTarget);
+  int port = start("", kAdminRoutes, {{"app", backend.port()}});
+  ASSERT_NE(port, 0);
+  const PathCase cases[] = {
+      {"/admin", 403},
+      {"//admin", 403},
+      {"/./admin", 403},
+      {"/x/../admin", 403},
+      {"/%61dmin", 403},
+      {"/%61%64%6d%69%6e/users", 403},
+      {"/%2e/admin", 403},
+      {"/x/%2e%2e/admin", 403},
+      {"/x/.%2E/admin", 403},
+      {"/x//..//admin", 403},
+      {"http://z.example//admin", 403},
+      {"http://z.example/x/../admin?q", 403},
+      // What cannot be normalized safely is refused before routing.
+      {"/admin%2Fx", 400},
+      {"/x/..%2Fadmin", 400},
+      {"/x/..%5Cadmin", 400},
+      {"/x\\..\\admin", 400},
+      {"/../admin", 400},
+      {"/x/../../admin", 400},
+      {"/admin%00", 400},
+      {"/%zzadmin", 400},
+  };
+  for (const PathCase& c : cases) {
+    SCOPED_TRACE(c.target);
+    std::string got =
+        roundTrip(port, std::string("GET ") + c.target + " HTTP/1.1\r\nHost: h.example\r\n\r\n");
+    EXPECT_EQ(statusOf(got), c.status) << got;
+  }
+  ASSERT_TRUE(backend.syncProbe());
+  EXPECT_EQ(backend.connections(), 1) << "a request reached the backend";
+  EXPECT_EQ(backend.requestCount(), 0);
+}
+
+TEST_F(SecurityTest, NormalizedPathIsWhatTheBackendGets) {
+  Backend backend(okWithTarget);
+  int port = start("", kAdminRoutes, {{"app", backend.port()}});
+  ASSERT_NE(port, 0);
+  const std::pair<const char*, const char*> cases[] = {
+      {"/x/./y//z/../w?q=/../%2f&r=%41", "/x/y/w?q=/../%2f&r=%41"},
+      {"/%7euser/%3b%41", "/~user/%3BA"},
+      {"/adm/..", "/"},
+      {"http://z.example", "/"},
+      {"http://z.example?q", "/?q"},
+      {"/administrator/../public", "/public"},
+  };
+  for (const auto& [target, expected] : cases) {
+    SCOPED_TRACE(target);
+    std::string got =
+        roundTrip(port, std::string("GET ") + target + " HTTP/1.1\r\nHost: h.example\r\n\r\n");
+    EXPECT_EQ(statusOf(got), 200) << got;
+    EXPECT_NE(got.find(std::string("\r\n\r\n") + expected), std::string::npos) << got;
+  }
+  std::vector<ReceivedRequest> got = backend.requests();
+  ASSERT_EQ(got.size(), std::size(cases));
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_EQ(got[i].target, cases[i].second);
+}
+
+TEST_F(SecurityTest, ForwardOriginalSendsTheBytesAsReceived) {
+  Backend backend(okWithTarget);
+  int port = start("paths: {forward: original}\n", kAdminRoutes, {{"app", backend.port()}});
+  ASSERT_NE(port, 0);
+  // Routing still uses the normalized path.
+  EXPECT_EQ(statusOf(roundTrip(port, "GET /x/../admin HTTP/1.1\r\nHost: h\r\n\r\n")), 403);
+  EXPECT_EQ(statusOf(roundTrip(port, "GET /admin%2F HTTP/1.1\r\nHost: h\r\n\r\n")), 400);
+  EXPECT_EQ(statusOf(roundTrip(port, "GET /x/./y//%7ez?a=/./ HTTP/1.1\r\nHost: h\r\n\r\n")), 200);
+  EXPECT_EQ(statusOf(roundTrip(port, "GET http://z.example?q HTTP/1.1\r\nHost: h\r\n\r\n")), 200);
+  std::vector<ReceivedRequest> got = backend.requests();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].target, "/x/./y//%7ez?a=/./");
+  EXPECT_EQ(got[1].target, "/?q");
+}
+
+TEST_F(SecurityTest, KeptEscapedSlashesAreNotSeparators) {
+  Backend backend(okWithTarget);
+  int port = start("paths: {escaped_slashes: keep}\n", kAdminRoutes, {{"app", backend.port()}});
+  ASSERT_NE(port, 0);
+  EXPECT_EQ(statusOf(roundTrip(port, "GET /admin%2fx HTTP/1.1\r\nHost: h\r\n\r\n")), 403);
+  // Not the /admin route: for sluice this is one segment "..%2Fadmin".
+  EXPECT_EQ(statusOf(roundTrip(port, "GET /x/..%2fadmin HTTP/1.1\r\nHost: h\r\n\r\n")), 200);
+  EXPECT_EQ(statusOf(roundTrip(port, "GET /a%5cb/./c HTTP/1.1\r\nHost: h\r\n\r\n")), 200);
+  EXPECT_EQ(statusOf(roundTrip(port, "GET /a%00 HTTP/1.1\r\nHost: h\r\n\r\n")), 400);
+  std::vector<ReceivedRequest> got = backend.requests();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].target, "/x/..%2Fadmin");
+  EXPECT_EQ(got[1].target, "/a%5Cb/c");
+}
+
+// --- Absolute-form targets: routing and forwarding agree -------------------------------------
+
+TEST_F(SecurityTest, AbsoluteFormAuthorityDecidesRoutingHostAndForwardedHost) {
+  Backend a([](const ReceivedRequest&, int, int) { return Reply::send(httpResponse(200, "A")); });
+  Backend b([](const ReceivedRequest&, int, int) { return Reply::send(httpResponse(200, "B")); });
+  int port = start("trusted_proxies: []\n",
+                   {"- match: {host: a.example}\n        upstream: a",
+                    "- match: {host: b.example}\n        upstream: b"},
+                   {{"a", a.port()}, {"b", b.port()}});
+  ASSERT_NE(port, 0);
+  struct Case {
+    const char* target;
+    const char* host_header;
+    const char* backend;
+    const char* host;  // what the backend must get as Host and X-Forwarded-Host
+    const char* origin_form;
+  };
+  const Case cases[] = {
+      {"http://a.example/x", "b.example", "A", "a.example", "/x"},
+      {"HTTP://A.EXAMPLE/x", "b.example", "A", "A.EXAMPLE", "/x"},
+      {"http://a.example:8080/x?y", "b.example", "A", "a.example:8080", "/x?y"},
+      {"http://a.example?q", "b.example", "A", "a.example", "/?q"},
+      {"https://a.example", "b.example", "A", "a.example", "/"},
+      {"http://b.example/x", "a.example", "B", "b.example", "/x"},
+      {"/x", "b.example", "B", "b.example", "/x"},  // the control: origin-form uses Host
+      {"/x", "A.Example:81", "A", "A.Example:81", "/x"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.target + std::string(" Host: ") + c.host_header);
+    const int a_before = a.requestCount();
+    const int b_before = b.requestCount();
+    std::string got = roundTrip(
+        port, std::string("GET ") + c.target + " HTTP/1.1\r\nHost: " + c.host_header + "\r\n\r\n");
+    ASSERT_EQ(statusOf(got), 200) << got;
+    EXPECT_EQ(got.substr(got.size() - 1), c.backend) << got;
+    Backend& chosen = std::string(c.backend) == "A" ? a : b;
+    EXPECT_EQ(a.requestCount() + b.requestCount(), a_before + b_before + 1);
+    ReceivedRequest r = chosen.requests().back();
+    EXPECT_EQ(r.target, c.origin_form);
+    EXPECT_EQ(r.count("Host"), 1) << r.head;
+    EXPECT_EQ(r.value("Host"), c.host) << r.head;
+    EXPECT_EQ(r.value("X-Forwarded-Host"), c.host) << r.head;
+  }
+}
+
 // --- Response framing ---------------------------------------------------------------------------
 
 TEST_F(SecurityTest, NoContentLengthOn204AndHugeKeepAliveTimeoutIsHarmless) {

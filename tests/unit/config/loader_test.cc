@@ -461,6 +461,32 @@ TEST(LoaderTest, BadHeaderSettings) {
             "t.yaml:5:10: headers: expected a mapping, got \"keep\"");
 }
 
+TEST(LoaderTest, PathSettings) {
+  auto config = loadOk(std::string(kListener));
+  ASSERT_TRUE(config);
+  EXPECT_FALSE(config->paths.forward_original);
+  EXPECT_FALSE(config->paths.keep_escaped_slashes);
+  config = loadOk(std::string(kListener) + "paths: {forward: original, escaped_slashes: keep}\n");
+  ASSERT_TRUE(config);
+  EXPECT_TRUE(config->paths.forward_original);
+  EXPECT_TRUE(config->paths.keep_escaped_slashes);
+  config =
+      loadOk(std::string(kListener) + "paths: {forward: normalized, escaped_slashes: reject}\n");
+  ASSERT_TRUE(config);
+  EXPECT_FALSE(config->paths.forward_original);
+  EXPECT_FALSE(config->paths.keep_escaped_slashes);
+  EXPECT_THAT(
+      errorsOf(std::string(kListener) + R"(paths:
+  forward: raw
+  escaped_slashes: decode
+  merge_slashes: true
+)"),
+      ElementsAre("t.yaml:6:12: paths.forward: \"raw\" is not one of normalized, original",
+                  "t.yaml:7:20: paths.escaped_slashes: \"decode\" is not one of reject, keep",
+                  "t.yaml:8:3: paths.merge_slashes: unknown key (expected one of: forward, "
+                  "escaped_slashes)"));
+}
+
 // --- listeners ---------------------------------------------------------------
 
 TEST(LoaderTest, ListenerNameDefaultsToAddressText) {

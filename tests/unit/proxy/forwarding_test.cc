@@ -78,6 +78,26 @@ TEST(AppendUpstreamRequestHead, HopByHopHeadersAreNotForwarded) {
   EXPECT_EQ(valuesOf(out, "Host"), std::vector<std::string>{"a"});
 }
 
+TEST(AppendUpstreamRequestHead, AbsoluteFormBecomesOriginFormWithItsAuthorityAsHost) {
+  http::RequestHead head = getRequest("http://A.example:81?q", {header("Host", "b.example")});
+  std::string out;
+  appendUpstreamRequestHead(head, ForwardedFor{}, &out);
+  EXPECT_EQ(out.substr(0, out.find("\r\n")), "GET /?q HTTP/1.1");
+  EXPECT_EQ(valuesOf(out, "Host"), std::vector<std::string>{"A.example:81"}) << out;
+  EXPECT_EQ(valuesOf(out, "X-Forwarded-Host"), std::vector<std::string>{"A.example:81"}) << out;
+}
+
+TEST(AppendUpstreamRequestHead, GivenTargetReplacesTheReceivedOne) {
+  http::RequestHead head = getRequest("http://a.example/x/../y?q", {header("Host", "b.example")});
+  ForwardedFor forwarded;
+  forwarded.target = "/y?q";
+  std::string out;
+  appendUpstreamRequestHead(head, forwarded, &out);
+  EXPECT_EQ(out.substr(0, out.find("\r\n")), "GET /y?q HTTP/1.1");
+  // The authority still comes from the absolute-form target.
+  EXPECT_EQ(valuesOf(out, "Host"), std::vector<std::string>{"a.example"}) << out;
+}
+
 // --- Forwarding headers from trusted and untrusted peers --------------------------------------
 
 const net::Address& peerAddress() {
