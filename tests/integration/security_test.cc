@@ -279,6 +279,24 @@ TEST_F(SecurityTest, EverySpellingOfAProtectedPathHitsItsRoute) {
   EXPECT_EQ(backend.requestCount(), 0);
 }
 
+TEST_F(SecurityTest, RefusedPathWithABodyIsAnsweredAndClosed) {
+  Backend backend(okWithTarget);
+  int port = start("", kAdminRoutes, {{"app", backend.port()}});
+  ASSERT_NE(port, 0);
+  RawClient c;
+  ASSERT_TRUE(c.connect(port));
+  ASSERT_TRUE(
+      c.send("POST /x/..%2Fadmin HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
+             "GET /next HTTP/1.1\r\nHost: h\r\n\r\n"));
+  bool closed = false;
+  std::string got = c.readUntilClose(5000ms, &closed);
+  EXPECT_EQ(statusOf(got), 400) << got;
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(got.find("HTTP/1.1", 1), std::string::npos) << "a second response: " << got;
+  ASSERT_TRUE(backend.syncProbe());
+  EXPECT_EQ(backend.requestCount(), 0);
+}
+
 TEST_F(SecurityTest, NormalizedPathIsWhatTheBackendGets) {
   Backend backend(okWithTarget);
   int port = start("", kAdminRoutes, {{"app", backend.port()}});
