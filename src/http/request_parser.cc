@@ -6,6 +6,9 @@
 
 namespace sluice::http {
 
+using detail::HeadFields;
+using detail::Section;
+
 namespace {
 
 constexpr int kStatusBadRequest = 400;
@@ -95,7 +98,7 @@ struct ParserCallbacks {
   static int onHeaderField(llhttp_t* p, const char* at, size_t len) {
     RequestParser* s = self(p);
     if (s->in_message_) return 0;  // a trailer: bounded as raw bytes, dropped
-    s->current_field_.append(at, len);
+    s->fields_.appendName(at, len);
     return 0;
   }
 
@@ -119,7 +122,7 @@ struct ParserCallbacks {
   static int onHeaderValue(llhttp_t* p, const char* at, size_t len) {
     RequestParser* s = self(p);
     if (s->in_message_) return 0;
-    s->current_value_.append(at, len);
+    s->fields_.appendValue(at, len);
     return 0;
   }
 
@@ -141,8 +144,7 @@ struct ParserCallbacks {
       return s->fail(kStatusContentTooLarge, "request body larger than the limit");
     }
     // The chunk line ends here; size 0 is the last chunk, trailers follow.
-    s->enterSection(p->content_length == 0 ? RequestParser::Section::kTrailers
-                                           : RequestParser::Section::kBody);
+    s->budget_.enter(p->content_length == 0 ? Section::kTrailers : Section::kBody);
     s->silent_pause_ = true;
     return HPE_PAUSED;
   }
@@ -150,9 +152,9 @@ struct ParserCallbacks {
   static int onChunkComplete(llhttp_t* p) {
     RequestParser* s = self(p);
     // llhttp also calls this after the trailer section; the message ends next.
-    if (s->section_ == RequestParser::Section::kTrailers) return 0;
+    if (s->budget_.section() == Section::kTrailers) return 0;
     // The CRLF after chunk data: the next chunk line starts here.
-    s->enterSection(RequestParser::Section::kChunkLine);
+    s->budget_.enter(Section::kChunkLine);
     s->silent_pause_ = true;
     return HPE_PAUSED;
   }
@@ -176,7 +178,7 @@ struct ParserCallbacks {
     RequestParser* s = self(p);
     s->in_message_ = false;
     s->started_ = false;
-    s->enterSection(RequestParser::Section::kHead);
+    s->budget_.enter(Section::kHead);
     s->pending_event_ = RequestParser::Event::kMessageComplete;
     return HPE_PAUSED;
   }
@@ -230,8 +232,7 @@ void RequestParser::resetMessage() {
   head_.content_length = 0;
   head_.keep_alive = true;
   head_.expect_continue = false;
-  current_field_.clear();
-  current_value_.clear();
+  fields_.reset();
   method_start_ = 0;
   target_start_ = 0;
   version_started_ = false;
@@ -242,13 +243,9 @@ void RequestParser::resetMessage() {
   body_bytes_ = 0;
   header_count_ = 0;
   trailer_count_ = 0;
-  content_length_count_ = 0;
-  transfer_encoding_count_ = 0;
   host_count_ = 0;
   version_seen_ = false;
   request_line_done_ = false;
-  connection_close_ = false;
-  connection_keep_alive_ = false;
 }
 
 int RequestParser::fail(int status, std::string reason) {
@@ -272,14 +269,8 @@ void RequestParser::failFromLlhttp(llhttp_errno_t err) {
   fail(status, text.empty() ? std::string(llhttp_errno_name(err)) : std::string(text));
 }
 
-void RequestParser::enterSection(Section section) {
-  section_ = section;
-  section_bytes_ = 0;
-  ++section_serial_;
-}
-
 uint64_t RequestParser::sectionLimit() const {
-  switch (section_) {
+  switch (budget_.section()) {
     case Section::kHead:
       return limits_.max_header_bytes;
     case Section::kChunkLine:
@@ -295,7 +286,7 @@ uint64_t RequestParser::sectionLimit() const {
 }
 
 void RequestParser::failSectionTooLarge() {
-  switch (section_) {
+  switch (budget_.section()) {
     case Section::kHead:
       if (!started_) {
         fail(kStatusBadRequest, "too many empty lines before the request");
@@ -356,42 +347,29 @@ int RequestParser::checkTarget() {
 }
 
 int RequestParser::finishHeader() {
-  // llhttp has stripped leading OWS; trailing OWS is part of its span.
-  size_t end = current_value_.find_last_not_of(" \t");
-  current_value_.erase(end == std::string::npos ? 0 : end + 1);
-  size_t begin = current_value_.find_first_not_of(" \t");
-  if (begin != 0) current_value_.erase(0, begin);
-  const std::string_view name = current_field_;
-  const std::string_view value = current_value_;
-  if (hasControlChar(value)) return fail(kStatusBadRequest, "control character in header value");
-
-  if (equalsIgnoreCase(name, "Content-Length")) {
-    // RFC 9110 §8.6 lets a recipient fold identical repeats; a proxy that
-    // does so while another hop does not is a smuggling vector, so refuse.
-    if (++content_length_count_ > 1) {
+  switch (fields_.finish(&head_.content_length)) {
+    case HeadFields::Problem::kNone:
+      break;
+    case HeadFields::Problem::kControlChar:
+      return fail(kStatusBadRequest, "control character in header value");
+    case HeadFields::Problem::kRepeatedContentLength:
       return fail(kStatusBadRequest, "multiple Content-Length headers");
-    }
-    if (!parseContentLength(value, &head_.content_length)) {
+    case HeadFields::Problem::kInvalidContentLength:
       return fail(kStatusBadRequest, "invalid Content-Length");
-    }
-  } else if (equalsIgnoreCase(name, "Transfer-Encoding")) {
-    if (++transfer_encoding_count_ > 1) {
+    case HeadFields::Problem::kRepeatedTransferEncoding:
       return fail(kStatusBadRequest, "multiple Transfer-Encoding headers");
-    }
-  } else if (equalsIgnoreCase(name, "Host")) {
+  }
+  const std::string_view name = fields_.name();
+  const std::string_view value = fields_.value();
+  if (equalsIgnoreCase(name, "Host")) {
     // RFC 9112 §3.2: more than one Host, or an invalid one, is a 400.
     if (++host_count_ > 1) return fail(kStatusBadRequest, "multiple Host headers");
     if (!isValidAuthority(value)) return fail(kStatusBadRequest, "invalid Host header");
     head_.host = value;
-  } else if (equalsIgnoreCase(name, "Connection")) {
-    if (listContainsToken(value, "close")) connection_close_ = true;
-    if (listContainsToken(value, "keep-alive")) connection_keep_alive_ = true;
   } else if (equalsIgnoreCase(name, "Expect")) {
     if (equalsIgnoreCase(value, "100-continue")) head_.expect_continue = true;
   }
-  head_.headers.push_back(Header{std::move(current_field_), std::move(current_value_)});
-  current_field_.clear();
-  current_value_.clear();
+  fields_.take(&head_.headers);
   return 0;
 }
 
@@ -399,11 +377,11 @@ int RequestParser::completeHead() {
   // "GET /\r\n\r\n": llhttp parses an HTTP/0.9-style line without a version.
   if (!version_seen_) return fail(kStatusBadRequest, "missing HTTP version");
   const bool http11 = head_.version_minor == 1;
-  const bool chunked_header = transfer_encoding_count_ > 0;
+  const bool chunked_header = fields_.transferEncodingCount() > 0;
 
   // RFC 9112 §6.3: CL with TE "ought to be handled as an error" — it is the
   // classic smuggling shape (CL.TE / TE.CL). llhttp refuses it too.
-  if (chunked_header && content_length_count_ > 0) {
+  if (chunked_header && fields_.contentLengthCount() > 0) {
     return fail(kStatusBadRequest, "Content-Length with Transfer-Encoding");
   }
   // RFC 9112 §6.1: TE in an HTTP/1.0 message means the framing is faulty.
@@ -415,7 +393,7 @@ int RequestParser::completeHead() {
     switch (classifyTransferEncoding(te->value)) {
       case TransferCoding::kChunked:
         head_.framing = BodyFraming::kChunked;
-        markChunkedForLlhttp(&parser_);
+        detail::markChunkedForLlhttp(&parser_);
         break;
       case TransferCoding::kUnsupported:
         // RFC 9112 §6.1: a coding we do not implement gets 501.
@@ -423,7 +401,7 @@ int RequestParser::completeHead() {
       case TransferCoding::kMalformed:
         return fail(kStatusBadRequest, "invalid Transfer-Encoding");
     }
-  } else if (content_length_count_ > 0) {
+  } else if (fields_.contentLengthCount() > 0) {
     head_.framing = BodyFraming::kContentLength;
     if (limits_.max_body_bytes != 0 && head_.content_length > limits_.max_body_bytes) {
       // Answerable right away, without reading the body.
@@ -435,12 +413,12 @@ int RequestParser::completeHead() {
 
   if (absolute_form_) head_.host = head_.target.substr(authority_pos_, authority_len_);
   // RFC 9112 §9.3: 1.1 persists unless "close"; 1.0 only with "keep-alive".
-  head_.keep_alive = http11 ? !connection_close_ : connection_keep_alive_ && !connection_close_;
+  head_.keep_alive = fields_.persistent(http11);
   // RFC 9110 §10.1.1: a 100-continue expectation in HTTP/1.0 is ignored.
   if (!http11) head_.expect_continue = false;
 
   in_message_ = true;
-  enterSection(head_.framing == BodyFraming::kChunked ? Section::kChunkLine : Section::kBody);
+  budget_.enter(head_.framing == BodyFraming::kChunked ? Section::kChunkLine : Section::kBody);
   pending_event_ = Event::kHeadComplete;
   return HPE_PAUSED;
 }
@@ -454,35 +432,25 @@ RequestParser::Result RequestParser::feed(const char* data, size_t len) {
     // an oversized head, chunk line or trailer section is caught at its
     // limit, not after buffering it all.
     const uint64_t limit = sectionLimit();
-    const uint64_t serial = section_serial_;
-    size_t chunk = len - offset;
-    if (limit != 0) {
-      uint64_t room = section_bytes_ < limit ? limit - section_bytes_ : 0;
-      if (chunk > room) chunk = static_cast<size_t>(room);
-    }
+    const uint64_t serial = budget_.serial();
+    const size_t chunk = budget_.room(len - offset, limit);
     const char* start = data + offset;
     exec_base_ = start;
-    llhttp_errno_t err = llhttp_execute(&parser_, start, chunk);
-    size_t used = chunk;
-    if (err != HPE_OK) {
-      const char* pos = llhttp_get_error_pos(&parser_);
-      used = (pos != nullptr && pos >= start && pos <= start + chunk)
-                 ? static_cast<size_t>(pos - start)
-                 : 0;
-    }
+    llhttp_errno_t err;
+    const size_t used = detail::executeCounted(&parser_, start, chunk, &err);
     exec_offset_ += used;
     offset += used;
     // A section ends only at a pause, so these bytes all belong to the section
-    // the execute started in; a new one has consumed nothing yet.
-    if (section_serial_ == serial) section_bytes_ += used;
+    // the execute started in.
+    budget_.account(serial, used);
 
     switch (err) {
       case HPE_OK:
-        if (limit != 0 && section_bytes_ >= limit) {
+        if (budget_.exhausted(limit)) {
           // The section has not ended (that would have paused), so it needs
           // at least one more byte. Only empty lines before a request, with
           // no more input yet, may still turn out to be a clean close.
-          if (section_ != Section::kHead || started_ || offset < len) {
+          if (budget_.section() != Section::kHead || started_ || offset < len) {
             failSectionTooLarge();
             return {Event::kError, offset};
           }

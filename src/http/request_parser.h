@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/llhttp_support.h"
 #include "http/message.h"
 
 namespace sluice::http {
@@ -78,17 +79,9 @@ class RequestParser {
   uint64_t streamOffset(const char* at) const {
     return exec_offset_ + static_cast<uint64_t>(at - exec_base_);
   }
-  // The part of a message llhttp is in. Each bounded part has a byte budget,
-  // and feed() never hands llhttp more than the part may still grow by.
-  enum class Section {
-    kHead,       // leading empty lines, request line, headers: max_header_bytes
-    kBody,       // Content-Length body or chunk data: max_body_bytes, checked per piece
-    kChunkLine,  // chunk size, extensions, CRLF: max_chunk_line_bytes
-    kTrailers,   // trailer section after the last chunk: max_header_bytes
-  };
-  // Called at the pause that ends the previous section, so that the bytes of
-  // one llhttp_execute() always belong to one section.
-  void enterSection(Section section);
+  // The byte budget of the current section: head and trailers
+  // max_header_bytes, a chunk line max_chunk_line_bytes, a body none here
+  // (max_body_bytes is checked per piece).
   uint64_t sectionLimit() const;
   // Fails with the status of the section whose budget ran out.
   void failSectionTooLarge();
@@ -99,8 +92,7 @@ class RequestParser {
   ParserLimits limits_;
   llhttp_t parser_;
   RequestHead head_;
-  std::string current_field_;
-  std::string current_value_;
+  detail::HeadFields fields_;
   std::string_view body_;
   Event pending_event_ = Event::kNeedMore;  // set by the callback that paused llhttp
   // The pause only marks a section boundary (chunk header, chunk end): feed()
@@ -120,19 +112,13 @@ class RequestParser {
   size_t authority_pos_ = 0;
   size_t authority_len_ = 0;
 
-  Section section_ = Section::kHead;
-  uint64_t section_bytes_ = 0;   // raw bytes of the current section so far
-  uint64_t section_serial_ = 0;  // incremented by enterSection()
+  detail::SectionBudget budget_;
   uint64_t body_bytes_ = 0;
   uint32_t header_count_ = 0;
   uint32_t trailer_count_ = 0;
-  uint32_t content_length_count_ = 0;
-  uint32_t transfer_encoding_count_ = 0;
   uint32_t host_count_ = 0;
   bool version_seen_ = false;
   bool request_line_done_ = false;
-  bool connection_close_ = false;
-  bool connection_keep_alive_ = false;
   bool in_message_ = false;
   bool started_ = false;
   int error_status_ = 0;

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/llhttp_support.h"
 #include "http/message.h"
 
 namespace sluice::http {
@@ -76,11 +77,7 @@ class ResponseParser {
 
   void resetMessage();
   int fail(std::string reason);
-  // The part of a response llhttp is in, each with its byte budget (see
-  // RequestParser::Section).
-  enum class Section { kHead, kBody, kChunkLine, kTrailers };
-  void enterSection(Section section);
-  uint64_t sectionLimit() const;
+  uint64_t sectionLimit() const;  // see RequestParser
   int finishHeader();
   int completeHead();
   void completeMessage();
@@ -90,8 +87,7 @@ class ResponseParser {
   uint64_t max_chunk_line_bytes_;
   llhttp_t parser_;
   ResponseHead head_;
-  std::string current_field_;
-  std::string current_value_;
+  detail::HeadFields fields_;
   std::string_view body_;
   Event pending_event_ = Event::kNeedMore;  // set by the callback that paused llhttp
   // A bodiless response ends inside the same llhttp pause as its head;
@@ -101,15 +97,9 @@ class ResponseParser {
   bool silent_pause_ = false;
 
   bool skip_body_ = false;  // the request was HEAD
-  Section section_ = Section::kHead;
-  uint64_t section_bytes_ = 0;   // raw bytes of the current section so far
-  uint64_t section_serial_ = 0;  // incremented by enterSection()
+  detail::SectionBudget budget_;
   uint32_t header_count_ = 0;
   uint32_t trailer_count_ = 0;
-  uint32_t content_length_count_ = 0;
-  uint32_t transfer_encoding_count_ = 0;
-  bool connection_close_ = false;
-  bool connection_keep_alive_ = false;
   bool in_message_ = false;
   bool started_ = false;
   bool closed_ = false;  // finish() was called
