@@ -45,6 +45,26 @@ struct Limits {
   uint32_t max_requests_per_connection = 1000;  // 0 = unlimited
 };
 
+// Request headers with which a client could speak for sluice (top-level
+// `headers`).
+struct HeaderSettings {
+  // underscores: keep — pass header names containing `_` (default drop).
+  bool keep_underscores = false;
+  // request_id: keep — pass X-Request-Id from peers outside trusted_proxies
+  // too (default generate: replace it with a fresh id).
+  bool keep_untrusted_request_id = false;
+};
+
+// How request paths are normalized for routing and forwarded (top-level
+// `paths`; see http/path.h).
+struct PathSettings {
+  // forward: original — send the path as received (default normalized).
+  bool forward_original = false;
+  // escaped_slashes: keep — keep %2F, %5C and `\` as ordinary characters
+  // (default reject: answer 400).
+  bool keep_escaped_slashes = false;
+};
+
 struct RouteMatch {
   std::string host;         // empty = any; exact (lower-cased) or "*.suffix"
   std::string path_prefix;  // empty = any
@@ -135,6 +155,8 @@ struct Config {
   ClientTimeouts timeouts;
   Limits limits;
   std::vector<net::CidrRange> trusted_proxies;  // empty = trust no peer's X-Forwarded-*
+  HeaderSettings headers;
+  PathSettings paths;
   std::vector<Listener> listeners;
   std::vector<Upstream> upstreams;  // in file order
 

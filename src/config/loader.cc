@@ -409,38 +409,43 @@ class Loader {
         report(top, "expected a mapping of settings at the top level, got " + describeNode(root));
         return;
       }
-      walkMap(top,
-              {"workers", "pid_file", "shutdown_timeout", "drain_delay", "watch_config", "admin",
-               "log", "timeouts", "limits", "trusted_proxies", "listeners", "upstreams"},
-              [&](const std::string& key, const Field& value) {
-                if (key == "workers") {
-                  parseWorkers(value, config);
-                } else if (key == "pid_file") {
-                  readText(value, "a file path", &config->pid_file);
-                } else if (key == "shutdown_timeout") {
-                  // 0 is meaningful here: stop without draining.
-                  readDuration(value, /*allow_zero=*/true, &config->shutdown_timeout);
-                } else if (key == "drain_delay") {
-                  readDuration(value, /*allow_zero=*/true, &config->drain_delay);
-                } else if (key == "watch_config") {
-                  readBool(value, &config->watch_config);
-                } else if (key == "admin") {
-                  parseAdmin(value, config);
-                } else if (key == "log") {
-                  parseLog(value, &config->log);
-                } else if (key == "timeouts") {
-                  parseClientTimeouts(value, &config->timeouts);
-                } else if (key == "limits") {
-                  parseLimits(value, &config->limits);
-                } else if (key == "trusted_proxies") {
-                  parseTrustedProxies(value, &config->trusted_proxies);
-                } else if (key == "listeners") {
-                  has_listeners = true;
-                  parseListeners(value, &config->listeners);
-                } else if (key == "upstreams") {
-                  parseUpstreams(value, &config->upstreams);
-                }
-              });
+      walkMap(
+          top,
+          {"workers", "pid_file", "shutdown_timeout", "drain_delay", "watch_config", "admin", "log",
+           "timeouts", "limits", "trusted_proxies", "headers", "paths", "listeners", "upstreams"},
+          [&](const std::string& key, const Field& value) {
+            if (key == "workers") {
+              parseWorkers(value, config);
+            } else if (key == "pid_file") {
+              readText(value, "a file path", &config->pid_file);
+            } else if (key == "shutdown_timeout") {
+              // 0 is meaningful here: stop without draining.
+              readDuration(value, /*allow_zero=*/true, &config->shutdown_timeout);
+            } else if (key == "drain_delay") {
+              readDuration(value, /*allow_zero=*/true, &config->drain_delay);
+            } else if (key == "watch_config") {
+              readBool(value, &config->watch_config);
+            } else if (key == "admin") {
+              parseAdmin(value, config);
+            } else if (key == "log") {
+              parseLog(value, &config->log);
+            } else if (key == "timeouts") {
+              parseClientTimeouts(value, &config->timeouts);
+            } else if (key == "limits") {
+              parseLimits(value, &config->limits);
+            } else if (key == "trusted_proxies") {
+              parseTrustedProxies(value, &config->trusted_proxies);
+            } else if (key == "headers") {
+              parseHeaderSettings(value, &config->headers);
+            } else if (key == "paths") {
+              parsePathSettings(value, &config->paths);
+            } else if (key == "listeners") {
+              has_listeners = true;
+              parseListeners(value, &config->listeners);
+            } else if (key == "upstreams") {
+              parseUpstreams(value, &config->upstreams);
+            }
+          });
     }
     if (!has_listeners) {
       report(root.Mark().is_null() ? YAML::Mark::null_mark() : root.Mark(), "listeners",
@@ -612,6 +617,38 @@ class Loader {
       }
       out->push_back(*range);
     }
+  }
+
+  void parseHeaderSettings(const Field& f, HeaderSettings* headers) {
+    if (!expectMap(f)) return;
+    walkMap(f, {"underscores", "request_id"}, [&](const std::string& key, const Field& value) {
+      std::string choice;
+      if (key == "underscores") {
+        if (readChoice(value, {"drop", "keep"}, &choice)) {
+          headers->keep_underscores = choice == "keep";
+        }
+      } else if (key == "request_id") {
+        if (readChoice(value, {"generate", "keep"}, &choice)) {
+          headers->keep_untrusted_request_id = choice == "keep";
+        }
+      }
+    });
+  }
+
+  void parsePathSettings(const Field& f, PathSettings* paths) {
+    if (!expectMap(f)) return;
+    walkMap(f, {"forward", "escaped_slashes"}, [&](const std::string& key, const Field& value) {
+      std::string choice;
+      if (key == "forward") {
+        if (readChoice(value, {"normalized", "original"}, &choice)) {
+          paths->forward_original = choice == "original";
+        }
+      } else if (key == "escaped_slashes") {
+        if (readChoice(value, {"reject", "keep"}, &choice)) {
+          paths->keep_escaped_slashes = choice == "keep";
+        }
+      }
+    });
   }
 
   // --- listeners -----------------------------------------------------------

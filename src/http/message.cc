@@ -1,5 +1,7 @@
 #include "http/message.h"
 
+#include <utility>
+
 namespace sluice::http {
 
 namespace {
@@ -149,6 +151,64 @@ bool listContainsToken(std::string_view list, std::string_view token) {
     return !found;
   });
   return found;
+}
+
+bool findParameter(std::string_view value, std::string_view name, std::string* out) {
+  size_t i = 0;
+  const size_t n = value.size();
+  auto skipOws = [&] {
+    while (i < n && (value[i] == ' ' || value[i] == '\t'))
+      ++i;
+  };
+  while (true) {
+    // Separators with OWS around them; empty elements are allowed (§5.6.1).
+    while (true) {
+      skipOws();
+      if (i < n && (value[i] == ',' || value[i] == ';')) {
+        ++i;
+        continue;
+      }
+      break;
+    }
+    if (i == n) return false;
+    const size_t name_start = i;
+    while (i < n && isTchar(value[i]))
+      ++i;
+    const std::string_view parameter = value.substr(name_start, i - name_start);
+    // §5.6.6: no whitespace around "=", and a parameter always has a value.
+    if (parameter.empty() || i == n || value[i] != '=') return false;
+    ++i;
+    std::string parsed;
+    if (i < n && value[i] == '"') {
+      ++i;
+      bool closed = false;
+      while (i < n) {
+        char c = value[i++];
+        if (c == '"') {
+          closed = true;
+          break;
+        }
+        if (c == '\\') {
+          if (i == n) return false;
+          c = value[i++];
+        }
+        parsed.push_back(c);
+      }
+      if (!closed) return false;
+    } else {
+      const size_t value_start = i;
+      while (i < n && isTchar(value[i]))
+        ++i;
+      if (i == value_start) return false;
+      parsed.assign(value.substr(value_start, i - value_start));
+    }
+    if (equalsIgnoreCase(parameter, name)) {
+      *out = std::move(parsed);
+      return true;
+    }
+    skipOws();
+    if (i < n && value[i] != ',' && value[i] != ';') return false;
+  }
 }
 
 bool parseContentLength(std::string_view value, uint64_t* out) {

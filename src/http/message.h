@@ -75,6 +75,14 @@ bool hasControlChar(std::string_view value);
 // (RFC 9110 §5.6.1).
 bool listContainsToken(std::string_view list, std::string_view token);
 
+// Finds the parameter `name` in `value`, a list of `name=value` parameters
+// (RFC 9110 §5.6.6: the name a token, compared case-insensitively; the value
+// a token or a quoted-string, whose quoted-pairs are unescaped into *out)
+// separated by `,` or `;` with optional whitespace around the separators
+// (Keep-Alive, RFC 2068 §19.7.1.1, separates its parameters with commas).
+// False when absent, or when the list is malformed before `name` is found.
+bool findParameter(std::string_view value, std::string_view name, std::string* out);
+
 // Parses a Content-Length value: 1*DIGIT that fits in 64 bits. Rejects
 // signs, spaces inside, comma lists and empty values (RFC 9110 §8.6).
 bool parseContentLength(std::string_view value, uint64_t* out);

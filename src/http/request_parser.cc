@@ -2,7 +2,12 @@
 
 #include <utility>
 
+#include "http/llhttp_support.h"
+
 namespace sluice::http {
+
+using detail::HeadFields;
+using detail::Section;
 
 namespace {
 
@@ -92,8 +97,8 @@ struct ParserCallbacks {
 
   static int onHeaderField(llhttp_t* p, const char* at, size_t len) {
     RequestParser* s = self(p);
-    if (s->in_message_) return s->countTrailerBytes(len);
-    s->current_field_.append(at, len);
+    if (s->in_message_) return 0;  // a trailer: bounded as raw bytes, dropped
+    s->fields_.appendName(at, len);
     return 0;
   }
 
@@ -116,8 +121,8 @@ struct ParserCallbacks {
 
   static int onHeaderValue(llhttp_t* p, const char* at, size_t len) {
     RequestParser* s = self(p);
-    if (s->in_message_) return s->countTrailerBytes(len);
-    s->current_value_.append(at, len);
+    if (s->in_message_) return 0;
+    s->fields_.appendValue(at, len);
     return 0;
   }
 
@@ -138,7 +143,20 @@ struct ParserCallbacks {
     if (max != 0 && p->content_length > max - s->body_bytes_) {
       return s->fail(kStatusContentTooLarge, "request body larger than the limit");
     }
-    return 0;
+    // The chunk line ends here; size 0 is the last chunk, trailers follow.
+    s->budget_.enter(p->content_length == 0 ? Section::kTrailers : Section::kBody);
+    s->silent_pause_ = true;
+    return HPE_PAUSED;
+  }
+
+  static int onChunkComplete(llhttp_t* p) {
+    RequestParser* s = self(p);
+    // llhttp also calls this after the trailer section; the message ends next.
+    if (s->budget_.section() == Section::kTrailers) return 0;
+    // The CRLF after chunk data: the next chunk line starts here.
+    s->budget_.enter(Section::kChunkLine);
+    s->silent_pause_ = true;
+    return HPE_PAUSED;
   }
 
   static int onBody(llhttp_t* p, const char* at, size_t len) {
@@ -160,7 +178,7 @@ struct ParserCallbacks {
     RequestParser* s = self(p);
     s->in_message_ = false;
     s->started_ = false;
-    s->head_bytes_ = 0;
+    s->budget_.enter(Section::kHead);
     s->pending_event_ = RequestParser::Event::kMessageComplete;
     return HPE_PAUSED;
   }
@@ -185,6 +203,7 @@ static const llhttp_settings_t* requestParserSettings() {
     settings.on_header_value_complete = &ParserCallbacks::onHeaderValueComplete;
     settings.on_headers_complete = &ParserCallbacks::onHeadersComplete;
     settings.on_chunk_header = &ParserCallbacks::onChunkHeader;
+    settings.on_chunk_complete = &ParserCallbacks::onChunkComplete;
     settings.on_body = &ParserCallbacks::onBody;
     settings.on_message_complete = &ParserCallbacks::onMessageComplete;
     // Every llhttp_set_lenient_* flag stays off: each one re-opens a known
@@ -208,7 +227,8 @@ void RequestParser::reset() {
   pending_event_ = Event::kNeedMore;
   exec_base_ = nullptr;
   exec_offset_ = 0;
-  head_bytes_ = 0;
+  budget_ = detail::SectionBudget();
+  silent_pause_ = false;
   in_message_ = false;
   started_ = false;
   error_status_ = 0;
@@ -227,8 +247,7 @@ void RequestParser::resetMessage() {
   head_.content_length = 0;
   head_.keep_alive = true;
   head_.expect_continue = false;
-  current_field_.clear();
-  current_value_.clear();
+  fields_.reset();
   method_start_ = 0;
   target_start_ = 0;
   version_started_ = false;
@@ -237,16 +256,11 @@ void RequestParser::resetMessage() {
   authority_pos_ = 0;
   authority_len_ = 0;
   body_bytes_ = 0;
-  trailer_bytes_ = 0;
   header_count_ = 0;
   trailer_count_ = 0;
-  content_length_count_ = 0;
-  transfer_encoding_count_ = 0;
   host_count_ = 0;
   version_seen_ = false;
   request_line_done_ = false;
-  connection_close_ = false;
-  connection_keep_alive_ = false;
 }
 
 int RequestParser::fail(int status, std::string reason) {
@@ -270,14 +284,43 @@ void RequestParser::failFromLlhttp(llhttp_errno_t err) {
   fail(status, text.empty() ? std::string(llhttp_errno_name(err)) : std::string(text));
 }
 
-int RequestParser::countTrailerBytes(size_t len) {
-  // Trailers arrive after the head limit stopped applying; bound them the
-  // same way so a client cannot stream fields forever.
-  trailer_bytes_ += len;
-  if (trailer_bytes_ > limits_.max_header_bytes) {
-    return fail(kStatusFieldsTooLarge, "trailer section too large");
+uint64_t RequestParser::sectionLimit() const {
+  switch (budget_.section()) {
+    case Section::kHead:
+      return limits_.max_header_bytes;
+    case Section::kChunkLine:
+      return limits_.max_chunk_line_bytes;
+    case Section::kTrailers:
+      // Trailers arrive after the head limit stopped applying; bound them the
+      // same way so a client cannot stream fields forever.
+      return limits_.max_header_bytes;
+    case Section::kBody:
+      break;
   }
-  return 0;
+  return 0;  // unbounded here (max_body_bytes is checked per piece)
+}
+
+void RequestParser::failSectionTooLarge() {
+  switch (budget_.section()) {
+    case Section::kHead:
+      if (!started_) {
+        fail(kStatusBadRequest, "too many empty lines before the request");
+      } else if (!request_line_done_) {
+        fail(kStatusUriTooLong, "request line too long");
+      } else {
+        fail(kStatusFieldsTooLarge, "request head too large");
+      }
+      return;
+    case Section::kChunkLine:
+      // 413 as Node.js answers (CVE-2024-22019): the body is what is too large.
+      fail(kStatusContentTooLarge, "chunk line too long (chunk size and extensions)");
+      return;
+    case Section::kTrailers:
+      fail(kStatusFieldsTooLarge, "trailer section too large");
+      return;
+    case Section::kBody:
+      return;
+  }
 }
 
 int RequestParser::checkTarget() {
@@ -319,42 +362,29 @@ int RequestParser::checkTarget() {
 }
 
 int RequestParser::finishHeader() {
-  // llhttp has stripped leading OWS; trailing OWS is part of its span.
-  size_t end = current_value_.find_last_not_of(" \t");
-  current_value_.erase(end == std::string::npos ? 0 : end + 1);
-  size_t begin = current_value_.find_first_not_of(" \t");
-  if (begin != 0) current_value_.erase(0, begin);
-  const std::string_view name = current_field_;
-  const std::string_view value = current_value_;
-  if (hasControlChar(value)) return fail(kStatusBadRequest, "control character in header value");
-
-  if (equalsIgnoreCase(name, "Content-Length")) {
-    // RFC 9110 §8.6 lets a recipient fold identical repeats; a proxy that
-    // does so while another hop does not is a smuggling vector, so refuse.
-    if (++content_length_count_ > 1) {
+  switch (fields_.finish(&head_.content_length)) {
+    case HeadFields::Problem::kNone:
+      break;
+    case HeadFields::Problem::kControlChar:
+      return fail(kStatusBadRequest, "control character in header value");
+    case HeadFields::Problem::kRepeatedContentLength:
       return fail(kStatusBadRequest, "multiple Content-Length headers");
-    }
-    if (!parseContentLength(value, &head_.content_length)) {
+    case HeadFields::Problem::kInvalidContentLength:
       return fail(kStatusBadRequest, "invalid Content-Length");
-    }
-  } else if (equalsIgnoreCase(name, "Transfer-Encoding")) {
-    if (++transfer_encoding_count_ > 1) {
+    case HeadFields::Problem::kRepeatedTransferEncoding:
       return fail(kStatusBadRequest, "multiple Transfer-Encoding headers");
-    }
-  } else if (equalsIgnoreCase(name, "Host")) {
+  }
+  const std::string_view name = fields_.name();
+  const std::string_view value = fields_.value();
+  if (equalsIgnoreCase(name, "Host")) {
     // RFC 9112 §3.2: more than one Host, or an invalid one, is a 400.
     if (++host_count_ > 1) return fail(kStatusBadRequest, "multiple Host headers");
     if (!isValidAuthority(value)) return fail(kStatusBadRequest, "invalid Host header");
     head_.host = value;
-  } else if (equalsIgnoreCase(name, "Connection")) {
-    if (listContainsToken(value, "close")) connection_close_ = true;
-    if (listContainsToken(value, "keep-alive")) connection_keep_alive_ = true;
   } else if (equalsIgnoreCase(name, "Expect")) {
     if (equalsIgnoreCase(value, "100-continue")) head_.expect_continue = true;
   }
-  head_.headers.push_back(Header{std::move(current_field_), std::move(current_value_)});
-  current_field_.clear();
-  current_value_.clear();
+  fields_.take(&head_.headers);
   return 0;
 }
 
@@ -362,11 +392,11 @@ int RequestParser::completeHead() {
   // "GET /\r\n\r\n": llhttp parses an HTTP/0.9-style line without a version.
   if (!version_seen_) return fail(kStatusBadRequest, "missing HTTP version");
   const bool http11 = head_.version_minor == 1;
-  const bool chunked_header = transfer_encoding_count_ > 0;
+  const bool chunked_header = fields_.transferEncodingCount() > 0;
 
   // RFC 9112 §6.3: CL with TE "ought to be handled as an error" — it is the
   // classic smuggling shape (CL.TE / TE.CL). llhttp refuses it too.
-  if (chunked_header && content_length_count_ > 0) {
+  if (chunked_header && fields_.contentLengthCount() > 0) {
     return fail(kStatusBadRequest, "Content-Length with Transfer-Encoding");
   }
   // RFC 9112 §6.1: TE in an HTTP/1.0 message means the framing is faulty.
@@ -378,6 +408,7 @@ int RequestParser::completeHead() {
     switch (classifyTransferEncoding(te->value)) {
       case TransferCoding::kChunked:
         head_.framing = BodyFraming::kChunked;
+        detail::markChunkedForLlhttp(&parser_);
         break;
       case TransferCoding::kUnsupported:
         // RFC 9112 §6.1: a coding we do not implement gets 501.
@@ -385,7 +416,7 @@ int RequestParser::completeHead() {
       case TransferCoding::kMalformed:
         return fail(kStatusBadRequest, "invalid Transfer-Encoding");
     }
-  } else if (content_length_count_ > 0) {
+  } else if (fields_.contentLengthCount() > 0) {
     head_.framing = BodyFraming::kContentLength;
     if (limits_.max_body_bytes != 0 && head_.content_length > limits_.max_body_bytes) {
       // Answerable right away, without reading the body.
@@ -397,11 +428,12 @@ int RequestParser::completeHead() {
 
   if (absolute_form_) head_.host = head_.target.substr(authority_pos_, authority_len_);
   // RFC 9112 §9.3: 1.1 persists unless "close"; 1.0 only with "keep-alive".
-  head_.keep_alive = http11 ? !connection_close_ : connection_keep_alive_ && !connection_close_;
+  head_.keep_alive = fields_.persistent(http11);
   // RFC 9110 §10.1.1: a 100-continue expectation in HTTP/1.0 is ignored.
   if (!http11) head_.expect_continue = false;
 
   in_message_ = true;
+  budget_.enter(head_.framing == BodyFraming::kChunked ? Section::kChunkLine : Section::kBody);
   pending_event_ = Event::kHeadComplete;
   return HPE_PAUSED;
 }
@@ -411,46 +443,42 @@ RequestParser::Result RequestParser::feed(const char* data, size_t len) {
   if (error_status_ != 0) return {Event::kError, 0};
   size_t offset = 0;
   while (true) {
-    const bool in_head = !in_message_;
-    size_t chunk = len - offset;
-    if (in_head) {
-      // Never hand llhttp more than the head may still grow by, so an
-      // oversized head is caught at the limit, not after buffering it all.
-      uint64_t room =
-          head_bytes_ < limits_.max_header_bytes ? limits_.max_header_bytes - head_bytes_ : 0;
-      if (chunk > room) chunk = static_cast<size_t>(room);
-    }
+    // Never hand llhttp more than the current section may still grow by, so
+    // an oversized head, chunk line or trailer section is caught at its
+    // limit, not after buffering it all.
+    const uint64_t limit = sectionLimit();
+    const uint64_t serial = budget_.serial();
+    const size_t chunk = budget_.room(len - offset, limit);
     const char* start = data + offset;
     exec_base_ = start;
-    llhttp_errno_t err = llhttp_execute(&parser_, start, chunk);
-    size_t used = chunk;
-    if (err != HPE_OK) {
-      const char* pos = llhttp_get_error_pos(&parser_);
-      used = (pos != nullptr && pos >= start && pos <= start + chunk)
-                 ? static_cast<size_t>(pos - start)
-                 : 0;
-    }
+    llhttp_errno_t err;
+    const size_t used = detail::executeCounted(&parser_, start, chunk, &err);
     exec_offset_ += used;
     offset += used;
-    if (in_head) head_bytes_ += used;
+    // A section ends only at a pause, so these bytes all belong to the section
+    // the execute started in.
+    budget_.account(serial, used);
 
     switch (err) {
       case HPE_OK:
-        if (in_head && head_bytes_ >= limits_.max_header_bytes && (started_ || offset < len)) {
-          // The head is not complete yet, so it needs at least one more byte.
-          if (!started_) {
-            fail(kStatusBadRequest, "too many empty lines before the request");
-          } else if (!request_line_done_) {
-            fail(kStatusUriTooLong, "request line too long");
-          } else {
-            fail(kStatusFieldsTooLarge, "request head too large");
+        if (budget_.exhausted(limit)) {
+          // The section has not ended (that would have paused), so it needs
+          // at least one more byte. Only empty lines before a request, with
+          // no more input yet, may still turn out to be a clean close.
+          if (budget_.section() != Section::kHead || started_ || offset < len) {
+            failSectionTooLarge();
+            return {Event::kError, offset};
           }
-          return {Event::kError, offset};
         }
         if (offset < len) continue;
         return {Event::kNeedMore, offset};
       case HPE_PAUSED:
         llhttp_resume(&parser_);
+        if (silent_pause_) {
+          silent_pause_ = false;
+          if (offset < len) continue;
+          return {Event::kNeedMore, offset};
+        }
         return {pending_event_, offset};
       case HPE_PAUSED_UPGRADE:
         // `Connection: upgrade` + `Upgrade`: llhttp hands the connection over

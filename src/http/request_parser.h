@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/llhttp_support.h"
 #include "http/message.h"
 
 namespace sluice::http {
@@ -20,6 +21,9 @@ struct ParserLimits {
   uint64_t max_header_bytes = 16 * 1024;  // request line + headers
   uint32_t max_headers = 100;
   uint64_t max_body_bytes = 0;  // 0 = unlimited
+  // One chunk line: size, extensions and CRLF. Node.js bounds the same bytes
+  // at 16 KiB since CVE-2024-22019; nothing legitimate comes near it.
+  uint64_t max_chunk_line_bytes = 16 * 1024;
 };
 
 class RequestParser {
@@ -78,7 +82,12 @@ class RequestParser {
   uint64_t streamOffset(const char* at) const {
     return exec_offset_ + static_cast<uint64_t>(at - exec_base_);
   }
-  int countTrailerBytes(size_t len);
+  // The byte budget of the current section: head and trailers
+  // max_header_bytes, a chunk line max_chunk_line_bytes, a body none here
+  // (max_body_bytes is checked per piece).
+  uint64_t sectionLimit() const;
+  // Fails with the status of the section whose budget ran out.
+  void failSectionTooLarge();
   int checkTarget();
   int completeHead();
   int finishHeader();
@@ -86,10 +95,12 @@ class RequestParser {
   ParserLimits limits_;
   llhttp_t parser_;
   RequestHead head_;
-  std::string current_field_;
-  std::string current_value_;
+  detail::HeadFields fields_;
   std::string_view body_;
   Event pending_event_ = Event::kNeedMore;  // set by the callback that paused llhttp
+  // The pause only marks a section boundary (chunk header, chunk end): feed()
+  // resumes and goes on without reporting an event.
+  bool silent_pause_ = false;
 
   // Where llhttp is in the stream, so request-line spans can be checked for
   // exactly one SP between the parts (llhttp skips extra spaces).
@@ -104,18 +115,13 @@ class RequestParser {
   size_t authority_pos_ = 0;
   size_t authority_len_ = 0;
 
-  uint64_t head_bytes_ = 0;  // raw bytes of this head so far (incl. leading CRLFs)
+  detail::SectionBudget budget_;
   uint64_t body_bytes_ = 0;
-  uint64_t trailer_bytes_ = 0;
   uint32_t header_count_ = 0;
   uint32_t trailer_count_ = 0;
-  uint32_t content_length_count_ = 0;
-  uint32_t transfer_encoding_count_ = 0;
   uint32_t host_count_ = 0;
   bool version_seen_ = false;
   bool request_line_done_ = false;
-  bool connection_close_ = false;
-  bool connection_keep_alive_ = false;
   bool in_message_ = false;
   bool started_ = false;
   int error_status_ = 0;

@@ -2,7 +2,12 @@
 
 #include <utility>
 
+#include "http/llhttp_support.h"
+
 namespace sluice::http {
+
+using detail::HeadFields;
+using detail::Section;
 
 // Static trampolines from llhttp's C callbacks (see RequestParser's).
 struct ResponseParserCallbacks {
@@ -30,8 +35,8 @@ struct ResponseParserCallbacks {
 
   static int onHeaderField(llhttp_t* p, const char* at, size_t len) {
     ResponseParser* s = self(p);
-    if (s->in_message_) return s->countTrailerBytes(len);
-    s->current_field_.append(at, len);
+    if (s->in_message_) return 0;  // a trailer: bounded as raw bytes, dropped
+    s->fields_.appendName(at, len);
     return 0;
   }
 
@@ -44,8 +49,8 @@ struct ResponseParserCallbacks {
 
   static int onHeaderValue(llhttp_t* p, const char* at, size_t len) {
     ResponseParser* s = self(p);
-    if (s->in_message_) return s->countTrailerBytes(len);
-    s->current_value_.append(at, len);
+    if (s->in_message_) return 0;
+    s->fields_.appendValue(at, len);
     return 0;
   }
 
@@ -57,6 +62,23 @@ struct ResponseParserCallbacks {
 
   static int onHeadersComplete(llhttp_t* p) { return self(p)->completeHead(); }
 
+  static int onChunkHeader(llhttp_t* p) {
+    ResponseParser* s = self(p);
+    // The chunk line ends here; size 0 is the last chunk, trailers follow.
+    s->budget_.enter(p->content_length == 0 ? Section::kTrailers : Section::kBody);
+    s->silent_pause_ = true;
+    return HPE_PAUSED;
+  }
+
+  static int onChunkComplete(llhttp_t* p) {
+    ResponseParser* s = self(p);
+    // Also called after the trailer section; the message ends next.
+    if (s->budget_.section() == Section::kTrailers) return 0;
+    s->budget_.enter(Section::kChunkLine);
+    s->silent_pause_ = true;
+    return HPE_PAUSED;
+  }
+
   static int onBody(llhttp_t* p, const char* at, size_t len) {
     ResponseParser* s = self(p);
     if (len == 0) return 0;  // llhttp's end-of-buffer span flush
@@ -67,6 +89,7 @@ struct ResponseParserCallbacks {
 
   static int onMessageComplete(llhttp_t* p) {
     ResponseParser* s = self(p);
+    s->budget_.enter(Section::kHead);
     // A bodiless response: the head event is still to be reported; the
     // completion follows on the next call (complete_pending_).
     if (!s->complete_pending_) {
@@ -91,6 +114,8 @@ static const llhttp_settings_t* responseParserSettings() {
     settings.on_header_value = &ResponseParserCallbacks::onHeaderValue;
     settings.on_header_value_complete = &ResponseParserCallbacks::onHeaderValueComplete;
     settings.on_headers_complete = &ResponseParserCallbacks::onHeadersComplete;
+    settings.on_chunk_header = &ResponseParserCallbacks::onChunkHeader;
+    settings.on_chunk_complete = &ResponseParserCallbacks::onChunkComplete;
     settings.on_body = &ResponseParserCallbacks::onBody;
     settings.on_message_complete = &ResponseParserCallbacks::onMessageComplete;
     // No lenient flags (see RequestParser).
@@ -99,8 +124,11 @@ static const llhttp_settings_t* responseParserSettings() {
   return &table;
 }
 
-ResponseParser::ResponseParser(uint64_t max_header_bytes, uint32_t max_headers)
-    : max_header_bytes_(max_header_bytes), max_headers_(max_headers) {
+ResponseParser::ResponseParser(uint64_t max_header_bytes, uint32_t max_headers,
+                               uint64_t max_chunk_line_bytes)
+    : max_header_bytes_(max_header_bytes),
+      max_headers_(max_headers),
+      max_chunk_line_bytes_(max_chunk_line_bytes) {
   llhttp_init(&parser_, HTTP_RESPONSE, responseParserSettings());
   parser_.data = this;
 }
@@ -120,15 +148,9 @@ void ResponseParser::resetMessage() {
   head_.framing = BodyFraming::kNone;
   head_.content_length = 0;
   head_.keep_alive = true;
-  current_field_.clear();
-  current_value_.clear();
-  trailer_bytes_ = 0;
+  fields_.reset();
   header_count_ = 0;
   trailer_count_ = 0;
-  content_length_count_ = 0;
-  transfer_encoding_count_ = 0;
-  connection_close_ = false;
-  connection_keep_alive_ = false;
 }
 
 int ResponseParser::fail(std::string reason) {
@@ -139,38 +161,33 @@ int ResponseParser::fail(std::string reason) {
   return HPE_USER;
 }
 
-int ResponseParser::countTrailerBytes(size_t len) {
-  trailer_bytes_ += len;
-  if (trailer_bytes_ > max_header_bytes_) return fail("response trailer section too large");
-  return 0;
+uint64_t ResponseParser::sectionLimit() const {
+  switch (budget_.section()) {
+    case Section::kHead:
+    case Section::kTrailers:
+      return max_header_bytes_;
+    case Section::kChunkLine:
+      return max_chunk_line_bytes_;
+    case Section::kBody:
+      break;
+  }
+  return 0;  // unbounded
 }
 
 int ResponseParser::finishHeader() {
-  size_t end = current_value_.find_last_not_of(" \t");
-  current_value_.erase(end == std::string::npos ? 0 : end + 1);
-  size_t begin = current_value_.find_first_not_of(" \t");
-  if (begin != 0) current_value_.erase(0, begin);
-  const std::string_view name = current_field_;
-  const std::string_view value = current_value_;
-  if (hasControlChar(value)) return fail("control character in response header value");
-
-  if (equalsIgnoreCase(name, "Content-Length")) {
-    // llhttp refuses even identical repeats without a lenient flag.
-    if (++content_length_count_ > 1) return fail("multiple Content-Length headers in response");
-    if (!parseContentLength(value, &head_.content_length)) {
+  switch (fields_.finish(&head_.content_length)) {
+    case HeadFields::Problem::kNone:
+      break;
+    case HeadFields::Problem::kControlChar:
+      return fail("control character in response header value");
+    case HeadFields::Problem::kRepeatedContentLength:
+      return fail("multiple Content-Length headers in response");
+    case HeadFields::Problem::kInvalidContentLength:
       return fail("invalid Content-Length in response");
-    }
-  } else if (equalsIgnoreCase(name, "Transfer-Encoding")) {
-    if (++transfer_encoding_count_ > 1) {
+    case HeadFields::Problem::kRepeatedTransferEncoding:
       return fail("multiple Transfer-Encoding headers in response");
-    }
-  } else if (equalsIgnoreCase(name, "Connection")) {
-    if (listContainsToken(value, "close")) connection_close_ = true;
-    if (listContainsToken(value, "keep-alive")) connection_keep_alive_ = true;
   }
-  head_.headers.push_back(Header{std::move(current_field_), std::move(current_value_)});
-  current_field_.clear();
-  current_value_.clear();
+  fields_.take(&head_.headers);
   return 0;
 }
 
@@ -185,9 +202,9 @@ int ResponseParser::completeHead() {
   if (status == 101) return fail("101 Switching Protocols (upgrades are not supported)");
 
   const bool http11 = head_.version_minor == 1;
-  const bool has_te = transfer_encoding_count_ > 0;
+  const bool has_te = fields_.transferEncodingCount() > 0;
   // RFC 9112 §6.3 rule 3: CL with TE "ought to be handled as an error".
-  if (has_te && content_length_count_ > 0) {
+  if (has_te && fields_.contentLengthCount() > 0) {
     return fail("Content-Length with Transfer-Encoding in response");
   }
   // RFC 9112 §6.1: TE in an HTTP/1.0 message means faulty framing.
@@ -206,15 +223,16 @@ int ResponseParser::completeHead() {
     head_.content_length = 0;
   } else if (has_te) {
     head_.framing = BodyFraming::kChunked;
-  } else if (content_length_count_ > 0) {
+    detail::markChunkedForLlhttp(&parser_);
+  } else if (fields_.contentLengthCount() > 0) {
     head_.framing = BodyFraming::kContentLength;
   } else {
     head_.framing = BodyFraming::kUntilClose;  // rule 8
   }
-  head_.keep_alive = (http11 ? !connection_close_ : connection_keep_alive_ && !connection_close_) &&
-                     head_.framing != BodyFraming::kUntilClose;
+  head_.keep_alive = fields_.persistent(http11) && head_.framing != BodyFraming::kUntilClose;
 
   in_message_ = true;
+  budget_.enter(head_.framing == BodyFraming::kChunked ? Section::kChunkLine : Section::kBody);
   pending_event_ = Event::kHeadComplete;
   if (no_body) {
     // 1 = "no body" for llhttp, which then completes the message at once;
@@ -228,7 +246,6 @@ int ResponseParser::completeHead() {
 void ResponseParser::completeMessage() {
   in_message_ = false;
   started_ = false;
-  head_bytes_ = 0;
   // The request's method applies until its final (non-1xx) response.
   if (head_.status >= 200) skip_body_ = false;
 }
@@ -247,34 +264,35 @@ ResponseParser::Result ResponseParser::feed(const char* data, size_t len) {
   }
   size_t offset = 0;
   while (true) {
-    const bool in_head = !in_message_;
-    size_t chunk = len - offset;
-    if (in_head) {
-      uint64_t room = head_bytes_ < max_header_bytes_ ? max_header_bytes_ - head_bytes_ : 0;
-      if (chunk > room) chunk = static_cast<size_t>(room);
-    }
-    const char* start = data + offset;
-    llhttp_errno_t err = llhttp_execute(&parser_, start, chunk);
-    size_t used = chunk;
-    if (err != HPE_OK) {
-      const char* pos = llhttp_get_error_pos(&parser_);
-      used = (pos != nullptr && pos >= start && pos <= start + chunk)
-                 ? static_cast<size_t>(pos - start)
-                 : 0;
-    }
+    // As for requests: never more than the current section may still grow by.
+    const uint64_t limit = sectionLimit();
+    const uint64_t serial = budget_.serial();
+    const size_t chunk = budget_.room(len - offset, limit);
+    llhttp_errno_t err;
+    const size_t used = detail::executeCounted(&parser_, data + offset, chunk, &err);
     offset += used;
-    if (in_head) head_bytes_ += used;
+    budget_.account(serial, used);
 
     switch (err) {
       case HPE_OK:
-        if (in_head && head_bytes_ >= max_header_bytes_ && (started_ || offset < len)) {
-          fail("response head too large");
+        if (budget_.exhausted(limit) &&
+            (budget_.section() != Section::kHead || started_ || offset < len)) {
+          const Section section = budget_.section();
+          fail(section == Section::kHead        ? "response head too large"
+               : section == Section::kChunkLine ? "chunk line too long in response (chunk size "
+                                                  "and extensions)"
+                                                : "response trailer section too large");
           return {Event::kError, offset};
         }
         if (offset < len) continue;
         return {Event::kNeedMore, offset};
       case HPE_PAUSED:
         llhttp_resume(&parser_);
+        if (silent_pause_) {
+          silent_pause_ = false;
+          if (offset < len) continue;
+          return {Event::kNeedMore, offset};
+        }
         return {pending_event_, offset};
       default: {
         if (!failed_) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/llhttp_support.h"
 #include "http/message.h"
 
 namespace sluice::http {
@@ -29,7 +30,10 @@ class ResponseParser {
     size_t consumed;  // bytes of the input used up to and including this event
   };
 
-  explicit ResponseParser(uint64_t max_header_bytes = 64 * 1024, uint32_t max_headers = 200);
+  // `max_chunk_line_bytes` bounds one chunk line (size, extensions, CRLF), as
+  // ParserLimits does for requests.
+  explicit ResponseParser(uint64_t max_header_bytes = 64 * 1024, uint32_t max_headers = 200,
+                          uint64_t max_chunk_line_bytes = 16 * 1024);
   ~ResponseParser();
   ResponseParser(const ResponseParser&) = delete;
   ResponseParser& operator=(const ResponseParser&) = delete;
@@ -73,32 +77,29 @@ class ResponseParser {
 
   void resetMessage();
   int fail(std::string reason);
-  int countTrailerBytes(size_t len);
+  uint64_t sectionLimit() const;  // see RequestParser
   int finishHeader();
   int completeHead();
   void completeMessage();
 
   uint64_t max_header_bytes_;
   uint32_t max_headers_;
+  uint64_t max_chunk_line_bytes_;
   llhttp_t parser_;
   ResponseHead head_;
-  std::string current_field_;
-  std::string current_value_;
+  detail::HeadFields fields_;
   std::string_view body_;
   Event pending_event_ = Event::kNeedMore;  // set by the callback that paused llhttp
   // A bodiless response ends inside the same llhttp pause as its head;
   // kMessageComplete is then reported by the next feed()/finish() call.
   bool complete_pending_ = false;
+  // The pause only marks a section boundary; feed() goes on silently.
+  bool silent_pause_ = false;
 
   bool skip_body_ = false;  // the request was HEAD
-  uint64_t head_bytes_ = 0;
-  uint64_t trailer_bytes_ = 0;
+  detail::SectionBudget budget_;
   uint32_t header_count_ = 0;
   uint32_t trailer_count_ = 0;
-  uint32_t content_length_count_ = 0;
-  uint32_t transfer_encoding_count_ = 0;
-  bool connection_close_ = false;
-  bool connection_keep_alive_ = false;
   bool in_message_ = false;
   bool started_ = false;
   bool closed_ = false;  // finish() was called

@@ -10,9 +10,12 @@ void AdminHandler::start() {
                                                               {"Cache-Control", "no-store"}};
   const bool not_ready = server_.draining || connection_draining_ ||
                          (server_.not_ready != nullptr && server_.not_ready->load());
-  std::string_view authority;
-  const std::string_view path = targetPath(request.target, &authority);
-  if (request.method != "GET" && request.method != "HEAD") {
+  // The same normalized path the routes of other listeners match.
+  const RequestPath request_path = resolveRequestPath(request.target, server_.config->paths);
+  const std::string_view path = request_path.match_path;
+  if (!request_path.ok) {
+    downstream_.sendError(400, observe::RequestOutcome::kBadRequest, request_path.error);
+  } else if (request.method != "GET" && request.method != "HEAD") {
     headers.emplace_back("Allow", "GET, HEAD");
     downstream_.sendLocalResponse(405, "405 Method Not Allowed\n", headers,
                                   observe::RequestOutcome::kOk);

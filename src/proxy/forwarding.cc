@@ -3,8 +3,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <random>
+
+#include "config/units.h"
+#include "http/path.h"
 
 namespace sluice::proxy {
 namespace {
@@ -16,23 +21,37 @@ constexpr std::string_view kHopByHop[] = {
     "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
 };
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
+enum class ForwardingHeader {
+  kXForwardedFor,
+  kXForwardedProto,
+  kXForwardedHost,
+  kPeerIdentity,  // Forwarded, X-Real-IP
+  kXRequestId,
+  kOther,
+};
+
+// Compares a header name to a lower-case one, ASCII case-insensitively and
+// with `_` equal to `-`, as CGI variables see them.
+bool sameCgiName(std::string_view name, std::string_view lower) {
+  if (name.size() != lower.size()) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c == '_') c = '-';
+    if (c != lower[i]) return false;
+  }
+  return true;
 }
 
-bool listContains(std::string_view list, std::string_view name) {
-  while (!list.empty()) {
-    size_t comma = list.find(',');
-    std::string_view token = trim(list.substr(0, comma));
-    if (equalsIgnoreCase(token, name)) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
+ForwardingHeader classifyForwardingHeader(std::string_view name) {
+  if (sameCgiName(name, "x-forwarded-for")) return ForwardingHeader::kXForwardedFor;
+  if (sameCgiName(name, "x-forwarded-proto")) return ForwardingHeader::kXForwardedProto;
+  if (sameCgiName(name, "x-forwarded-host")) return ForwardingHeader::kXForwardedHost;
+  if (sameCgiName(name, "forwarded") || sameCgiName(name, "x-real-ip")) {
+    return ForwardingHeader::kPeerIdentity;
   }
-  return false;
+  if (sameCgiName(name, "x-request-id")) return ForwardingHeader::kXRequestId;
+  return ForwardingHeader::kOther;
 }
 
 void appendHeader(std::string_view name, std::string_view value, std::string* out) {
@@ -45,7 +64,7 @@ bool isHopByHop(std::string_view name, std::string_view connection_tokens) {
   for (std::string_view hop : kHopByHop) {
     if (equalsIgnoreCase(name, hop)) return true;
   }
-  return listContains(connection_tokens, name);
+  return http::listContainsToken(connection_tokens, name);
 }
 
 std::string connectionTokens(const std::vector<http::Header>& headers) {
@@ -60,20 +79,15 @@ std::string connectionTokens(const std::vector<http::Header>& headers) {
 
 void appendUpstreamRequestHead(const http::RequestHead& head, const ForwardedFor& forwarded,
                                std::string* out) {
-  std::string_view target = head.target;
-  std::string_view host = head.host;
   // Absolute-form: the authority replaces Host (RFC 9112 §3.2.2) and the
-  // upstream gets origin-form.
-  size_t scheme_end = target.find("://");
-  if (!target.empty() && target.front() != '/' && target != "*" &&
-      scheme_end != std::string_view::npos) {
-    std::string_view rest = target.substr(scheme_end + 3);
-    size_t path_start = rest.find_first_of("/?");
-    host = rest.substr(0, path_start);
-    target = path_start == std::string_view::npos ? std::string_view("/") : rest.substr(path_start);
-  }
+  // upstream gets origin-form. Routing (normalizeHost) takes the same
+  // authority, so what is routed and what is forwarded cannot disagree.
+  std::string_view authority;
+  std::string_view target = http::originFormPart(head.target, &authority);
+  const std::string_view host = authority.empty() ? std::string_view(head.host) : authority;
+  if (!forwarded.target.empty()) target = forwarded.target;
   out->append(head.method).push_back(' ');
-  if (!target.empty() && target.front() == '?') out->push_back('/');
+  if (target.empty() || target.front() == '?') out->push_back('/');
   out->append(target).append(" HTTP/1.1\r\n");
   // HTTP/1.1 requires Host toward the upstream even when an HTTP/1.0 client
   // sent none.
@@ -90,22 +104,40 @@ void appendUpstreamRequestHead(const http::RequestHead& head, const ForwardedFor
         equalsIgnoreCase(name, "content-length") || equalsIgnoreCase(name, "expect")) {
       continue;
     }
-    if (equalsIgnoreCase(name, "x-forwarded-for")) {
-      if (forwarded.peer_trusted) {
-        if (!xff.empty()) xff.append(", ");
-        xff.append(header.value);
-      }
-      continue;
+    // CGI and the WSGI/Rack servers built on its variables map `-` and `_`
+    // to the same name (HTTP_X_FORWARDED_FOR), so `X_Forwarded_For` would
+    // stand in for the header sluice sets. nginx drops such names by default
+    // (underscores_in_headers off), from every client.
+    const bool has_underscore = name.find('_') != std::string::npos;
+    if (has_underscore && !forwarded.keep_underscores) continue;
+    switch (classifyForwardingHeader(name)) {
+      case ForwardingHeader::kXForwardedFor:
+        if (forwarded.peer_trusted) {
+          if (!xff.empty()) xff.append(", ");
+          xff.append(header.value);
+        }
+        continue;
+      case ForwardingHeader::kXForwardedProto:
+        if (forwarded.peer_trusted && xf_proto.empty()) xf_proto = header.value;
+        continue;
+      case ForwardingHeader::kXForwardedHost:
+        if (forwarded.peer_trusted && xf_host.empty()) xf_host = header.value;
+        continue;
+      case ForwardingHeader::kPeerIdentity:
+        // Forwarded (RFC 7239) and X-Real-IP say who the client is as much as
+        // X-Forwarded-For does; sluice does not write them, so only a trusted
+        // peer's pass.
+        if (!forwarded.peer_trusted) continue;
+        break;
+      case ForwardingHeader::kXRequestId:
+        // As Envoy: an id from outside the trusted edge is replaced by a
+        // fresh one (unless preserve_external_request_id, here request_id: keep).
+        if (!forwarded.peer_trusted && !forwarded.keep_untrusted_request_id) continue;
+        has_request_id = true;  // an alias too: a CGI backend reads it as the id
+        break;
+      case ForwardingHeader::kOther:
+        break;
     }
-    if (equalsIgnoreCase(name, "x-forwarded-proto")) {
-      if (forwarded.peer_trusted && xf_proto.empty()) xf_proto = header.value;
-      continue;
-    }
-    if (equalsIgnoreCase(name, "x-forwarded-host")) {
-      if (forwarded.peer_trusted && xf_host.empty()) xf_host = header.value;
-      continue;
-    }
-    if (equalsIgnoreCase(name, "x-request-id")) has_request_id = true;
     appendHeader(name, header.value, out);
   }
   if (forwarded.peer != nullptr) {
@@ -145,13 +177,20 @@ bool statedContentLength(const http::ResponseHead& head, uint64_t* length) {
 int64_t keepAliveTimeoutMs(const http::ResponseHead& head) {
   const http::Header* keep_alive = head.find("keep-alive");
   if (keep_alive == nullptr) return 0;
-  std::string_view value = keep_alive->value;
-  size_t pos = value.find("timeout=");
-  if (pos == std::string_view::npos) return 0;
+  std::string text;
+  if (!http::findParameter(keep_alive->value, "timeout", &text) || text.empty()) return 0;
+  // The hint only ever shortens a pool timeout, and no configured duration
+  // exceeds config::kMaxDuration: saturate there while reading the digits, so
+  // that neither the digits nor the multiplication below can overflow (a
+  // signed overflow is undefined behaviour; `timeout=2305843009213693953`
+  // killed the sanitizer build's worker).
+  constexpr int64_t kMaxSeconds =
+      std::chrono::duration_cast<std::chrono::seconds>(config::kMaxDuration).count();
   int64_t seconds = 0;
-  const char* begin = value.data() + pos + 8;
-  auto [ptr, ec] = std::from_chars(begin, value.data() + value.size(), seconds);
-  if (ec != std::errc() || ptr == begin || seconds <= 0) return 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return 0;
+    seconds = std::min(seconds * 10 + (c - '0'), kMaxSeconds);
+  }
   return seconds * 1000;
 }
 

@@ -26,8 +26,13 @@ std::string connectionTokens(const std::vector<http::Header>& headers);
 struct ForwardedFor {
   const net::Address* peer = nullptr;  // the client socket's address
   bool peer_trusted = false;           // peer is in trusted_proxies
-  std::string_view request_id;         // used when the request has no X-Request-Id
+  std::string_view request_id;         // a fresh id, used unless the client's id is kept
   std::string_view fallback_host;      // Host for HTTP/1.0 requests without one
+  // The origin-form target to send (RequestPath::upstream_target); empty:
+  // the target's path and query as received.
+  std::string_view target;
+  bool keep_underscores = false;           // headers.underscores: keep
+  bool keep_untrusted_request_id = false;  // headers.request_id: keep
 };
 
 // Appends the request line and headers for the upstream: origin-form target
@@ -37,6 +42,11 @@ struct ForwardedFor {
 // and the blank line are not written: http::ClientCodec::endRequestHead()
 // adds them for the body as parsed. Expect is not forwarded: sluice answers
 // 100-continue itself.
+// From an untrusted peer, Forwarded and X-Real-IP are dropped and its
+// X-Request-Id is replaced by `request_id` (unless keep_untrusted_request_id).
+// Names with `_` are dropped from every peer unless keep_underscores; kept,
+// one that equals a header above with `_` read as `-` (X_Forwarded_For) is
+// treated as that header, since CGI-style backends cannot tell them apart.
 void appendUpstreamRequestHead(const http::RequestHead& head, const ForwardedFor& forwarded,
                                std::string* out);
 

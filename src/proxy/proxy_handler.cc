@@ -28,10 +28,11 @@ std::chrono::microseconds micros(D d) {
 }  // namespace
 
 ProxyHandler::ProxyHandler(Downstream& downstream, ServerContext& server,
-                           upstream::Cluster& cluster)
+                           upstream::Cluster& cluster, std::string upstream_target)
     : downstream_(downstream),
       server_(server),
       cluster_(cluster),
+      upstream_target_(std::move(upstream_target)),
       loop_(downstream.loop()),
       connect_timer_(loop_.timers(),
                      [this] {
@@ -51,18 +52,22 @@ ProxyHandler::~ProxyHandler() {
 void ProxyHandler::start() {
   const http::RequestHead& request = downstream_.request();
   const bool trusted = isTrustedPeer(*server_.config, downstream_.peer());
-  std::string request_id;
-  if (const http::Header* id = request.find("x-request-id")) {
-    request_id = id->value;
-  } else {
-    request_id = newRequestId();
-  }
-  downstream_.setRequestId(request_id);
+  const config::HeaderSettings& headers = server_.config->headers;
+  const std::string fresh_id = newRequestId();
+  // The id the upstream will see (forwarding keeps a trusted peer's, or any
+  // peer's with request_id: keep), for the request record.
+  const http::Header* client_id = request.find("x-request-id");
+  const bool keep_client_id =
+      client_id != nullptr && (trusted || headers.keep_untrusted_request_id);
+  downstream_.setRequestId(keep_client_id ? std::string_view(client_id->value) : fresh_id);
   ForwardedFor forwarded;
   forwarded.peer = &downstream_.peer();
   forwarded.peer_trusted = trusted;
-  forwarded.request_id = request_id;
+  forwarded.request_id = fresh_id;
   forwarded.fallback_host = cluster_.name();
+  forwarded.target = upstream_target_;
+  forwarded.keep_underscores = headers.keep_underscores;
+  forwarded.keep_untrusted_request_id = headers.keep_untrusted_request_id;
   appendUpstreamRequestHead(request, forwarded, &head_lines_);
   request_complete_ = request.framing == http::BodyFraming::kNone;
   if (request.expect_continue && request.framing != http::BodyFraming::kNone) {

@@ -23,7 +23,9 @@ namespace sluice::proxy {
 
 class ProxyHandler final : public RequestHandler, public upstream::UpstreamConnection::User {
  public:
-  ProxyHandler(Downstream& downstream, ServerContext& server, upstream::Cluster& cluster);
+  // `upstream_target`: the origin-form target to send (RequestPath).
+  ProxyHandler(Downstream& downstream, ServerContext& server, upstream::Cluster& cluster,
+               std::string upstream_target);
   ~ProxyHandler() override;
 
   // RequestHandler
@@ -73,6 +75,7 @@ class ProxyHandler final : public RequestHandler, public upstream::UpstreamConne
   Downstream& downstream_;
   ServerContext& server_;
   upstream::Cluster& cluster_;
+  const std::string upstream_target_;
   event::EventLoop& loop_;
   std::unique_ptr<upstream::UpstreamConnection> upstream_;
   upstream::Host* host_ = nullptr;

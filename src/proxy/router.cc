@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "http/path.h"
+
 namespace sluice::proxy {
 
 std::string normalizeHost(std::string_view host) {
@@ -22,20 +24,34 @@ std::string normalizeHost(std::string_view host) {
 }
 
 std::string_view targetPath(std::string_view target, std::string_view* authority) {
-  if (authority) *authority = {};
-  std::string_view path = target;
-  // Absolute-form: scheme "://" authority path. Schemes are case-insensitive.
-  size_t scheme_end = target.find("://");
-  if (!target.empty() && target.front() != '/' && scheme_end != std::string_view::npos) {
-    std::string_view rest = target.substr(scheme_end + 3);
-    size_t slash = rest.find_first_of("/?");
-    if (authority) *authority = rest.substr(0, slash);
-    path = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
-    if (!path.empty() && path.front() == '?') return "/";
+  std::string_view path = http::originFormPart(target, authority);
+  path = path.substr(0, path.find('?'));
+  return path.empty() ? std::string_view("/") : path;
+}
+
+RequestPath resolveRequestPath(std::string_view target, const config::PathSettings& paths) {
+  RequestPath out;
+  const std::string_view origin_form = http::originFormPart(target);
+  http::NormalizedPath normalized =
+      http::normalizePath(origin_form, paths.keep_escaped_slashes ? http::EscapedSlashes::kKeep
+                                                                  : http::EscapedSlashes::kReject);
+  if (!normalized.ok) {
+    out.error = normalized.error;
+    return out;
   }
-  size_t query = path.find('?');
-  if (query != std::string_view::npos) path = path.substr(0, query);
-  return path;
+  out.ok = true;
+  out.match_path.assign(normalized.path());
+  if (!paths.forward_original) {
+    out.upstream_target = std::move(normalized.path_and_query);
+  } else if (origin_form.empty() || origin_form.front() == '?') {
+    // `http://h` and `http://h?q`: origin-form needs the "/" (RFC 9112 §3.2.1).
+    out.upstream_target.reserve(origin_form.size() + 1);
+    out.upstream_target.push_back('/');
+    out.upstream_target.append(origin_form);
+  } else {
+    out.upstream_target.assign(origin_form);
+  }
+  return out;
 }
 
 bool Router::hostMatches(std::string_view pattern, std::string_view host) {

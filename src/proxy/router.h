@@ -21,11 +21,27 @@ std::string normalizeHost(std::string_view host_header);
 // absolute-form target (which overrides Host, RFC 9112 §3.2.2), else empty.
 std::string_view targetPath(std::string_view target, std::string_view* authority);
 
+// What a request is routed by and forwarded with, from its target and the
+// `paths` settings.
+struct RequestPath {
+  bool ok = false;
+  const char* error = "";  // why the target was refused (answer 400), when !ok
+  // The normalized path without its query (http::normalizePath): what
+  // path_prefix is matched against.
+  std::string match_path;
+  // The origin-form target for the upstream: the normalized path and the
+  // query as received, or (forward: original) the target's path and query
+  // as received.
+  std::string upstream_target;
+};
+RequestPath resolveRequestPath(std::string_view target, const config::PathSettings& paths);
+
 class Router {
  public:
   explicit Router(const std::vector<config::Route>& routes) : routes_(routes) {}
 
-  // `host` already normalized; `path` from targetPath(). Null when no route fits.
+  // `host` already normalized; `path` normalized (RequestPath::match_path).
+  // Null when no route fits.
   const config::Route* match(std::string_view host, std::string_view path) const;
 
   static bool hostMatches(std::string_view pattern, std::string_view host);

@@ -282,10 +282,18 @@ void ServerConnection::chooseHandler() {
     return;
   }
   std::string_view authority;
-  std::string_view path = targetPath(head.target, &authority);
+  targetPath(head.target, &authority);
   const std::string host =
       normalizeHost(authority.empty() ? std::string_view(head.host) : authority);
-  const config::Route* route = listener_.router->match(host, path);
+  // Routes match the normalized path (http/path.h), never a raw spelling of
+  // it; what cannot be normalized safely is refused.
+  RequestPath request_path = resolveRequestPath(head.target, server_.config->paths);
+  if (!request_path.ok) {
+    keep_alive_ = false;
+    sendError(400, RequestOutcome::kBadRequest, request_path.error);
+    return;
+  }
+  const config::Route* route = listener_.router->match(host, request_path.match_path);
   if (route == nullptr) {
     sendError(404, RequestOutcome::kOk, "no route matches");
     return;
@@ -303,7 +311,8 @@ void ServerConnection::chooseHandler() {
     return;
   }
   record_.upstream = cluster->second->name();
-  handler_ = std::make_unique<ProxyHandler>(*this, server_, *cluster->second);
+  handler_ = std::make_unique<ProxyHandler>(*this, server_, *cluster->second,
+                                            std::move(request_path.upstream_target));
   handler_->start();
 }
 

@@ -51,6 +51,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   limits.max_header_bytes = 4096;
   limits.max_headers = 32;
   limits.max_body_bytes = 1 << 20;
+  limits.max_chunk_line_bytes = 64;  // small enough for mutations to reach it
   const size_t split = data[0] % (size);
   const char* bytes = reinterpret_cast<const char*>(data + 1);
   const size_t len = size - 1;

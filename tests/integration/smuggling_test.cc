@@ -158,6 +158,16 @@ const Case kBodyCases[] = {
     {"chunk_after_valid_one",
      post("Transfer-Encoding: chunked\r\n", "3\r\nabc\r\nGET / HTTP/1.1\r\n\r\n"), 400},
     {"chunked_over_max_body", post("Transfer-Encoding: chunked\r\n", "200000\r\nabc"), 413},
+    // Chunk lines beyond 16 KiB (CVE-2024-22019 in Node.js).
+    {"chunk_ext_too_long",
+     post("Transfer-Encoding: chunked\r\n", "1;" + std::string(20000, 'a') + "\r\nx\r\n0\r\n\r\n"),
+     413},
+    {"chunk_ext_quoted_too_long",
+     post("Transfer-Encoding: chunked\r\n",
+          "1;a=\"" + std::string(20000, 'a') + "\"\r\nx\r\n0\r\n\r\n"),
+     413},
+    {"chunk_size_zeros_too_long",
+     post("Transfer-Encoding: chunked\r\n", std::string(20000, '0') + "1\r\nx\r\n0\r\n\r\n"), 413},
     {"cl_trailer", post("Transfer-Encoding: chunked\r\n", "0\r\nContent-Length: 5\r\n\r\n"), 400},
 };
 

@@ -431,6 +431,62 @@ TEST(LoaderTest, BadTrustedProxies) {
                           "10.0.0.0/8, got a list"));
 }
 
+TEST(LoaderTest, HeaderSettings) {
+  auto config = loadOk(std::string(kListener));
+  ASSERT_TRUE(config);
+  EXPECT_FALSE(config->headers.keep_underscores);
+  EXPECT_FALSE(config->headers.keep_untrusted_request_id);
+  config = loadOk(std::string(kListener) + "headers: {underscores: keep, request_id: keep}\n");
+  ASSERT_TRUE(config);
+  EXPECT_TRUE(config->headers.keep_underscores);
+  EXPECT_TRUE(config->headers.keep_untrusted_request_id);
+  config = loadOk(std::string(kListener) + "headers: {underscores: drop, request_id: generate}\n");
+  ASSERT_TRUE(config);
+  EXPECT_FALSE(config->headers.keep_underscores);
+  EXPECT_FALSE(config->headers.keep_untrusted_request_id);
+}
+
+TEST(LoaderTest, BadHeaderSettings) {
+  EXPECT_THAT(errorsOf(std::string(kListener) + R"(headers:
+  underscores: allow
+  request_id: preserve
+  request_ids: keep
+)"),
+              ElementsAre("t.yaml:6:16: headers.underscores: \"allow\" is not one of drop, keep",
+                          "t.yaml:7:15: headers.request_id: \"preserve\" is not one of generate, "
+                          "keep",
+                          "t.yaml:8:3: headers.request_ids: unknown key (did you mean "
+                          "\"request_id\"?)"));
+  EXPECT_EQ(errorOf(std::string(kListener) + "headers: keep\n"),
+            "t.yaml:5:10: headers: expected a mapping, got \"keep\"");
+}
+
+TEST(LoaderTest, PathSettings) {
+  auto config = loadOk(std::string(kListener));
+  ASSERT_TRUE(config);
+  EXPECT_FALSE(config->paths.forward_original);
+  EXPECT_FALSE(config->paths.keep_escaped_slashes);
+  config = loadOk(std::string(kListener) + "paths: {forward: original, escaped_slashes: keep}\n");
+  ASSERT_TRUE(config);
+  EXPECT_TRUE(config->paths.forward_original);
+  EXPECT_TRUE(config->paths.keep_escaped_slashes);
+  config =
+      loadOk(std::string(kListener) + "paths: {forward: normalized, escaped_slashes: reject}\n");
+  ASSERT_TRUE(config);
+  EXPECT_FALSE(config->paths.forward_original);
+  EXPECT_FALSE(config->paths.keep_escaped_slashes);
+  EXPECT_THAT(
+      errorsOf(std::string(kListener) + R"(paths:
+  forward: raw
+  escaped_slashes: decode
+  merge_slashes: true
+)"),
+      ElementsAre("t.yaml:6:12: paths.forward: \"raw\" is not one of normalized, original",
+                  "t.yaml:7:20: paths.escaped_slashes: \"decode\" is not one of reject, keep",
+                  "t.yaml:8:3: paths.merge_slashes: unknown key (expected one of: forward, "
+                  "escaped_slashes)"));
+}
+
 // --- listeners ---------------------------------------------------------------
 
 TEST(LoaderTest, ListenerNameDefaultsToAddressText) {

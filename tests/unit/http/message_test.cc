@@ -51,6 +51,35 @@ TEST(Message, ListContainsToken) {
   EXPECT_FALSE(listContainsToken("clo se", "close"));
 }
 
+TEST(Message, FindParameter) {
+  std::string v;
+  EXPECT_TRUE(findParameter("timeout=5, max=100", "timeout", &v));
+  EXPECT_EQ(v, "5");
+  EXPECT_TRUE(findParameter("timeout=5, max=100", "MAX", &v));
+  EXPECT_EQ(v, "100");
+  EXPECT_TRUE(findParameter("charset=utf-8; q=1", "q", &v));  // `;` separates too
+  EXPECT_EQ(v, "1");
+  EXPECT_TRUE(findParameter(" ,, A=b ,", "a", &v));  // empty elements, OWS
+  EXPECT_EQ(v, "b");
+  // quoted-string values are unescaped; separators inside them do not count.
+  EXPECT_TRUE(findParameter("a=\"x, y=1\", y=2", "y", &v));
+  EXPECT_EQ(v, "2");
+  EXPECT_TRUE(findParameter("a=\"q\\\"q\\\\\"", "a", &v));
+  EXPECT_EQ(v, "q\"q\\");
+  EXPECT_TRUE(findParameter("a=\"\"", "a", &v));
+  EXPECT_EQ(v, "");
+  // Whole names only.
+  EXPECT_FALSE(findParameter("xtimeout=5", "timeout", &v));
+  EXPECT_FALSE(findParameter("timeout2=5", "timeout", &v));
+  // Malformed before the name: not found.
+  EXPECT_FALSE(findParameter("timeout =5", "timeout", &v));
+  EXPECT_FALSE(findParameter("timeout= 5", "timeout", &v));
+  EXPECT_FALSE(findParameter("a, timeout=5", "timeout", &v));
+  EXPECT_FALSE(findParameter("a=\"open, timeout=5", "timeout", &v));
+  EXPECT_FALSE(findParameter("a=b c, timeout=5", "timeout", &v));
+  EXPECT_FALSE(findParameter("", "timeout", &v));
+}
+
 TEST(Message, ParseContentLength) {
   uint64_t n = 99;
   EXPECT_TRUE(parseContentLength("0", &n));

@@ -405,6 +405,142 @@ TEST(RequestParserLimits, TrailersAreBounded) {
   EXPECT_EQ(trace[1], "ERROR 431");
 }
 
+// Chunk lines (size, extensions, CRLF) are bounded per line: CVE-2024-22019
+// in Node.js was a server reading endless chunk extensions that no limit saw.
+ParserLimits smallChunkLines() {
+  ParserLimits limits;
+  limits.max_chunk_line_bytes = 32;
+  return limits;
+}
+
+// Every split of `input` into two pieces, and byte by byte, gives `expected`.
+void expectSplitInvariant(const std::string& input, const ParserLimits& limits,
+                          const std::vector<std::string>& expected) {
+  EXPECT_EQ(driveWhole(input, limits), expected);
+  EXPECT_EQ(driveByteByByte(input, limits), expected);
+  for (size_t i = 1; i < input.size(); ++i) {
+    RequestParser parser(limits);
+    ASSERT_EQ(drive(parser, input, {i}), expected) << "split at " << i;
+  }
+}
+
+TEST(RequestParserChunkLines, LongExtensionIs413) {
+  const std::string input = kChunkedPost + "1;" + std::string(40, 'a') + "\r\nx\r\n0\r\n\r\n";
+  std::vector<std::string> trace = driveWhole(input, smallChunkLines());
+  ASSERT_EQ(trace.size(), 2u);
+  EXPECT_EQ(trace[1], "ERROR 413");
+  expectSplitInvariant(input, smallChunkLines(), trace);
+}
+
+TEST(RequestParserChunkLines, LongQuotedExtensionValueIs413) {
+  const std::string input = kChunkedPost + "1;a=\"" + std::string(40, 'v') + "\"\r\nx\r\n0\r\n\r\n";
+  std::vector<std::string> trace = driveWhole(input, smallChunkLines());
+  ASSERT_EQ(trace.size(), 2u);
+  EXPECT_EQ(trace[1], "ERROR 413");
+  expectSplitInvariant(input, smallChunkLines(), trace);
+}
+
+TEST(RequestParserChunkLines, LeadingZerosCount) {
+  const std::string input = kChunkedPost + std::string(40, '0') + "1\r\nx\r\n0\r\n\r\n";
+  std::vector<std::string> trace = driveWhole(input, smallChunkLines());
+  ASSERT_EQ(trace.size(), 2u);
+  EXPECT_EQ(trace[1], "ERROR 413");
+  expectSplitInvariant(input, smallChunkLines(), trace);
+}
+
+TEST(RequestParserChunkLines, LastChunkLineIsBoundedToo) {
+  const std::string input = kChunkedPost + "1\r\nx\r\n0;" + std::string(40, 'e') + "\r\n\r\n";
+  std::vector<std::string> trace = driveWhole(input, smallChunkLines());
+  ASSERT_EQ(trace.size(), 3u);
+  EXPECT_EQ(trace[1], "BODY x");
+  EXPECT_EQ(trace[2], "ERROR 413");
+  expectSplitInvariant(input, smallChunkLines(), trace);
+}
+
+TEST(RequestParserChunkLines, LineOfExactlyTheLimitIsAccepted) {
+  // "1;" + 28 bytes + CRLF = 32 bytes.
+  const std::string line = "1;" + std::string(28, 'a') + "\r\n";
+  ASSERT_EQ(line.size(), 32u);
+  const std::string input =
+      kChunkedPost + line + "x\r\n" + "0;" + std::string(28, 'b') + "\r\n\r\n";
+  const std::vector<std::string> ok = driveWhole(input, smallChunkLines());
+  ASSERT_EQ(ok.size(), 3u);
+  EXPECT_EQ(ok[1], "BODY x");
+  EXPECT_EQ(ok[2], "DONE");
+  expectSplitInvariant(input, smallChunkLines(), ok);
+
+  const std::string one_more = kChunkedPost + "1;" + std::string(29, 'a') + "\r\nx\r\n0\r\n\r\n";
+  EXPECT_EQ(driveWhole(one_more, smallChunkLines()).back(), "ERROR 413");
+}
+
+TEST(RequestParserChunkLines, LimitIsPerLine) {
+  // Many lines near the limit add up to far more than it.
+  std::string input = kChunkedPost;
+  std::string payload;
+  for (int i = 0; i < 20; ++i) {
+    input +=
+        "1;" + std::string(27, 'a') + "\r\n" + std::string(1, static_cast<char>('a' + i)) + "\r\n";
+    payload.push_back(static_cast<char>('a' + i));
+  }
+  input += "0\r\n\r\n";
+  const std::vector<std::string> trace = driveWhole(input, smallChunkLines());
+  ASSERT_EQ(trace.size(), 3u);
+  EXPECT_EQ(trace[1], "BODY " + payload);
+  EXPECT_EQ(trace[2], "DONE");
+  EXPECT_EQ(driveByteByByte(input, smallChunkLines()), trace);
+}
+
+TEST(RequestParserChunkLines, DetectedBeforeTheLineEnds) {
+  // 8 MiB of extension, no line end: the error comes at the limit (16 KiB by
+  // default) and the rest is never consumed, let alone buffered.
+  RequestParser parser(ParserLimits{});
+  RequestParser::Result r = parser.feed(kChunkedPost.data(), kChunkedPost.size());
+  ASSERT_EQ(r.event, Event::kHeadComplete);
+  const std::string extension = "1;" + std::string(8 << 20, 'a');
+  r = parser.feed(extension.data(), extension.size());
+  EXPECT_EQ(r.event, Event::kError);
+  EXPECT_EQ(parser.errorStatus(), 413);
+  EXPECT_EQ(r.consumed, ParserLimits{}.max_chunk_line_bytes);
+  EXPECT_NE(parser.errorReason().find("chunk"), std::string::npos) << parser.errorReason();
+}
+
+TEST(RequestParserChunkLines, DefaultLimitAllowsOrdinaryExtensions) {
+  const std::string input =
+      kChunkedPost + "5;name=value;q=\"quoted \\\" string\"\r\nhello\r\n0\r\n\r\n";
+  const std::vector<std::string> trace = driveWhole(input);
+  ASSERT_EQ(trace.size(), 3u);
+  EXPECT_EQ(trace[1], "BODY hello");
+  EXPECT_EQ(trace[2], "DONE");
+}
+
+TEST(RequestParserLimits, TrailerWhitespaceCountsTowardTheTrailerLimit) {
+  // llhttp drops the OWS before a field value without a callback; the raw
+  // bytes of the trailer section count all the same.
+  const std::string input = kChunkedPost + "0\r\nX-T:" + std::string(64 * 1024, ' ') + "v\r\n\r\n";
+  const std::vector<std::string> trace = driveWhole(input);
+  ASSERT_EQ(trace.size(), 2u);
+  EXPECT_EQ(trace[1], "ERROR 431");
+}
+
+TEST(RequestParserLimits, TrailerSectionOfExactlyTheLimitIsAccepted) {
+  ParserLimits limits;
+  limits.max_header_bytes = 64;
+  // The trailer section: "X-T: " + value + CRLF + CRLF = 64 bytes.
+  const std::string trailers = "X-T: " + std::string(55, 't') + "\r\n\r\n";
+  ASSERT_EQ(trailers.size(), 64u);
+  // The head must fit the same limit.
+  const std::string head = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  ASSERT_LE(head.size(), 64u);
+  const std::string input = head + "0\r\n" + trailers;
+  const std::vector<std::string> ok = driveWhole(input, limits);
+  ASSERT_EQ(ok.size(), 2u);
+  EXPECT_EQ(ok[1], "DONE");
+  EXPECT_EQ(driveByteByByte(input, limits), ok);
+  const std::string over = head + "0\r\nX-T: " + std::string(56, 't') + "\r\n\r\n";
+  EXPECT_EQ(driveWhole(over, limits).back(), "ERROR 431");
+  EXPECT_EQ(driveByteByByte(over, limits).back(), "ERROR 431");
+}
+
 TEST(RequestParserLimits, EndlessEmptyLinesAreBounded) {
   ParserLimits limits;
   limits.max_header_bytes = 32;
@@ -529,6 +665,38 @@ TEST(RequestParser, ChunkedCodingIsCaseInsensitive) {
       req("Host: a\r\nTransfer-Encoding: Chunked \r\n", "POST / HTTP/1.1") + "1\r\nx\r\n0\r\n\r\n");
   ASSERT_EQ(trace.size(), 3u);
   EXPECT_EQ(trace[2], "DONE");
+}
+
+TEST(RequestParser, ChunkedWithTrailingHtabOrMixedOws) {
+  // RFC 9110 §5.5: OWS (SP / HTAB) around a field value is not part of it.
+  // llhttp skips only SP after "chunked" and, for the rest, refuses the
+  // request as if the final coding were not chunked.
+  for (const char* value : {"chunked\t", "chunked \t ", "CHUNKED\t\t", "\tchunked\t"}) {
+    const std::string input =
+        req(std::string("Host: a\r\nTransfer-Encoding: ") + value + "\r\n", "POST / HTTP/1.1") +
+        "3;e=1\r\nabc\r\n0\r\nT: 1\r\n\r\n" + "GET /next HTTP/1.1\r\nHost: a\r\n\r\n";
+    const std::vector<std::string> trace = driveWhole(input);
+    ASSERT_EQ(trace.size(), 5u) << value;
+    EXPECT_NE(trace[0].find("framing=2"), std::string::npos) << value;
+    EXPECT_EQ(trace[1], "BODY abc") << value;
+    EXPECT_EQ(trace[2], "DONE") << value;
+    EXPECT_EQ(trace[3].rfind("HEAD GET /next", 0), 0u) << value;
+    EXPECT_EQ(driveByteByByte(input), trace) << value;
+  }
+}
+
+TEST(RequestParser, ChunkedWithTrailingHtabAndContentLengthIsStill400) {
+  EXPECT_EQ(driveWhole(req("Host: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\t\r\n",
+                           "POST / HTTP/1.1"))
+                .back(),
+            "ERROR 400");
+  // HTAB does not make other codings pass.
+  EXPECT_EQ(driveWhole(req("Host: a\r\nTransfer-Encoding: chunked\t, gzip\r\n", "POST / HTTP/1.1"))
+                .back(),
+            "ERROR 400");
+  EXPECT_EQ(
+      driveWhole(req("Host: a\r\nTransfer-Encoding: chunked\tx\r\n", "POST / HTTP/1.1")).back(),
+      "ERROR 400");
 }
 
 TEST(RequestParser, ChunkedBodyAtEverySplit) {

@@ -137,6 +137,22 @@ TEST(ResponseParser, Chunked) {
   EXPECT_EQ(d.events[2], "DONE");
 }
 
+TEST(ResponseParser, ChunkedWithTrailingHtab) {
+  // llhttp alone would read this body until close (its chunked detection
+  // skips only SP), while the head says chunked: both must agree.
+  const std::string input =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked \t\r\n\r\n"
+      "5\r\nhello\r\n0\r\n\r\n"
+      "HTTP/1.1 204 No Content\r\n\r\n";
+  Driven d = driveWhole(input);
+  ASSERT_EQ(d.events.size(), 5u) << d.error;
+  EXPECT_NE(d.events[0].find("framing=2"), std::string::npos);
+  EXPECT_EQ(d.events[1], "BODY hello");
+  EXPECT_EQ(d.events[2], "DONE");
+  EXPECT_EQ(d.events[3].rfind("HEAD 204", 0), 0u);
+  EXPECT_EQ(d.consumed, input.size());
+}
+
 TEST(ResponseParser, UntilCloseCompletedByFinish) {
   ResponseParser parser;
   Driven d = drive(parser, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nsome body", {});
@@ -364,6 +380,64 @@ TEST(ResponseParserLimits, TooManyHeaders) {
   std::string input = "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
   EXPECT_EQ(parser.feed(input.data(), input.size()).event, Event::kError);
   EXPECT_EQ(parser.errorReason(), "too many response header fields");
+}
+
+// Chunk lines are bounded per line, as for requests (CVE-2024-22019).
+void expectChunkLineError(const std::string& input) {
+  ResponseParser parser(64 * 1024, 200, /*max_chunk_line_bytes=*/32);
+  Driven whole = drive(parser, input, {});
+  ASSERT_FALSE(whole.events.empty());
+  EXPECT_EQ(whole.events.back(), "ERROR");
+  EXPECT_NE(whole.error.find("chunk"), std::string::npos) << whole.error;
+  for (size_t i = 1; i < input.size(); ++i) {
+    ResponseParser split(64 * 1024, 200, 32);
+    Driven d = drive(split, input, {i});
+    ASSERT_EQ(d.events, whole.events) << "split at " << i;
+    ASSERT_EQ(d.error, whole.error) << "split at " << i;
+  }
+}
+
+TEST(ResponseParserChunkLines, LongExtensionIsAnError) {
+  expectChunkLineError(kChunkedHead + "1;" + std::string(40, 'a') + "\r\nx\r\n0\r\n\r\n");
+}
+
+TEST(ResponseParserChunkLines, LongQuotedExtensionIsAnError) {
+  expectChunkLineError(kChunkedHead + "1;a=\"" + std::string(40, 'a') + "\"\r\nx\r\n0\r\n\r\n");
+}
+
+TEST(ResponseParserChunkLines, LeadingZerosCount) {
+  expectChunkLineError(kChunkedHead + std::string(40, '0') + "1\r\nx\r\n0\r\n\r\n");
+}
+
+TEST(ResponseParserChunkLines, LineOfExactlyTheLimitIsAccepted) {
+  const std::string input = kChunkedHead + "1;" + std::string(28, 'a') + "\r\nx\r\n0\r\n\r\n";
+  ResponseParser parser(64 * 1024, 200, 32);
+  Driven d = drive(parser, input, {});
+  ASSERT_EQ(d.events.size(), 3u) << d.error;
+  EXPECT_EQ(d.events[1], "BODY x");
+  EXPECT_EQ(d.events[2], "DONE");
+  std::vector<size_t> cuts;
+  for (size_t i = 1; i < input.size(); ++i)
+    cuts.push_back(i);
+  ResponseParser bytewise(64 * 1024, 200, 32);
+  EXPECT_EQ(drive(bytewise, input, cuts).events, d.events);
+}
+
+TEST(ResponseParserChunkLines, DetectedBeforeTheLineEnds) {
+  ResponseParser parser;
+  ResponseParser::Result r = parser.feed(kChunkedHead.data(), kChunkedHead.size());
+  ASSERT_EQ(r.event, Event::kHeadComplete);
+  const std::string extension = "1;" + std::string(8 << 20, 'a');
+  r = parser.feed(extension.data(), extension.size());
+  EXPECT_EQ(r.event, Event::kError);
+  EXPECT_EQ(r.consumed, 16u * 1024);  // the default bound
+}
+
+TEST(ResponseParserLimits, TrailerWhitespaceCountsTowardTheTrailerLimit) {
+  Driven d = driveWhole(kChunkedHead + "0\r\nX-T:" + std::string(128 * 1024, ' ') + "v\r\n\r\n");
+  ASSERT_FALSE(d.events.empty());
+  EXPECT_EQ(d.events.back(), "ERROR");
+  EXPECT_EQ(d.error, "response trailer section too large");
 }
 
 // Split invariance for a keep-alive connection carrying varied responses.

@@ -34,6 +34,60 @@ TEST(TargetPath, OriginAndAbsoluteForms) {
   EXPECT_EQ(targetPath("*", &authority), "*");
 }
 
+TEST(ResolveRequestPath, MatchesNormalizedForwardsNormalizedByDefault) {
+  config::PathSettings paths;
+  RequestPath p = resolveRequestPath("/x/..//admin/./a?q=/../", paths);
+  ASSERT_TRUE(p.ok);
+  EXPECT_EQ(p.match_path, "/admin/a");
+  EXPECT_EQ(p.upstream_target, "/admin/a?q=/../");
+  p = resolveRequestPath("http://Host:81//%61dmin?z", paths);
+  ASSERT_TRUE(p.ok);
+  EXPECT_EQ(p.match_path, "/admin");
+  EXPECT_EQ(p.upstream_target, "/admin?z");
+  p = resolveRequestPath("http://host", paths);
+  ASSERT_TRUE(p.ok);
+  EXPECT_EQ(p.match_path, "/");
+  EXPECT_EQ(p.upstream_target, "/");
+  p = resolveRequestPath("*", paths);
+  ASSERT_TRUE(p.ok);
+  EXPECT_EQ(p.match_path, "*");
+  EXPECT_EQ(p.upstream_target, "*");
+}
+
+TEST(ResolveRequestPath, Refusals) {
+  config::PathSettings paths;
+  for (const char* target :
+       {"/../a", "/a%2Fb", "/a%5cb", "/a\\b", "/a%00", "/a%2", "http://h/.."}) {
+    RequestPath p = resolveRequestPath(target, paths);
+    EXPECT_FALSE(p.ok) << target;
+    EXPECT_NE(std::string(p.error), "") << target;
+  }
+  paths.keep_escaped_slashes = true;
+  RequestPath kept = resolveRequestPath("/a%2fb/../c", paths);
+  ASSERT_TRUE(kept.ok);
+  EXPECT_EQ(kept.match_path, "/c");
+  kept = resolveRequestPath("/a%2fb", paths);
+  ASSERT_TRUE(kept.ok);
+  EXPECT_EQ(kept.match_path, "/a%2Fb");
+  EXPECT_FALSE(resolveRequestPath("/../a", paths).ok);
+}
+
+TEST(ResolveRequestPath, ForwardOriginal) {
+  config::PathSettings paths;
+  paths.forward_original = true;
+  RequestPath p = resolveRequestPath("/x/..//%61dmin?q", paths);
+  ASSERT_TRUE(p.ok);
+  EXPECT_EQ(p.match_path, "/admin");  // routing still normalizes
+  EXPECT_EQ(p.upstream_target, "/x/..//%61dmin?q");
+  p = resolveRequestPath("http://h?q", paths);
+  ASSERT_TRUE(p.ok);
+  EXPECT_EQ(p.upstream_target, "/?q");
+  p = resolveRequestPath("https://h", paths);
+  ASSERT_TRUE(p.ok);
+  EXPECT_EQ(p.upstream_target, "/");
+  EXPECT_FALSE(resolveRequestPath("/a%2F", paths).ok);  // refusals do not depend on it
+}
+
 TEST(Router, FirstMatchWins) {
   std::vector<config::Route> routes = {
       route("api.example.com", "/v1/", "api"),
