@@ -35,6 +35,9 @@ struct ClientTimeouts {
   // nginx's lingering_timeout and lingering_time.
   Duration linger{std::chrono::seconds(5)};
   Duration linger_total{std::chrono::seconds(30)};
+  // An upgraded connection (WebSocket) with no byte either way this long
+  // is closed (HAProxy's `timeout tunnel`).
+  Duration tunnel_idle{std::chrono::hours(1)};
 };
 
 struct Limits {
@@ -88,6 +91,10 @@ struct Route {
   // (499, nginx's default); true = let it finish (nginx's
   // proxy_ignore_client_abort on).
   bool ignore_client_abort = false;
+  // Protocols a request may switch to through this route (`Upgrade:`
+  // tokens, lower-cased, e.g. "websocket"); empty = none (Upgrade is then
+  // stripped like any hop-by-hop header).
+  std::vector<std::string> upgrade;
 };
 
 struct Listener {

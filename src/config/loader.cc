@@ -571,14 +571,15 @@ class Loader {
 
   void parseClientTimeouts(const Field& f, ClientTimeouts* t) {
     if (!expectMap(f)) return;
-    walkMap(f, {"header", "body", "idle", "send", "linger", "linger_total"},
+    walkMap(f, {"header", "body", "idle", "send", "linger", "linger_total", "tunnel_idle"},
             [&](const std::string& key, const Field& value) {
-              Duration* target = key == "header"   ? &t->header
-                                 : key == "body"   ? &t->body
-                                 : key == "idle"   ? &t->idle
-                                 : key == "send"   ? &t->send
-                                 : key == "linger" ? &t->linger
-                                                   : &t->linger_total;
+              Duration* target = key == "header"         ? &t->header
+                                 : key == "body"         ? &t->body
+                                 : key == "idle"         ? &t->idle
+                                 : key == "send"         ? &t->send
+                                 : key == "linger"       ? &t->linger
+                                 : key == "linger_total" ? &t->linger_total
+                                                         : &t->tunnel_idle;
               readDuration(value, /*allow_zero=*/false, target);
             });
   }
@@ -732,7 +733,7 @@ class Loader {
       Route route;
       bool has_upstream = false;
       bool has_respond = false;
-      walkMap(item, {"match", "upstream", "respond", "ignore_client_abort"},
+      walkMap(item, {"match", "upstream", "respond", "ignore_client_abort", "upgrade"},
               [&](const std::string& key, const Field& value) {
                 if (key == "match") {
                   parseMatch(value, &route.match);
@@ -747,14 +748,43 @@ class Loader {
                   parseRespond(value, &*route.respond);
                 } else if (key == "ignore_client_abort") {
                   readBool(value, &route.ignore_client_abort);
+                } else if (key == "upgrade") {
+                  parseUpgrade(value, &route.upgrade);
                 }
               });
+      if (!route.upgrade.empty() && has_respond) {
+        report(item, "\"upgrade\" applies to routes with an \"upstream\", not \"respond\"");
+      }
       if (has_upstream && has_respond) {
         report(item, "a route takes exactly one action, but has both \"upstream\" and \"respond\"");
       } else if (!has_upstream && !has_respond) {
         report(item, "a route needs an action: \"upstream\" or \"respond\"");
       }
       out->push_back(std::move(route));
+    }
+  }
+
+  // `upgrade: [websocket]`: protocol tokens a request may switch to.
+  void parseUpgrade(const Field& f, std::vector<std::string>* out) {
+    if (!expectList(f)) return;
+    for (size_t i = 0; i < f.node.size(); ++i) {
+      const Field item{f.node[i], indexed(f.path, i), f.mark()};
+      std::string token;
+      if (!readText(item, "a protocol name such as websocket", &token)) continue;
+      // RFC 9110 §7.8: protocol names are tokens (case-insensitive).
+      std::string error;
+      if (!validHeaderName(token, &error)) {
+        report(item, quote(token) + " is not a protocol name (a token such as websocket)");
+        continue;
+      }
+      if (toLower(token) == "h2c") {
+        // An h2c upgrade through a proxy hands the client a raw HTTP/2
+        // connection to the upstream, past every route and rule (the
+        // "h2c smuggling" attack).
+        report(item, "\"h2c\" cannot be allowed: an upgraded h2c connection would bypass routing");
+        continue;
+      }
+      out->push_back(toLower(token));
     }
   }
 

@@ -1,9 +1,18 @@
 #include "http/client_codec.h"
 
 namespace sluice::http {
+namespace {
+
+// 1xx responses other than 101, which ends the exchange (the parser accepts
+// it only for a request that asked to upgrade).
+bool isInterim(int status) {
+  return status < 200 && status != 101;
+}
+
+}  // namespace
 
 void ClientCodec::endRequestHead(std::string_view method, BodyFraming framing,
-                                 uint64_t content_length, Buffer& out) {
+                                 uint64_t content_length, Buffer& out, bool upgrade) {
   request_framing_ = framing;
   request_ended_ = framing == BodyFraming::kNone;
   switch (framing) {
@@ -20,16 +29,17 @@ void ClientCodec::endRequestHead(std::string_view method, BodyFraming framing,
       break;
   }
   out.append("\r\n", 2);
-  parser_.expectResponseTo(method);
+  parser_.expectResponseTo(method, upgrade);
   paused_ = false;
   feed_again_ = false;
   response_started_ = false;
   response_complete_ = false;
 }
 
-void ClientCodec::continueRequest(std::string_view method, BodyFraming framing, bool ended) {
+void ClientCodec::continueRequest(std::string_view method, BodyFraming framing, bool ended,
+                                  bool upgrade) {
   Buffer unused;
-  endRequestHead(method, framing, 0, unused);
+  endRequestHead(method, framing, 0, unused, upgrade);
   request_ended_ = ended || framing == BodyFraming::kNone;
 }
 
@@ -66,7 +76,7 @@ void ClientCodec::decode(Buffer& input) {
       case ResponseParser::Event::kHeadComplete:
         input.consume(result.consumed);
         feed_again_ = true;
-        if (parser_.head().status < 200) {
+        if (isInterim(parser_.head().status)) {
           callbacks_->onInterimHead(parser_.head());
         } else {
           callbacks_->onResponseHead(parser_.head());
@@ -80,7 +90,7 @@ void ClientCodec::decode(Buffer& input) {
       case ResponseParser::Event::kMessageComplete:
         input.consume(result.consumed);
         // An interim response's end: the final one follows.
-        if (parser_.head().status < 200) {
+        if (isInterim(parser_.head().status)) {
           feed_again_ = !input.empty();
           break;
         }

@@ -25,7 +25,9 @@ class ClientCodec {
     // A 1xx other than 101 (100 Continue, 103 Early Hints); the final
     // response to the same request follows.
     virtual void onInterimHead(const ResponseHead& head) { (void)head; }
-    // The final head (status >= 200).
+    // The final head (status >= 200, or 101 to a request that asked to
+    // upgrade: then onResponseComplete follows at once and the codec is to
+    // be switched to its tunnel state).
     virtual void onResponseHead(const ResponseHead& head) = 0;
     virtual void onResponseBody(std::string_view piece) = 0;
     virtual void onResponseComplete() = 0;
@@ -47,12 +49,14 @@ class ClientCodec {
   // The caller has appended the request line and its end-to-end header
   // lines to `out`; this adds the framing header for `framing` and the blank
   // line, and prepares the parser for the response to `method`.
+  // `upgrade`: the request asks to switch protocols, so a 101 may answer it.
   void endRequestHead(std::string_view method, BodyFraming framing, uint64_t content_length,
-                      Buffer& out);
+                      Buffer& out, bool upgrade = false);
   // The head (and the body so far) were encoded by another connection's
   // codec and are being carried over unchanged (a retry after a failed
   // connect): frame the rest of the body as that codec would have.
-  void continueRequest(std::string_view method, BodyFraming framing, bool ended);
+  void continueRequest(std::string_view method, BodyFraming framing, bool ended,
+                       bool upgrade = false);
   void encodeBody(std::string_view data, Buffer& out);
   void encodeEnd(Buffer& out);
   bool requestEnded() const { return request_ended_; }

@@ -135,8 +135,9 @@ ResponseParser::ResponseParser(uint64_t max_header_bytes, uint32_t max_headers,
 
 ResponseParser::~ResponseParser() = default;
 
-void ResponseParser::expectResponseTo(std::string_view request_method) {
+void ResponseParser::expectResponseTo(std::string_view request_method, bool upgrade) {
   skip_body_ = request_method == "HEAD";
+  upgrade_allowed_ = upgrade;
 }
 
 void ResponseParser::resetMessage() {
@@ -199,7 +200,12 @@ int ResponseParser::completeHead() {
   // RFC 9110 §15: status codes are 100..599 (llhttp takes any three digits).
   if (status < 100 || status > 599) return fail("invalid status code");
   if (hasControlChar(head_.reason)) return fail("control character in reason phrase");
-  if (status == 101) return fail("101 Switching Protocols (upgrades are not supported)");
+  // RFC 9110 §15.2.2: 101 answers a request that asked to upgrade; one
+  // nobody asked for cannot be relayed (the client would not expect the
+  // bytes that follow).
+  if (status == 101 && !upgrade_allowed_) {
+    return fail("101 Switching Protocols to a request that did not ask to upgrade");
+  }
 
   const bool http11 = head_.version_minor == 1;
   const bool has_te = fields_.transferEncodingCount() > 0;
@@ -247,7 +253,10 @@ void ResponseParser::completeMessage() {
   in_message_ = false;
   started_ = false;
   // The request's method applies until its final (non-1xx) response.
-  if (head_.status >= 200) skip_body_ = false;
+  if (head_.status >= 200 || head_.status == 101) {
+    skip_body_ = false;
+    upgrade_allowed_ = false;
+  }
 }
 
 ResponseParser::Result ResponseParser::feed(const char* data, size_t len) {

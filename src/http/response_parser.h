@@ -42,7 +42,9 @@ class ResponseParser {
   // answers: a response to HEAD has no body whatever its headers say
   // (RFC 9112 §6.3 rule 1). Holds through 1xx interim responses until the
   // final response completes; without a call, a body is expected as usual.
-  void expectResponseTo(std::string_view request_method);
+  // `upgrade`: the request asked to switch protocols (Upgrade) and may be
+  // answered 101; otherwise a 101 is an error.
+  void expectResponseTo(std::string_view request_method, bool upgrade = false);
 
   // Parses from `data`; returns at the first event. Call again with the
   // unconsumed rest, also when nothing is left (a response without a body
@@ -52,8 +54,9 @@ class ResponseParser {
   //
   // A 1xx interim response (100 Continue, 103 Early Hints) is reported as
   // kHeadComplete + kMessageComplete with head().status < 200; keep feeding
-  // for the final response to the same request. 101 is an error (sluice does
-  // not support upgrades).
+  // for the final response to the same request. A 101 to a request that
+  // asked to upgrade is the final response (after it the bytes belong to the
+  // new protocol: stop feeding); to any other request it is an error.
   Result feed(const char* data, size_t len);
 
   // The upstream closed its side. Completes a body delimited by the close
@@ -96,7 +99,8 @@ class ResponseParser {
   // The pause only marks a section boundary; feed() goes on silently.
   bool silent_pause_ = false;
 
-  bool skip_body_ = false;  // the request was HEAD
+  bool skip_body_ = false;        // the request was HEAD
+  bool upgrade_allowed_ = false;  // the request asked to upgrade: a 101 may end it
   detail::SectionBudget budget_;
   uint32_t header_count_ = 0;
   uint32_t trailer_count_ = 0;

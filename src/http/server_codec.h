@@ -91,7 +91,17 @@ class ServerCodec {
                            bool keep_alive, Buffer& out);
 
   // After a 101: bytes pass through both ways unchanged.
-  void enterTunnel() { tunnel_ = true; }
+  void enterTunnel() {
+    tunnel_ = true;
+    paused_ = false;
+  }
+  // Ends a 101 head whose caller wrote its Upgrade and Connection lines (no
+  // framing: no body follows; the connection is the new protocol's), and
+  // enters the tunnel.
+  void endSwitchingHead(Buffer& out) {
+    out.append("\r\n", 2);
+    enterTunnel();
+  }
   bool tunnel() const { return tunnel_; }
 
  private:

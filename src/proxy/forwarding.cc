@@ -154,6 +154,11 @@ void appendUpstreamRequestHead(const http::RequestHead& head, const ForwardedFor
   if (!has_request_id && !forwarded.request_id.empty()) {
     appendHeader("X-Request-Id", forwarded.request_id, out);
   }
+  if (!forwarded.upgrade.empty()) {
+    // Hop-by-hop, so regenerated for this hop rather than passed on.
+    appendHeader("Connection", "upgrade", out);
+    appendHeader("Upgrade", forwarded.upgrade, out);
+  }
 }
 
 void appendClientResponseHeaders(const http::ResponseHead& head, Buffer& out) {

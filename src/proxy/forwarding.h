@@ -28,6 +28,9 @@ struct ForwardedFor {
   bool peer_trusted = false;           // peer is in trusted_proxies
   std::string_view request_id;         // a fresh id, used unless the client's id is kept
   std::string_view fallback_host;      // Host for HTTP/1.0 requests without one
+  // The client's Upgrade value when its route allows the switch: sent with
+  // `Connection: upgrade` (otherwise both are stripped as hop-by-hop).
+  std::string_view upgrade;
   // The origin-form target to send (RequestPath::upstream_target); empty:
   // the target's path and query as received.
   std::string_view target;

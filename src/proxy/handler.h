@@ -56,6 +56,17 @@ class Downstream {
   virtual void abortResponse(observe::RequestOutcome outcome, std::string_view reason) = 0;
   // Interim `100 Continue` (sluice answers Expect itself).
   virtual void sendContinue() = 0;
+
+  // --- a switch of protocols (Upgrade, WebSocket) ---
+  // After beginResponse(101, …) and its header lines (Upgrade, Connection:
+  // upgrade included): ends the head and turns the connection into a tunnel;
+  // the client's bytes then arrive through RequestHandler::onDownstreamData.
+  virtual void switchProtocols() = 0;
+  virtual void sendTunnelData(std::string_view bytes) = 0;
+  // The upstream finished sending: our FIN to the client once its bytes are out.
+  virtual void closeTunnelWrite() = 0;
+  // The tunnel is over (both sides done, an error, the idle timeout). Final.
+  virtual void endTunnel(observe::RequestOutcome outcome, std::string_view reason) = 0;
   // The client output is above its high watermark (slow reader).
   virtual bool blocked() const = 0;
 
@@ -82,6 +93,9 @@ class RequestHandler : public event::DeferredDeletable {
   // The client's output crossed its high / fell below its low watermark.
   virtual void onDownstreamBlocked() {}
   virtual void onDownstreamUnblocked() {}
+  // After switchProtocols(): bytes from the client, and its FIN.
+  virtual void onDownstreamData(std::string_view bytes) { (void)bytes; }
+  virtual void onDownstreamEof() {}
   // The client side ends the exchange before the handler finished (the
   // client went away, timed out, or sent an invalid body): stop now and
   // release everything; never touch the Downstream again.

@@ -28,10 +28,12 @@ std::chrono::microseconds micros(D d) {
 }  // namespace
 
 ProxyHandler::ProxyHandler(Downstream& downstream, ServerContext& server,
-                           upstream::Cluster& cluster, std::string upstream_target)
+                           upstream::Cluster& cluster, const config::Route& route,
+                           std::string upstream_target)
     : downstream_(downstream),
       server_(server),
       cluster_(cluster),
+      route_(route),
       upstream_target_(std::move(upstream_target)),
       loop_(downstream.loop()),
       connect_timer_(loop_.timers(),
@@ -40,9 +42,13 @@ ProxyHandler::ProxyHandler(Downstream& downstream, ServerContext& server,
                                    RequestOutcome::kUpstreamTimeout, "connect timed out",
                                    Retry::kNextHost);
                      }),
-      response_timer_(loop_.timers(), [this] {
-        failAttempt(AttemptOutcome::kTimeout, 504, RequestOutcome::kUpstreamTimeout,
-                    "response timed out", Retry::kNone);
+      response_timer_(loop_.timers(),
+                      [this] {
+                        failAttempt(AttemptOutcome::kTimeout, 504, RequestOutcome::kUpstreamTimeout,
+                                    "response timed out", Retry::kNone);
+                      }),
+      tunnel_timer_(loop_.timers(), [this] {
+        endTunnel(RequestOutcome::kOk, "no bytes either way within timeouts.tunnel_idle");
       }) {}
 
 ProxyHandler::~ProxyHandler() {
@@ -68,6 +74,22 @@ void ProxyHandler::start() {
   forwarded.target = upstream_target_;
   forwarded.keep_underscores = headers.keep_underscores;
   forwarded.keep_untrusted_request_id = headers.keep_untrusted_request_id;
+  if (const http::Header* upgrade = request.find("upgrade");
+      upgrade != nullptr && !route_.upgrade.empty() &&
+      http::listContainsToken(connectionTokens(request.headers), "upgrade")) {
+    // RFC 9110 §7.8: the first protocol listed is the one wanted most; the
+    // route allows it or the request is an ordinary one (Upgrade stripped).
+    std::string_view first = upgrade->value;
+    first = http::trimOws(first.substr(0, first.find(',')));
+    first = first.substr(0, first.find('/'));  // "websocket", not its version
+    for (const std::string& allowed : route_.upgrade) {
+      if (http::equalsIgnoreCase(first, allowed)) {
+        upgrade_ = upgrade->value;
+        break;
+      }
+    }
+  }
+  forwarded.upgrade = upgrade_;
   appendUpstreamRequestHead(request, forwarded, &head_lines_);
   request_complete_ = request.framing == http::BodyFraming::kNone;
   if (request.expect_continue && request.framing != http::BodyFraming::kNone) {
@@ -134,7 +156,8 @@ void ProxyHandler::queueRequestStart() {
     // queued for it (head and body so far, framed) goes to this one as it is.
     connection.output() = std::move(carry_);
     carry_ = Buffer();
-    upstream_->codec().continueRequest(request.method, request.framing, request_complete_);
+    upstream_->codec().continueRequest(request.method, request.framing, request_complete_,
+                                       !upgrade_.empty());
   } else {
     if (cluster_.config().send_proxy_protocol != config::SendProxyProtocol::kOff) {
       // Who the client is, first on this new connection. It describes one
@@ -147,7 +170,7 @@ void ProxyHandler::queueRequestStart() {
     }
     connection.output().append(head_lines_);
     upstream_->codec().endRequestHead(request.method, request.framing, request.content_length,
-                                      connection.output());
+                                      connection.output(), !upgrade_.empty());
     if (request_complete_) upstream_->codec().encodeEnd(connection.output());
   }
   connection.wrote();
@@ -184,7 +207,7 @@ void ProxyHandler::onRequestComplete() {
 }
 
 void ProxyHandler::onUpstreamWriteBlocked() {
-  if (body_paused_ || request_complete_) return;
+  if (body_paused_ || (request_complete_ && state_ != State::kTunnel)) return;
   body_paused_ = true;
   downstream_.pauseRequestBody();
 }
@@ -219,7 +242,7 @@ void ProxyHandler::onDownstreamUnblocked() {
   response_paused_ = false;
   if (state_ == State::kDone || !upstream_) return;
   upstream_->setResponseFlow(true);
-  armResponseTimer();
+  if (state_ != State::kTunnel) armResponseTimer();
 }
 
 void ProxyHandler::onResponseHead(const http::ResponseHead& head) {
@@ -246,6 +269,17 @@ void ProxyHandler::onResponseHead(const http::ResponseHead& head) {
   }
   Buffer& out = downstream_.beginResponse(head.status, head.reason);
   appendClientResponseHeaders(head, out);
+  if (head.status == 101) {
+    // The parser lets a 101 through only for a request that asked to
+    // upgrade through a route allowing it. Upgrade and Connection are
+    // hop-by-hop: regenerated for the client.
+    const http::Header* upgrade = head.find("upgrade");
+    out.append("Upgrade: ");
+    out.append(upgrade != nullptr ? std::string_view(upgrade->value) : std::string_view(upgrade_));
+    out.append("\r\nConnection: upgrade\r\n");
+    switching_ = true;
+    return;  // the head ends in startTunnel(), when the response completes
+  }
   downstream_.endResponseHead(body);
 }
 
@@ -257,6 +291,10 @@ void ProxyHandler::onResponseBody(std::string_view piece) {
 
 void ProxyHandler::onResponseComplete() {
   if (state_ == State::kDone) return;
+  if (switching_) {
+    startTunnel();
+    return;
+  }
   stopTimers();
   state_ = State::kDone;
   const http::ResponseHead& head = upstream_->codec().head();
@@ -285,6 +323,17 @@ void ProxyHandler::onResponseError(std::string_view reason) {
 
 void ProxyHandler::onUpstreamClosed(int error) {
   if (state_ == State::kDone) return;
+  if (state_ == State::kTunnel) {
+    if (error != 0) {
+      endTunnel(RequestOutcome::kUpstreamReset, std::string("upstream: ") + std::strerror(error));
+      return;
+    }
+    // The upstream finished sending: pass its FIN on once its bytes are out.
+    upstream_eof_ = true;
+    downstream_.closeTunnelWrite();
+    if (client_eof_) endTunnel(RequestOutcome::kOk, "both sides closed");
+    return;
+  }
   if (state_ == State::kConnecting) {
     const bool timed_out = error == ETIMEDOUT;
     failAttempt(AttemptOutcome::kConnectFailure, timed_out ? 504 : 502,
@@ -374,6 +423,48 @@ void ProxyHandler::endAttempt(AttemptOutcome outcome) {
                        std::chrono::duration_cast<event::Duration>(loop_.now() - attempt_start_));
 }
 
+void ProxyHandler::startTunnel() {
+  stopTimers();
+  endAttempt(AttemptOutcome::kSuccess);  // the switch worked; the tunnel is no attempt
+  state_ = State::kTunnel;
+  downstream_.switchProtocols();
+  upstream_->codec().enterTunnel();
+  // Bytes the upstream sent right after its 101 are already buffered.
+  upstream_->connection().redeliver();
+  touchTunnel();
+}
+
+void ProxyHandler::touchTunnel() {
+  tunnel_timer_.arm(server_.config->timeouts.tunnel_idle);
+}
+
+void ProxyHandler::onTunnelData(std::string_view bytes) {
+  if (state_ != State::kTunnel) return;
+  touchTunnel();
+  downstream_.sendTunnelData(bytes);  // may call onDownstreamBlocked()
+}
+
+void ProxyHandler::onDownstreamData(std::string_view bytes) {
+  if (state_ != State::kTunnel || !upstream_) return;
+  touchTunnel();
+  upstream_->connection().write(bytes);  // may call onUpstreamWriteBlocked()
+}
+
+void ProxyHandler::onDownstreamEof() {
+  if (state_ != State::kTunnel || !upstream_) return;
+  client_eof_ = true;
+  upstream_->connection().shutdownWriteWhenFlushed();
+  if (upstream_eof_) endTunnel(RequestOutcome::kOk, "both sides closed");
+}
+
+void ProxyHandler::endTunnel(RequestOutcome outcome, const std::string& reason) {
+  if (state_ != State::kTunnel) return;
+  state_ = State::kDone;
+  tunnel_timer_.cancel();
+  discardUpstream();
+  downstream_.endTunnel(outcome, reason);
+}
+
 void ProxyHandler::cancel(RequestOutcome why) {
   (void)why;
   if (state_ == State::kDone) return;
@@ -399,6 +490,7 @@ void ProxyHandler::armResponseTimer() {
 void ProxyHandler::stopTimers() {
   connect_timer_.cancel();
   response_timer_.cancel();
+  tunnel_timer_.cancel();
 }
 
 std::string ProxyHandler::describe() const {

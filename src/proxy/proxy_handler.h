@@ -25,7 +25,7 @@ class ProxyHandler final : public RequestHandler, public upstream::UpstreamConne
  public:
   // `upstream_target`: the origin-form target to send (RequestPath).
   ProxyHandler(Downstream& downstream, ServerContext& server, upstream::Cluster& cluster,
-               std::string upstream_target);
+               const config::Route& route, std::string upstream_target);
   ~ProxyHandler() override;
 
   // RequestHandler
@@ -34,6 +34,8 @@ class ProxyHandler final : public RequestHandler, public upstream::UpstreamConne
   void onRequestComplete() override;
   void onDownstreamBlocked() override;
   void onDownstreamUnblocked() override;
+  void onDownstreamData(std::string_view bytes) override;  // from the client, tunnelled
+  void onDownstreamEof() override;
   void cancel(observe::RequestOutcome why) override;
 
   // UpstreamConnection::User
@@ -46,13 +48,16 @@ class ProxyHandler final : public RequestHandler, public upstream::UpstreamConne
   void onResponseBody(std::string_view piece) override;
   void onResponseComplete() override;
   void onResponseError(std::string_view reason) override;
+  void onTunnelData(std::string_view bytes) override;  // from the upstream, tunnelled
 
  private:
   enum class State : uint8_t {
     kConnecting,  // waiting for the transport to connect
     kExchanging,  // sending the request and/or receiving the response
+    kTunnel,      // switched protocols: bytes both ways until both sides end
     kDone,
   };
+
   // How a failed attempt may go on.
   enum class Retry : uint8_t {
     kNone,
@@ -70,12 +75,17 @@ class ProxyHandler final : public RequestHandler, public upstream::UpstreamConne
   void discardUpstream();
   void armResponseTimer();
   void stopTimers();
+  void startTunnel();
+  void endTunnel(observe::RequestOutcome outcome, const std::string& reason);
+  void touchTunnel();
   std::string describe() const;
 
   Downstream& downstream_;
   ServerContext& server_;
   upstream::Cluster& cluster_;
+  const config::Route& route_;
   const std::string upstream_target_;
+  std::string upgrade_;  // the client's Upgrade value, when its route allows it
   event::EventLoop& loop_;
   std::unique_ptr<upstream::UpstreamConnection> upstream_;
   upstream::Host* host_ = nullptr;
@@ -84,6 +94,7 @@ class ProxyHandler final : public RequestHandler, public upstream::UpstreamConne
   Buffer carry_;            // request bytes no server has seen, for the next attempt
   event::Timer connect_timer_;
   event::Timer response_timer_;
+  event::Timer tunnel_timer_;  // timeouts.tunnel_idle
   event::TimePoint attempt_start_{};
   event::TimePoint request_sent_{};
   State state_ = State::kConnecting;
@@ -97,6 +108,9 @@ class ProxyHandler final : public RequestHandler, public upstream::UpstreamConne
   bool body_paused_ = false;       // we asked the downstream to hold the body
   bool response_paused_ = false;   // the client is slow: upstream reads stopped
   bool replayed_ = false;          // the keep-alive race retry was used
+  bool switching_ = false;         // a 101 head went to the client
+  bool client_eof_ = false;        // in the tunnel: the client finished sending
+  bool upstream_eof_ = false;      // in the tunnel: the upstream finished sending
 };
 
 }  // namespace sluice::proxy

@@ -150,6 +150,7 @@ void ServerConnection::onReadable() {
     case Phase::kIdle:
     case Phase::kHead:
     case Phase::kRequest:
+    case Phase::kTunnel:
       processInput();
       return;
   }
@@ -157,6 +158,11 @@ void ServerConnection::onReadable() {
 
 void ServerConnection::processInput() {
   Buffer& input = connection_.input();
+  if (phase_ == Phase::kTunnel) {
+    codec_->decode(input);  // to the handler, unchanged
+    if (!closed() && input.size() >= kInputHighWatermark) connection_.setReadEnabled(false);
+    return;
+  }
   for (;;) {
     if (closed()) return;
     if (phase_ == Phase::kClosing || phase_ == Phase::kLingering) {
@@ -240,6 +246,9 @@ void ServerConnection::onPeerClosed() {
     case Phase::kLingering:
       closeNow("lingering close done");
       return;
+    case Phase::kTunnel:
+      if (handler_) handler_->onDownstreamEof();
+      return;
   }
 }
 
@@ -311,7 +320,7 @@ void ServerConnection::chooseHandler() {
     return;
   }
   record_.upstream = cluster->second->name();
-  handler_ = std::make_unique<ProxyHandler>(*this, server_, *cluster->second,
+  handler_ = std::make_unique<ProxyHandler>(*this, server_, *cluster->second, *route,
                                             std::move(request_path.upstream_target));
   handler_->start();
 }
@@ -328,6 +337,10 @@ void ServerConnection::onRequestComplete() {
   if (handler_) handler_->onRequestComplete();
   if (closed()) return;
   if (response_done_ && phase_ == Phase::kRequest) finishRequest();
+}
+
+void ServerConnection::onTunnelData(std::string_view bytes) {
+  if (handler_) handler_->onDownstreamData(bytes);
 }
 
 void ServerConnection::onRequestError(int status, std::string_view reason) {
@@ -459,7 +472,7 @@ void ServerConnection::sendContinue() {
 
 void ServerConnection::pauseRequestBody() {
   body_paused_ = true;
-  if (codec_ && !codec_->requestComplete()) {
+  if (codec_ && (phase_ == Phase::kTunnel || !codec_->requestComplete())) {
     codec_->pause();
     read_timer_.cancel();  // the upstream is slow, not the client
   }
@@ -467,11 +480,42 @@ void ServerConnection::pauseRequestBody() {
 
 void ServerConnection::resumeRequestBody() {
   body_paused_ = false;
-  if (!codec_ || codec_->requestComplete() || closed()) return;
+  if (!codec_ || closed() || (phase_ != Phase::kTunnel && codec_->requestComplete())) return;
   codec_->resume();
-  armBodyTimer();
+  if (phase_ != Phase::kTunnel) armBodyTimer();
   connection_.setReadEnabled(true);
   connection_.redeliver();
+}
+
+void ServerConnection::switchProtocols() {
+  codec_->endSwitchingHead(connection_.output());
+  connection_.wrote();
+  response_started_ = true;
+  keep_alive_ = false;
+  phase_ = Phase::kTunnel;
+  read_timer_.cancel();  // the handler's tunnel_idle governs now
+  connection_.setReadEnabled(true);
+  // Bytes the client sent after its request (early frames) are waiting.
+  connection_.redeliver();
+}
+
+void ServerConnection::sendTunnelData(std::string_view bytes) {
+  connection_.write(bytes);
+}
+
+void ServerConnection::closeTunnelWrite() {
+  connection_.shutdownWriteWhenFlushed();
+}
+
+void ServerConnection::endTunnel(RequestOutcome outcome, std::string_view reason) {
+  if (outcome != RequestOutcome::kOk) {
+    SLUICE_LOG(kInfo, "client " + peer_.toString() + ": tunnel closed: " + std::string(reason));
+  }
+  record_.outcome = outcome;
+  if (handler_) server_.loop->deferDelete(std::move(handler_));
+  notifyObservers();
+  connection_.flush();
+  closeNow("tunnel closed");
 }
 
 void ServerConnection::setRequestId(std::string_view id) {
@@ -604,6 +648,8 @@ void ServerConnection::onReadTimeout() {
     case Phase::kLingering:
       closeNow("lingering close timed out");
       return;
+    case Phase::kTunnel:
+      return;  // not armed in a tunnel
   }
 }
 
@@ -619,7 +665,7 @@ void ServerConnection::onBelowLowWatermark() {
 
 void ServerConnection::onTransportError(int error) {
   const bool in_request = phase_ == Phase::kRequest || phase_ == Phase::kHead;
-  if (phase_ == Phase::kRequest && !recorded_) {
+  if ((phase_ == Phase::kRequest || phase_ == Phase::kTunnel) && !recorded_) {
     record_.outcome =
         error == ETIMEDOUT ? RequestOutcome::kClientTimeout : RequestOutcome::kClientAbort;
     // nginx's 499: the client went away before it got a response.
@@ -647,7 +693,7 @@ void ServerConnection::cancelHandler(RequestOutcome why) {
 }
 
 void ServerConnection::notifyObservers() {
-  if (recorded_ || phase_ != Phase::kRequest) return;
+  if (recorded_ || (phase_ != Phase::kRequest && phase_ != Phase::kTunnel)) return;
   recorded_ = true;
   record_.listener = listener_.name;
   record_.client_ip = client_ip_;

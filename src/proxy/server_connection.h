@@ -60,6 +60,7 @@ class ServerConnection final : public net::ConnectionCallbacks,
   void onRequestBody(std::string_view piece) override;
   void onRequestComplete() override;
   void onRequestError(int status, std::string_view reason) override;
+  void onTunnelData(std::string_view bytes) override;
 
   // Downstream
   const http::RequestHead& request() const override { return codec_->head(); }
@@ -78,6 +79,10 @@ class ServerConnection final : public net::ConnectionCallbacks,
   void sendError(int status, observe::RequestOutcome outcome, std::string_view reason) override;
   void abortResponse(observe::RequestOutcome outcome, std::string_view reason) override;
   void sendContinue() override;
+  void switchProtocols() override;
+  void sendTunnelData(std::string_view bytes) override;
+  void closeTunnelWrite() override;
+  void endTunnel(observe::RequestOutcome outcome, std::string_view reason) override;
   bool blocked() const override { return connection_.aboveHighWatermark(); }
   void pauseRequestBody() override;
   void resumeRequestBody() override;
@@ -92,6 +97,7 @@ class ServerConnection final : public net::ConnectionCallbacks,
     kRequest,    // a request is being handled (body and/or response in progress)
     kClosing,    // the last response is queued; input is discarded
     kLingering,  // the last response is sent and our side shut; reading until EOF
+    kTunnel,     // switched protocols (101): bytes pass to and from the handler
   };
 
   http::ServerCodec& codec();

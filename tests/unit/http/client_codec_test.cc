@@ -140,3 +140,68 @@ TEST(ClientCodec, ContinuedRequestFramesTheRestLikeTheFirstCodec) {
 
 }  // namespace
 }  // namespace sluice::http
+
+namespace sluice::http {
+namespace {
+
+class TunnelEvents final : public ClientCodec::Callbacks {
+ public:
+  void onResponseHead(const ResponseHead& h) override {
+    log.push_back("head " + std::to_string(h.status));
+  }
+  void onResponseBody(std::string_view) override { log.push_back("body"); }
+  void onResponseComplete() override { log.push_back("complete"); }
+  void onResponseError(std::string_view reason) override {
+    log.push_back("error " + std::string(reason));
+  }
+  void onTunnelData(std::string_view bytes) override {
+    log.push_back("tunnel " + std::string(bytes));
+  }
+  std::vector<std::string> log;
+};
+
+TEST(ClientCodecUpgrade, A101ToAnUpgradeRequestEndsTheResponseAndTheRestIsTunnel) {
+  ClientCodec codec;
+  TunnelEvents events;
+  codec.setCallbacks(&events);
+  Buffer unused;
+  codec.endRequestHead("GET", BodyFraming::kNone, 0, unused, /*upgrade=*/true);
+  Buffer input;
+  input.append(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+      "\x81\x02hi");
+  codec.decode(input);
+  EXPECT_EQ(events.log, (std::vector<std::string>{"head 101", "complete"}));
+  EXPECT_EQ(input.view(), "\x81\x02hi");  // the new protocol's bytes, untouched
+  codec.enterTunnel();
+  codec.decode(input);
+  EXPECT_EQ(events.log.back(), "tunnel \x81\x02hi");
+}
+
+TEST(ClientCodecUpgrade, A101NobodyAskedForIsAnError) {
+  ClientCodec codec;
+  TunnelEvents events;
+  codec.setCallbacks(&events);
+  Buffer unused;
+  codec.endRequestHead("GET", BodyFraming::kNone, 0, unused);
+  Buffer input;
+  input.append("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n");
+  codec.decode(input);
+  ASSERT_EQ(events.log.size(), 1u);
+  EXPECT_TRUE(events.log[0].starts_with("error 101 Switching Protocols")) << events.log[0];
+}
+
+TEST(ClientCodecUpgrade, AnOrdinaryAnswerToAnUpgradeRequestIsAnOrdinaryResponse) {
+  ClientCodec codec;
+  TunnelEvents events;
+  codec.setCallbacks(&events);
+  Buffer unused;
+  codec.endRequestHead("GET", BodyFraming::kNone, 0, unused, /*upgrade=*/true);
+  Buffer input;
+  input.append("HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno");
+  codec.decode(input);
+  EXPECT_EQ(events.log, (std::vector<std::string>{"head 403", "body", "complete"}));
+}
+
+}  // namespace
+}  // namespace sluice::http

@@ -23,7 +23,8 @@ using event::Duration;
 using net::MemoryTransport;
 
 constexpr char kConfig[] = R"(
-timeouts: { header: 10s, body: 5s, idle: 60s, send: 30s, linger: 5s, linger_total: 30s }
+timeouts: { header: 10s, body: 5s, idle: 60s, send: 30s, linger: 5s, linger_total: 30s,
+            tunnel_idle: 20s }
 listeners:
   - name: web
     address: 127.0.0.1:8080
@@ -32,6 +33,9 @@ listeners:
         respond: { status: 200, body: "local\n" }
       - match: { path_prefix: /pair }
         upstream: pair
+      - match: { path_prefix: /ws }
+        upstream: app
+        upgrade: [websocket]
       - upstream: app
 upstreams:
   app:
@@ -165,7 +169,7 @@ TEST_F(ProxyMachineTest, KeepAliveRequestsShareOnePooledUpstreamConnection) {
   EXPECT_EQ(recorder_.finished[2].server, "127.0.0.1:9001");
   EXPECT_EQ(recorder_.finished[2].outcome, observe::RequestOutcome::kOk);
   EXPECT_EQ(server_counters_[0].requests.load(), 3u);
-  EXPECT_EQ(route_counters_[2].requests[1].load(), 3u);  // route 2 (app), 2xx
+  EXPECT_EQ(route_counters_[3].requests[1].load(), 3u);  // route 3 (app), 2xx
 }
 
 TEST_F(ProxyMachineTest, PipelinedRequestsGoUpstreamOneAtATimeAndAnswerInOrder) {
@@ -606,6 +610,119 @@ TEST_F(ProxyMachineTest, EveryRequestIsRecordedExactlyOnce) {
   EXPECT_EQ(recorder_.finished[2].status, 400);
   EXPECT_EQ(recorder_.finished[2].outcome, observe::RequestOutcome::kBadRequest);
   EXPECT_EQ(worker_counters_.requests.load(), 3u);
+}
+
+const char kUpgrade[] =
+    "GET /ws/chat HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+const char k101[] =
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+
+TEST_F(ProxyMachineTest, UpgradeSwitchesBothSidesIntoATunnel) {
+  MemoryTransport& client = connectClient();
+  client.send(kUpgrade);
+  step();
+  const std::string sent = upstream(0).end->takeReceived();
+  EXPECT_NE(sent.find("\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"), std::string::npos)
+      << sent;
+  EXPECT_NE(sent.find("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"), std::string::npos);
+  upstream(0).end->send(std::string(k101) + "\x81\x05hello");
+  step();
+  const std::string got = client.takeReceived();
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 101 Switching Protocols\r\n")) << got;
+  EXPECT_NE(got.find("\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n\x81\x05hello"),
+            std::string::npos)
+      << got;
+  EXPECT_EQ(got.find("Content-Length"), std::string::npos);
+  // Bytes both ways, unchanged.
+  client.send(
+      "\x81\x83"
+      "abcdefg");
+  step();
+  EXPECT_EQ(upstream(0).end->takeReceived(),
+            "\x81\x83"
+            "abcdefg");
+  upstream(0).end->send("\x88\x00");
+  step();
+  EXPECT_EQ(client.takeReceived(), "\x88\x00");
+  // Each side's FIN is passed on; both done ends the tunnel.
+  client.shutdownWrite();
+  step();
+  EXPECT_TRUE(upstream(0).end->peerClosedWrite());
+  EXPECT_FALSE(clientClosed());
+  upstream(0).end->shutdownWrite();
+  step();
+  EXPECT_TRUE(client.peerClosedWrite());
+  EXPECT_TRUE(clientClosed());
+  ASSERT_EQ(recorder_.finished.size(), 1u);
+  EXPECT_EQ(recorder_.finished[0].status, 101);
+  EXPECT_EQ(recorder_.finished[0].outcome, observe::RequestOutcome::kOk);
+  EXPECT_EQ(server_counters_[0].in_flight.load(), 0);
+}
+
+TEST_F(ProxyMachineTest, UpgradeOnARouteThatDoesNotAllowItIsAnOrdinaryRequest) {
+  MemoryTransport& client = connectClient();
+  std::string request = kUpgrade;
+  request.replace(request.find("/ws/chat"), 8, "/plain");
+  client.send(request);
+  step();
+  const std::string sent = upstream(0).end->takeReceived();
+  EXPECT_EQ(sent.find("Upgrade"), std::string::npos) << sent;
+  // A 101 nobody asked for cannot be relayed.
+  upstream(0).end->send(k101);
+  step();
+  EXPECT_TRUE(client.takeReceived().starts_with("HTTP/1.1 502 "));
+}
+
+TEST_F(ProxyMachineTest, UpstreamRefusingTheUpgradeGivesAnOrdinaryResponse) {
+  MemoryTransport& client = connectClient();
+  client.send(kUpgrade);
+  step();
+  upstream(0).end->takeReceived();
+  upstream(0).end->send("HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno");
+  step();
+  EXPECT_EQ(client.takeReceived(), "HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno");
+  client.send(kGet);  // the connection goes on as HTTP
+  step();
+  EXPECT_TRUE(upstream(0).end->takeReceived().starts_with("GET /a "));
+}
+
+TEST_F(ProxyMachineTest, IdleTunnelIsClosedAfterTunnelIdle) {
+  MemoryTransport& client = connectClient();
+  client.send(kUpgrade);
+  step();
+  upstream(0).end->send(k101);
+  step();
+  client.takeReceived();
+  advance(15000);
+  client.send("x");
+  step();
+  advance(15000);  // 15 s since the last byte
+  EXPECT_FALSE(clientClosed());
+  advance(6000);
+  EXPECT_TRUE(clientClosed());
+  EXPECT_TRUE(upstream(0).end->peerGone());
+}
+
+TEST_F(ProxyMachineTest, TunnelBackpressureHoldsTheFastSide) {
+  MemoryTransport& client = connectClient(/*capacity=*/16 * 1024);
+  client.send(kUpgrade);
+  step();
+  upstream(0).end->send(k101);
+  step();
+  client.takeReceived();
+  // The upstream offers 8 MiB; the client reads nothing: sluice must stop
+  // reading the upstream instead of buffering it.
+  upstream(0).end->send(std::string(8 << 20, 'w'));
+  step(20);
+  EXPECT_GT(upstream(0).end->unreadByPeer(), 7u << 20);
+  size_t received = 0;
+  for (int i = 0; i < 4000 && received < (8u << 20); ++i) {
+    received += client.takeReceived().size();
+    step(2);
+  }
+  EXPECT_EQ(received, 8u << 20);
 }
 
 }  // namespace
