@@ -56,6 +56,9 @@ struct HeaderSettings {
   // request_id: keep — pass X-Request-Id from peers outside trusted_proxies
   // too (default generate: replace it with a fresh id).
   bool keep_untrusted_request_id = false;
+  // forwarded: add — also send RFC 7239 `Forwarded` (for, proto, host),
+  // extending a trusted peer's and replacing anyone else's, as X-Forwarded-*.
+  bool rfc7239_forwarded = false;
 };
 
 // How request paths are normalized for routing and forwarded (top-level
@@ -68,9 +71,35 @@ struct PathSettings {
   bool keep_escaped_slashes = false;
 };
 
+// A condition on a request header or query parameter.
+struct FieldMatch {
+  std::string name;                  // header: lower-cased; query parameter: as written
+  std::optional<std::string> value;  // exact value; unset = present (any value)
+};
+
 struct RouteMatch {
-  std::string host;         // empty = any; exact (lower-cased) or "*.suffix"
-  std::string path_prefix;  // empty = any
+  std::string host;                  // empty = any; exact (lower-cased) or "*.suffix"
+  std::string path_prefix;           // empty = any
+  std::vector<std::string> methods;  // empty = any; exact (methods are case-sensitive)
+  std::vector<FieldMatch> headers;   // all must hold
+  std::vector<FieldMatch> query;     // all must hold
+};
+
+// Header edits a route applies (`request_headers`, `response_headers`).
+// Values may name variables: ${client_ip}, ${client_port}, ${scheme},
+// ${host}, ${request_id} (checked when loading).
+struct HeaderRules {
+  HeaderList set;                   // replace (every existing copy), or add when absent
+  HeaderList add;                   // append another copy
+  std::vector<std::string> remove;  // lower-cased names
+  bool empty() const { return set.empty() && add.empty() && remove.empty(); }
+};
+
+// Per-route overrides of the client-side body timeout and the upstream's
+// response timeout (the head timeout cannot be per route: routing needs the head).
+struct RouteTimeouts {
+  std::optional<Duration> body;
+  std::optional<Duration> response;
 };
 
 struct DirectResponse {
@@ -91,6 +120,14 @@ struct Route {
   // (499, nginx's default); true = let it finish (nginx's
   // proxy_ignore_client_abort on).
   bool ignore_client_abort = false;
+  // Path rewrites before forwarding (at most one): remove this prefix, or
+  // replace match.path_prefix with this.
+  std::string strip_prefix;
+  std::optional<std::string> rewrite_prefix;
+  HeaderRules request_headers;
+  HeaderRules response_headers;
+  std::optional<uint64_t> max_body_bytes;  // overrides limits.max_body_bytes (0 = unlimited)
+  RouteTimeouts timeouts;
   // Protocols a request may switch to through this route (`Upgrade:`
   // tokens, lower-cased, e.g. "websocket"); empty = none (Upgrade is then
   // stripped like any hop-by-hop header).

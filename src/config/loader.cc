@@ -622,18 +622,22 @@ class Loader {
 
   void parseHeaderSettings(const Field& f, HeaderSettings* headers) {
     if (!expectMap(f)) return;
-    walkMap(f, {"underscores", "request_id"}, [&](const std::string& key, const Field& value) {
-      std::string choice;
-      if (key == "underscores") {
-        if (readChoice(value, {"drop", "keep"}, &choice)) {
-          headers->keep_underscores = choice == "keep";
-        }
-      } else if (key == "request_id") {
-        if (readChoice(value, {"generate", "keep"}, &choice)) {
-          headers->keep_untrusted_request_id = choice == "keep";
-        }
-      }
-    });
+    walkMap(f, {"underscores", "request_id", "forwarded"},
+            [&](const std::string& key, const Field& value) {
+              std::string choice;
+              if (key == "forwarded") {
+                if (readChoice(value, {"none", "add"}, &choice))
+                  headers->rfc7239_forwarded = choice == "add";
+              } else if (key == "underscores") {
+                if (readChoice(value, {"drop", "keep"}, &choice)) {
+                  headers->keep_underscores = choice == "keep";
+                }
+              } else if (key == "request_id") {
+                if (readChoice(value, {"generate", "keep"}, &choice)) {
+                  headers->keep_untrusted_request_id = choice == "keep";
+                }
+              }
+            });
   }
 
   void parsePathSettings(const Field& f, PathSettings* paths) {
@@ -733,25 +737,58 @@ class Loader {
       Route route;
       bool has_upstream = false;
       bool has_respond = false;
-      walkMap(item, {"match", "upstream", "respond", "ignore_client_abort", "upgrade"},
-              [&](const std::string& key, const Field& value) {
-                if (key == "match") {
-                  parseMatch(value, &route.match);
-                } else if (key == "upstream") {
-                  has_upstream = true;
-                  if (readText(value, "an upstream name", &route.upstream)) {
-                    upstream_refs_.push_back({route.upstream, value.mark(), value.path});
-                  }
-                } else if (key == "respond") {
-                  has_respond = true;
-                  route.respond.emplace();
-                  parseRespond(value, &*route.respond);
-                } else if (key == "ignore_client_abort") {
-                  readBool(value, &route.ignore_client_abort);
-                } else if (key == "upgrade") {
-                  parseUpgrade(value, &route.upgrade);
-                }
-              });
+      std::vector<Field> rewrite_fields;  // strip_prefix / rewrite_prefix, where written
+      walkMap(
+          item,
+          {"match", "upstream", "respond", "ignore_client_abort", "upgrade", "strip_prefix",
+           "rewrite_prefix", "request_headers", "response_headers", "max_body_bytes", "timeouts"},
+          [&](const std::string& key, const Field& value) {
+            if (key == "match") {
+              parseMatch(value, &route.match);
+            } else if (key == "upstream") {
+              has_upstream = true;
+              if (readText(value, "an upstream name", &route.upstream)) {
+                upstream_refs_.push_back({route.upstream, value.mark(), value.path});
+              }
+            } else if (key == "respond") {
+              has_respond = true;
+              route.respond.emplace();
+              parseRespond(value, &*route.respond);
+            } else if (key == "ignore_client_abort") {
+              readBool(value, &route.ignore_client_abort);
+            } else if (key == "upgrade") {
+              parseUpgrade(value, &route.upgrade);
+            } else if (key == "strip_prefix") {
+              auto text = scalar(value, "a path prefix starting with /");
+              std::string error;
+              if (text && !validPathPrefix(*text, &error)) report(value, error);
+              if (text && error.empty()) route.strip_prefix = *text;
+              rewrite_fields.push_back(value);
+            } else if (key == "rewrite_prefix") {
+              auto text = scalar(value, "a path prefix starting with /");
+              std::string error;
+              if (text && !validPathPrefix(*text, &error)) report(value, error);
+              if (text && error.empty()) route.rewrite_prefix = *text;
+              rewrite_fields.push_back(value);
+            } else if (key == "request_headers") {
+              parseHeaderRules(value, /*response=*/false, &route.request_headers);
+            } else if (key == "response_headers") {
+              parseHeaderRules(value, /*response=*/true, &route.response_headers);
+            } else if (key == "max_body_bytes") {
+              uint64_t bytes = 0;
+              if (readSize(value, 0, UINT64_MAX, &bytes)) route.max_body_bytes = bytes;
+            } else if (key == "timeouts") {
+              parseRouteTimeouts(value, &route.timeouts);
+            }
+          });
+      if (rewrite_fields.size() > 1) {
+        report(rewrite_fields[1], "a route takes \"strip_prefix\" or \"rewrite_prefix\", not both");
+      } else if (!rewrite_fields.empty() && has_respond) {
+        report(rewrite_fields[0], "path rewrites apply to routes with an \"upstream\"");
+      } else if (route.rewrite_prefix && route.match.path_prefix.empty()) {
+        report(rewrite_fields[0],
+               "\"rewrite_prefix\" replaces match.path_prefix, which this route does not set");
+      }
       if (!route.upgrade.empty() && has_respond) {
         report(item, "\"upgrade\" applies to routes with an \"upstream\", not \"respond\"");
       }
@@ -790,22 +827,169 @@ class Loader {
 
   void parseMatch(const Field& f, RouteMatch* match) {
     if (!expectMap(f)) return;
-    walkMap(f, {"host", "path_prefix"}, [&](const std::string& key, const Field& value) {
-      if (key == "host") {
-        auto text = scalar(value, "a host name or \"*.\" wildcard");
+    walkMap(f, {"host", "path_prefix", "method", "headers", "query"},
+            [&](const std::string& key, const Field& value) {
+              if (key == "method") {
+                parseMethods(value, &match->methods);
+              } else if (key == "headers") {
+                parseFieldMatches(value, /*header_names=*/true, &match->headers);
+              } else if (key == "query") {
+                parseFieldMatches(value, /*header_names=*/false, &match->query);
+              } else if (key == "host") {
+                auto text = scalar(value, "a host name or \"*.\" wildcard");
+                if (!text) return;
+                std::string error;
+                if (!normalizeHostPattern(*text, &match->host, &error)) report(value, error);
+              } else if (key == "path_prefix") {
+                auto text = scalar(value, "a path prefix starting with /");
+                if (!text) return;
+                std::string error;
+                if (!validPathPrefix(*text, &error)) {
+                  report(value, error);
+                  return;
+                }
+                match->path_prefix = *text;
+              }
+            });
+  }
+
+  // `method: GET` or `method: [GET, POST]`.
+  void parseMethods(const Field& f, std::vector<std::string>* out) {
+    auto one = [&](const Field& item) {
+      std::string method;
+      if (!readText(item, "an HTTP method such as GET", &method)) return;
+      std::string error;
+      if (!validHeaderName(method, &error)) {  // RFC 9110 §9.1: a method is a token
+        report(item, quote(method) + " is not a method (a token such as GET)");
+        return;
+      }
+      for (char c : method) {
+        if (c >= 'a' && c <= 'z') {
+          // Methods are case-sensitive and the standard ones upper-case: a
+          // lower-case one would never match what clients send.
+          report(item, quote(method) + ": methods are case-sensitive (did you mean " +
+                           quote(toUpper(method)) + "?)");
+          return;
+        }
+      }
+      out->push_back(method);
+    };
+    if (f.node.IsSequence()) {
+      for (size_t i = 0; i < f.node.size(); ++i)
+        one(Field{f.node[i], indexed(f.path, i), f.mark()});
+      return;
+    }
+    one(f);
+  }
+
+  // `{ name: "exact value", other: { present: true } }`.
+  void parseFieldMatches(const Field& f, bool header_names, std::vector<FieldMatch>* out) {
+    if (!expectMap(f)) return;
+    forEachEntry(f, [&](const std::string& name, const Field& value) {
+      std::string error;
+      if (header_names && !validHeaderName(name, &error)) {
+        report(value.fallback, value.path, error);
+        return;
+      }
+      if (!header_names && name.empty()) {
+        report(value.fallback, value.path, "expected a query parameter name");
+        return;
+      }
+      FieldMatch match;
+      match.name = header_names ? toLower(name) : name;
+      if (value.node.IsMap()) {
+        bool present = false;
+        walkMap(value, {"present"},
+                [&](const std::string&, const Field& flag) { readBool(flag, &present); });
+        if (!present) {
+          report(value, "expected a value to match exactly, or { present: true }");
+          return;
+        }
+      } else {
+        auto text = scalar(value, "a value to match exactly, or { present: true }");
         if (!text) return;
-        std::string error;
-        if (!normalizeHostPattern(*text, &match->host, &error)) report(value, error);
-      } else if (key == "path_prefix") {
-        auto text = scalar(value, "a path prefix starting with /");
-        if (!text) return;
-        std::string error;
-        if (!validPathPrefix(*text, &error)) {
+        if (header_names && !validHeaderValue(*text, &error)) {
           report(value, error);
           return;
         }
-        match->path_prefix = *text;
+        match.value = std::move(*text);
       }
+      out->push_back(std::move(match));
+    });
+  }
+
+  // `{ set: {Name: value}, add: {Name: value}, remove: [Name] }`; values
+  // may name ${client_ip}, ${client_port}, ${scheme}, ${host}, ${request_id}.
+  void parseHeaderRules(const Field& f, bool response, HeaderRules* rules) {
+    if (!expectMap(f)) return;
+    walkMap(f, {"set", "add", "remove"}, [&](const std::string& key, const Field& value) {
+      if (key == "remove") {
+        if (!expectList(value)) return;
+        for (size_t i = 0; i < value.node.size(); ++i) {
+          const Field item{value.node[i], indexed(value.path, i), value.mark()};
+          std::string name;
+          if (!readText(item, "a header name", &name)) continue;
+          std::string error;
+          if (!validHeaderName(name, &error)) {
+            report(item, error);
+            continue;
+          }
+          if (!checkEditableHeader(item, name, response)) continue;
+          rules->remove.push_back(toLower(name));
+        }
+        return;
+      }
+      HeaderList* target = key == "set" ? &rules->set : &rules->add;
+      parseHeaders(value, target);
+      for (const auto& [name, text] : *target) {
+        std::string error;
+        if (!validTemplate(text, &error)) report(value, quote(name) + ": " + error);
+        (void)response;
+      }
+    });
+  }
+
+  // Framing and hop-by-hop headers are sluice's to write; a rule may not
+  // touch them (parseHeaders refuses them for set/add already).
+  bool checkEditableHeader(const Field& f, const std::string& name, bool response) {
+    (void)response;
+    const std::string lower = toLower(name);
+    if (lower == "content-length" || lower == "transfer-encoding" || lower == "connection" ||
+        lower == "host") {
+      report(f, quote(name) + " is managed by sluice and cannot be removed");
+      return false;
+    }
+    return true;
+  }
+
+  // ${name} placeholders in header values: only the known variables.
+  static bool validTemplate(std::string_view text, std::string* error) {
+    static constexpr std::string_view kVariables[] = {"client_ip", "client_port", "scheme", "host",
+                                                      "request_id"};
+    size_t pos = 0;
+    while ((pos = text.find("${", pos)) != std::string_view::npos) {
+      const size_t end = text.find('}', pos);
+      if (end == std::string_view::npos) {
+        *error = "unclosed ${ in the value";
+        return false;
+      }
+      const std::string_view name = text.substr(pos + 2, end - pos - 2);
+      if (std::find(std::begin(kVariables), std::end(kVariables), name) == std::end(kVariables)) {
+        *error = "unknown variable ${" + std::string(name) +
+                 "} (known: client_ip, client_port, scheme, host, request_id)";
+        return false;
+      }
+      pos = end + 1;
+    }
+    return true;
+  }
+
+  void parseRouteTimeouts(const Field& f, RouteTimeouts* t) {
+    if (!expectMap(f)) return;
+    walkMap(f, {"body", "response"}, [&](const std::string& key, const Field& value) {
+      Duration d{0};
+      if (!readDuration(value, /*allow_zero=*/false, &d)) return;
+      (key == "body" ? t->body : t->response) = d;
     });
   }
 

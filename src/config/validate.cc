@@ -74,6 +74,14 @@ std::string toLower(std::string_view text) {
   return out;
 }
 
+std::string toUpper(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return out;
+}
+
 bool normalizeHostPattern(std::string_view text, std::string* out, std::string* error) {
   if (text.empty())
     return fail(error, "expected a host name, got an empty value (omit host to match any)");

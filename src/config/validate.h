@@ -14,6 +14,7 @@ namespace sluice::config {
 using sluice::quote;  // core/text.h
 
 std::string toLower(std::string_view text);
+std::string toUpper(std::string_view text);
 
 // Accepts a host name (`api.example.com`), a leading wildcard
 // (`*.example.com`) or an IPv6 literal with or without brackets (`[::1]`,

@@ -30,7 +30,20 @@ Worker::Worker(std::shared_ptr<const config::Config> config, std::vector<int> li
   const config::Limits& limits = server_.config->limits;
   server_.parser_limits.max_header_bytes = limits.max_header_bytes;
   server_.parser_limits.max_headers = limits.max_headers;
+  // The parser's body limit is a backstop: the largest any route allows
+  // (0 = unlimited); each request's own limit is its route's, checked by the
+  // connection once the request is routed.
   server_.parser_limits.max_body_bytes = limits.max_body_bytes;
+  for (const config::Listener& listener : server_.config->listeners) {
+    for (const config::Route& route : listener.routes) {
+      if (!route.max_body_bytes) continue;
+      const uint64_t current = server_.parser_limits.max_body_bytes;
+      const uint64_t wanted = *route.max_body_bytes;
+      if (current != 0 && (wanted == 0 || wanted > current)) {
+        server_.parser_limits.max_body_bytes = wanted;
+      }
+    }
+  }
   local_route_counters_ = std::vector<observe::RouteCounters>(server_.config->routeCount());
   local_server_counters_ = std::vector<observe::ServerCounters>(server_.config->serverCount());
   server_.worker_counters = &local_worker_counters_;

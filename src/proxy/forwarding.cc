@@ -90,8 +90,20 @@ void appendUpstreamRequestHead(const http::RequestHead& head, const ForwardedFor
   if (target.empty() || target.front() == '?') out->push_back('/');
   out->append(target).append(" HTTP/1.1\r\n");
   // HTTP/1.1 requires Host toward the upstream even when an HTTP/1.0 client
-  // sent none.
-  appendHeader("Host", host.empty() ? forwarded.fallback_host : host, out);
+  // sent none. A route may set another (request_headers: set: {Host: …}).
+  const config::HeaderRules* rules = forwarded.rules;
+  std::string host_override;
+  if (rules != nullptr && setValue(*rules, "host", forwarded.rule_context, &host_override)) {
+    appendHeader("Host", host_override, out);
+  } else {
+    appendHeader("Host", host.empty() ? forwarded.fallback_host : host, out);
+  }
+  // What the route replaces or removes, of the client's headers and of the
+  // ones sluice generates alike.
+  auto kept = [rules](std::string_view name) {
+    return rules == nullptr || !replacedOrRemoved(*rules, name);
+  };
+  std::string forwarded_list;  // RFC 7239, a trusted peer's elements
 
   const std::string tokens = connectionTokens(head.headers);
   std::string xff;
@@ -110,6 +122,7 @@ void appendUpstreamRequestHead(const http::RequestHead& head, const ForwardedFor
     // (underscores_in_headers off), from every client.
     const bool has_underscore = name.find('_') != std::string::npos;
     if (has_underscore && !forwarded.keep_underscores) continue;
+    if (!kept(name)) continue;
     switch (classifyForwardingHeader(name)) {
       case ForwardingHeader::kXForwardedFor:
         if (forwarded.peer_trusted) {
@@ -125,9 +138,14 @@ void appendUpstreamRequestHead(const http::RequestHead& head, const ForwardedFor
         continue;
       case ForwardingHeader::kPeerIdentity:
         // Forwarded (RFC 7239) and X-Real-IP say who the client is as much as
-        // X-Forwarded-For does; sluice does not write them, so only a trusted
-        // peer's pass.
+        // X-Forwarded-For does: only a trusted peer's pass (and, when sluice
+        // writes Forwarded itself, a trusted peer's list is extended).
         if (!forwarded.peer_trusted) continue;
+        if (forwarded.rfc7239 && equalsIgnoreCase(name, "forwarded")) {
+          if (!forwarded_list.empty()) forwarded_list.append(", ");
+          forwarded_list.append(header.value);
+          continue;
+        }
         break;
       case ForwardingHeader::kXRequestId:
         // As Envoy: an id from outside the trusted edge is replaced by a
@@ -144,16 +162,26 @@ void appendUpstreamRequestHead(const http::RequestHead& head, const ForwardedFor
     if (!xff.empty()) xff.append(", ");
     xff.append(forwarded.peer->ipText());
   }
-  if (!xff.empty()) appendHeader("X-Forwarded-For", xff, out);
-  appendHeader("X-Forwarded-Proto", xf_proto.empty() ? std::string_view("http") : xf_proto, out);
-  if (!xf_host.empty()) {
-    appendHeader("X-Forwarded-Host", xf_host, out);
-  } else if (!host.empty()) {
-    appendHeader("X-Forwarded-Host", host, out);
+  if (!xff.empty() && kept("x-forwarded-for")) appendHeader("X-Forwarded-For", xff, out);
+  if (kept("x-forwarded-proto")) {
+    appendHeader("X-Forwarded-Proto", xf_proto.empty() ? forwarded.scheme : xf_proto, out);
   }
-  if (!has_request_id && !forwarded.request_id.empty()) {
+  if (kept("x-forwarded-host")) {
+    if (!xf_host.empty()) {
+      appendHeader("X-Forwarded-Host", xf_host, out);
+    } else if (!host.empty()) {
+      appendHeader("X-Forwarded-Host", host, out);
+    }
+  }
+  if (forwarded.rfc7239 && forwarded.peer != nullptr && kept("forwarded")) {
+    if (!forwarded_list.empty()) forwarded_list.append(", ");
+    forwarded_list.append(forwardedElement(*forwarded.peer, forwarded.scheme, host));
+    appendHeader("Forwarded", forwarded_list, out);
+  }
+  if (!has_request_id && !forwarded.request_id.empty() && kept("x-request-id")) {
     appendHeader("X-Request-Id", forwarded.request_id, out);
   }
+  if (rules != nullptr) appendRuleHeaders(*rules, forwarded.rule_context, out);
   if (!forwarded.upgrade.empty()) {
     // Hop-by-hop, so regenerated for this hop rather than passed on.
     appendHeader("Connection", "upgrade", out);
@@ -161,17 +189,57 @@ void appendUpstreamRequestHead(const http::RequestHead& head, const ForwardedFor
   }
 }
 
-void appendClientResponseHeaders(const http::ResponseHead& head, Buffer& out) {
+void appendClientResponseHeaders(const http::ResponseHead& head, Buffer& out,
+                                 const config::HeaderRules* rules, const RuleContext* context) {
   const std::string tokens = connectionTokens(head.headers);
   for (const http::Header& header : head.headers) {
     if (isHopByHop(header.name, tokens) || equalsIgnoreCase(header.name, "content-length")) {
       continue;
     }
+    if (rules != nullptr && replacedOrRemoved(*rules, header.name)) continue;
     out.append(header.name);
     out.append(": ", 2);
     out.append(header.value);
     out.append("\r\n", 2);
   }
+  if (rules != nullptr && context != nullptr) appendRuleHeaders(*rules, *context, out);
+}
+
+namespace {
+
+// RFC 7239 §4: a value that is not a token goes in a quoted-string.
+void appendForwardedValue(std::string_view value, std::string* out) {
+  if (http::isToken(value)) {
+    out->append(value);
+    return;
+  }
+  out->push_back('"');
+  for (char c : value) {
+    if (c == '"' || c == '\\') out->push_back('\\');
+    out->push_back(c);
+  }
+  out->push_back('"');
+}
+
+}  // namespace
+
+std::string forwardedElement(const net::Address& client, std::string_view proto,
+                             std::string_view host) {
+  std::string element = "for=";
+  if (client.family() == net::Address::Family::kIpv6) {
+    appendForwardedValue("[" + client.host() + "]", &element);  // RFC 7239 §6
+  } else if (client.family() == net::Address::Family::kUnix) {
+    element.append("unknown");
+  } else {
+    element.append(client.host());
+  }
+  element.append(";proto=");
+  appendForwardedValue(proto, &element);
+  if (!host.empty()) {
+    element.append(";host=");
+    appendForwardedValue(host, &element);
+  }
+  return element;
 }
 
 bool statedContentLength(const http::ResponseHead& head, uint64_t* length) {

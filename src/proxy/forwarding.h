@@ -12,6 +12,7 @@
 #include "buffer/buffer.h"
 #include "http/message.h"
 #include "net/address.h"
+#include "proxy/header_rules.h"
 
 namespace sluice::proxy {
 
@@ -31,6 +32,13 @@ struct ForwardedFor {
   // The client's Upgrade value when its route allows the switch: sent with
   // `Connection: upgrade` (otherwise both are stripped as hop-by-hop).
   std::string_view upgrade;
+  // http or https: the scheme the client used (X-Forwarded-Proto, Forwarded).
+  std::string_view scheme = "http";
+  // Also send RFC 7239 Forwarded (headers.forwarded: add).
+  bool rfc7239 = false;
+  // The route's request_headers, and what their ${variables} mean here.
+  const config::HeaderRules* rules = nullptr;
+  RuleContext rule_context;
   // The origin-form target to send (RequestPath::upstream_target); empty:
   // the target's path and query as received.
   std::string_view target;
@@ -57,7 +65,15 @@ void appendUpstreamRequestHead(const http::RequestHead& head, const ForwardedFor
 // hop-by-hop headers and framing (Content-Length, Transfer-Encoding) are
 // left out — http::ServerCodec::endHead() writes the framing the client's
 // request allows.
-void appendClientResponseHeaders(const http::ResponseHead& head, Buffer& out);
+// `rules`: the route's response_headers, applied as the headers pass.
+void appendClientResponseHeaders(const http::ResponseHead& head, Buffer& out,
+                                 const config::HeaderRules* rules = nullptr,
+                                 const RuleContext* context = nullptr);
+
+// One RFC 7239 forwarded-element for a client: `for=…;proto=…;host=…`,
+// quoting what is not a token (IPv6 literals, host:port).
+std::string forwardedElement(const net::Address& client, std::string_view proto,
+                             std::string_view host);
 
 // The length a bodiless response (to HEAD, or a 304) states for the body it
 // describes, from its Content-Length, if it has a valid one.

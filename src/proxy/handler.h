@@ -79,6 +79,8 @@ class Downstream {
   virtual observe::RequestRecord& record() = 0;
   // Kept by the connection for the record's lifetime.
   virtual void setRequestId(std::string_view id) = 0;
+  // The request's host as routed: lower-cased, without port (${host}).
+  virtual std::string_view requestHost() const = 0;
 
  protected:
   ~Downstream() = default;

@@ -4,8 +4,10 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "http/path.h"
 #include "net/proxy_protocol.h"
 #include "proxy/forwarding.h"
+#include "proxy/router.h"
 #include "upstream/conn_pool.h"
 
 namespace sluice::proxy {
@@ -71,7 +73,22 @@ void ProxyHandler::start() {
   forwarded.peer_trusted = trusted;
   forwarded.request_id = fresh_id;
   forwarded.fallback_host = cluster_.name();
+  if (!route_.strip_prefix.empty() || route_.rewrite_prefix) {
+    upstream_target_ = rewriteTarget(route_, upstream_target_.empty()
+                                                 ? http::originFormPart(request.target, nullptr)
+                                                 : std::string_view(upstream_target_));
+  }
   forwarded.target = upstream_target_;
+  client_ip_ = downstream_.peer().ipText();
+  rule_context_.client_ip = client_ip_;
+  rule_context_.client_port = downstream_.peer().port();
+  rule_context_.scheme = downstream_.transportInfo().secure ? "https" : "http";
+  rule_context_.host = downstream_.requestHost();
+  rule_context_.request_id = downstream_.record().request_id;
+  forwarded.scheme = rule_context_.scheme;
+  forwarded.rfc7239 = headers.rfc7239_forwarded;
+  if (!route_.request_headers.empty()) forwarded.rules = &route_.request_headers;
+  forwarded.rule_context = rule_context_;
   forwarded.keep_underscores = headers.keep_underscores;
   forwarded.keep_untrusted_request_id = headers.keep_untrusted_request_id;
   if (const http::Header* upgrade = request.find("upgrade");
@@ -268,7 +285,9 @@ void ProxyHandler::onResponseHead(const http::ResponseHead& head) {
     }
   }
   Buffer& out = downstream_.beginResponse(head.status, head.reason);
-  appendClientResponseHeaders(head, out);
+  appendClientResponseHeaders(head, out,
+                              route_.response_headers.empty() ? nullptr : &route_.response_headers,
+                              &rule_context_);
   if (head.status == 101) {
     // The parser lets a 101 through only for a request that asked to
     // upgrade through a route allowing it. Upgrade and Connection are
@@ -484,7 +503,7 @@ void ProxyHandler::discardUpstream() {
 }
 
 void ProxyHandler::armResponseTimer() {
-  response_timer_.arm(cluster_.config().timeouts.response);
+  response_timer_.arm(route_.timeouts.response.value_or(cluster_.config().timeouts.response));
 }
 
 void ProxyHandler::stopTimers() {

@@ -14,6 +14,7 @@
 #include "buffer/buffer.h"
 #include "event/timer.h"
 #include "proxy/handler.h"
+#include "proxy/header_rules.h"
 #include "proxy/server_context.h"
 #include "upstream/cluster.h"
 #include "upstream/load_balancer.h"
@@ -84,8 +85,10 @@ class ProxyHandler final : public RequestHandler, public upstream::UpstreamConne
   ServerContext& server_;
   upstream::Cluster& cluster_;
   const config::Route& route_;
-  const std::string upstream_target_;
-  std::string upgrade_;  // the client's Upgrade value, when its route allows it
+  std::string upstream_target_;
+  std::string client_ip_;
+  RuleContext rule_context_;  // ${variables} of the route's header rules
+  std::string upgrade_;       // the client's Upgrade value, when its route allows it
   event::EventLoop& loop_;
   std::unique_ptr<upstream::UpstreamConnection> upstream_;
   upstream::Host* host_ = nullptr;

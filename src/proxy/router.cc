@@ -1,5 +1,6 @@
 #include "proxy/router.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include "http/path.h"
@@ -65,10 +66,105 @@ bool Router::hostMatches(std::string_view pattern, std::string_view host) {
   return pattern == host;
 }
 
-const config::Route* Router::match(std::string_view host, std::string_view path) const {
+namespace {
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string formDecode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '+') {
+      out.push_back(' ');
+    } else if (c == '%' && i + 2 < text.size() && hexValue(text[i + 1]) >= 0 &&
+               hexValue(text[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hexValue(text[i + 1]) * 16 + hexValue(text[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+bool fieldsMatch(const config::RouteMatch& match, const http::RequestHead& head) {
+  if (!match.methods.empty() &&
+      std::find(match.methods.begin(), match.methods.end(), head.method) == match.methods.end()) {
+    return false;
+  }
+  for (const config::FieldMatch& want : match.headers) {
+    const http::Header* header = head.find(want.name);
+    if (header == nullptr) return false;
+    if (want.value && header->value != *want.value) return false;
+  }
+  for (const config::FieldMatch& want : match.query) {
+    std::string value;
+    if (!queryParameter(head.target, want.name, &value)) return false;
+    if (want.value && value != *want.value) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool queryParameter(std::string_view target, std::string_view name, std::string* value) {
+  const size_t question = target.find('?');
+  if (question == std::string_view::npos) return false;
+  std::string_view query = target.substr(question + 1);
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const size_t eq = pair.find('=');
+    if (formDecode(pair.substr(0, eq)) == name) {
+      *value = eq == std::string_view::npos ? std::string() : formDecode(pair.substr(eq + 1));
+      return true;
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return false;
+}
+
+std::string rewriteTarget(const config::Route& route, std::string_view target) {
+  const size_t question = target.find('?');
+  std::string_view path = target.substr(0, question);
+  const std::string_view query =
+      question == std::string_view::npos ? std::string_view() : target.substr(question);
+  std::string out;
+  if (!route.strip_prefix.empty() && path.starts_with(route.strip_prefix)) {
+    path.remove_prefix(route.strip_prefix.size());
+    if (path.empty() || path.front() != '/') out.push_back('/');
+    out.append(path);
+  } else if (route.rewrite_prefix && path.starts_with(route.match.path_prefix)) {
+    out = *route.rewrite_prefix;
+    path.remove_prefix(route.match.path_prefix.size());
+    // `/api/` → `/` on `/api/x` gives `/x`, not `//x`.
+    if (!out.empty() && out.back() == '/' && !path.empty() && path.front() == '/') {
+      path.remove_prefix(1);
+    }
+    out.append(path);
+    if (out.empty() || out.front() != '/') out.insert(out.begin(), '/');
+  } else {
+    out.assign(path);
+  }
+  out.append(query);
+  return out;
+}
+
+const config::Route* Router::match(std::string_view host, std::string_view path,
+                                   const http::RequestHead* head) const {
   for (const config::Route& route : routes_) {
     if (!hostMatches(route.match.host, host)) continue;
     if (!route.match.path_prefix.empty() && !path.starts_with(route.match.path_prefix)) continue;
+    const bool conditional =
+        !route.match.methods.empty() || !route.match.headers.empty() || !route.match.query.empty();
+    if (conditional && (head == nullptr || !fieldsMatch(route.match, *head))) continue;
     return &route;
   }
   return nullptr;

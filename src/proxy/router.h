@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "http/message.h"
 
 namespace sluice::proxy {
 
@@ -36,13 +37,24 @@ struct RequestPath {
 };
 RequestPath resolveRequestPath(std::string_view target, const config::PathSettings& paths);
 
+// The value of query parameter `name` in `target` (after `?`), decoded as
+// application/x-www-form-urlencoded (`+` is a space, %XX a byte); false
+// when absent. The first occurrence counts.
+bool queryParameter(std::string_view target, std::string_view name, std::string* value);
+
+// The forwarded target after a route's strip_prefix / rewrite_prefix
+// (applied to the path; the query is kept).
+std::string rewriteTarget(const config::Route& route, std::string_view target);
+
 class Router {
  public:
   explicit Router(const std::vector<config::Route>& routes) : routes_(routes) {}
 
   // `host` already normalized; `path` normalized (RequestPath::match_path).
-  // Null when no route fits.
-  const config::Route* match(std::string_view host, std::string_view path) const;
+  // `head` supplies the method, headers and query for routes that match on
+  // them (without it such routes never match). Null when no route fits.
+  const config::Route* match(std::string_view host, std::string_view path,
+                             const http::RequestHead* head = nullptr) const;
 
   static bool hostMatches(std::string_view pattern, std::string_view host);
 

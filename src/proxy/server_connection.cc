@@ -302,13 +302,23 @@ void ServerConnection::chooseHandler() {
     sendError(400, RequestOutcome::kBadRequest, request_path.error);
     return;
   }
-  const config::Route* route = listener_.router->match(host, request_path.match_path);
+  const config::Route* route = listener_.router->match(host, request_path.match_path, &head);
   if (route == nullptr) {
     sendError(404, RequestOutcome::kOk, "no route matches");
     return;
   }
   record_.route_index = static_cast<int32_t>(route->index);
   route_ = route;
+  request_host_ = host;
+  body_limit_ = route->max_body_bytes.value_or(server_.config->limits.max_body_bytes);
+  body_seen_ = 0;
+  if (body_limit_ != 0 && head.framing == http::BodyFraming::kContentLength &&
+      head.content_length > body_limit_) {
+    // Answerable before reading the body (the route's own limit).
+    keep_alive_ = false;
+    sendError(413, RequestOutcome::kBadRequest, "request body larger than the route's limit");
+    return;
+  }
   if (route->respond) {
     handler_ = std::make_unique<DirectResponseHandler>(*this, *route->respond);
     handler_->start();
@@ -326,6 +336,13 @@ void ServerConnection::chooseHandler() {
 }
 
 void ServerConnection::onRequestBody(std::string_view piece) {
+  body_seen_ += piece.size();
+  if (body_limit_ != 0 && body_seen_ > body_limit_ && route_ != nullptr) {
+    // A chunked body past the route's limit (the parser's own limit is the
+    // largest any route allows).
+    onRequestError(413, "request body larger than the route's limit");
+    return;
+  }
   // Forwarded, or discarded when the route answered without it.
   if (handler_) handler_->onRequestBody(piece);
   if (!closed() && !codec_->paused() && !body_paused_) armBodyTimer();
@@ -545,6 +562,8 @@ void ServerConnection::afterRequest() {
   record_ = observe::RequestRecord();
   recorded_ = false;
   route_ = nullptr;
+  body_limit_ = 0;
+  body_seen_ = 0;
   response_started_ = false;
   response_done_ = false;
   request_done_ = false;
@@ -604,7 +623,8 @@ void ServerConnection::armIdleTimer() {
 }
 
 void ServerConnection::armBodyTimer() {
-  read_timer_.arm(server_.config->timeouts.body);
+  const bool route_timeout = route_ != nullptr && route_->timeouts.body.has_value();
+  read_timer_.arm(route_timeout ? *route_->timeouts.body : server_.config->timeouts.body);
 }
 
 void ServerConnection::onReadTimeout() {

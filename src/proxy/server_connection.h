@@ -88,6 +88,7 @@ class ServerConnection final : public net::ConnectionCallbacks,
   void resumeRequestBody() override;
   observe::RequestRecord& record() override { return record_; }
   void setRequestId(std::string_view id) override;
+  std::string_view requestHost() const override { return request_host_; }
 
  private:
   // Why the connection is (not) reading: inspectable state, not flags.
@@ -127,7 +128,10 @@ class ServerConnection final : public net::ConnectionCallbacks,
   std::unique_ptr<http::ServerCodec> codec_;  // while a request is in progress
   std::unique_ptr<RequestHandler> handler_;   // the current request's
   const config::Route* route_ = nullptr;      // its route, when one matched
-  event::Timer read_timer_;                   // header, idle, body or linger
+  std::string request_host_;                  // its normalized host (${host})
+  uint64_t body_limit_ = 0;                   // its route's max_body_bytes (0 = none)
+  uint64_t body_seen_ = 0;
+  event::Timer read_timer_;  // header, idle, body or linger
   Phase phase_ = Phase::kIdle;
   uint32_t requests_ = 0;
   observe::RequestRecord record_;

@@ -1162,3 +1162,88 @@ upstreams:
 
 }  // namespace
 }  // namespace sluice::config
+
+namespace sluice::config {
+namespace {
+
+TEST(LoaderRouteFeatures, EveryKeyIsRead) {
+  LoadResult result = loadConfigText(R"(headers: { forwarded: add }
+listeners:
+  - address: 127.0.0.1:8080
+    routes:
+      - match:
+          path_prefix: /api/
+          method: [GET, POST]
+          headers: { X-Canary: "1", Authorization: { present: true } }
+          query: { v: "2", debug: { present: true } }
+        upstream: app
+        rewrite_prefix: /internal/
+        request_headers:
+          set: { X-Client: "${client_ip}", Host: internal }
+          add: { Via: "1.1 sluice" }
+          remove: [X-Debug]
+        response_headers: { remove: [Server] }
+        max_body_bytes: 10m
+        timeouts: { body: 5s, response: 2m }
+      - match: { method: DELETE }
+        upstream: app
+        strip_prefix: /old
+upstreams:
+  app:
+    servers: [{ address: 127.0.0.1:9000 }]
+)",
+                                     "t.yaml");
+  ASSERT_TRUE(result.ok()) << result.errors.front();
+  const Route& r = result.config->listeners[0].routes[0];
+  EXPECT_EQ(r.match.methods, (std::vector<std::string>{"GET", "POST"}));
+  ASSERT_EQ(r.match.headers.size(), 2u);
+  EXPECT_EQ(r.match.headers[0].name, "x-canary");
+  EXPECT_EQ(r.match.headers[0].value, "1");
+  EXPECT_FALSE(r.match.headers[1].value.has_value());
+  ASSERT_EQ(r.match.query.size(), 2u);
+  EXPECT_EQ(*r.rewrite_prefix, "/internal/");
+  EXPECT_EQ(r.request_headers.set.size(), 2u);
+  EXPECT_EQ(r.request_headers.remove, std::vector<std::string>{"x-debug"});
+  EXPECT_EQ(r.response_headers.remove, std::vector<std::string>{"server"});
+  EXPECT_EQ(*r.max_body_bytes, 10u << 20);
+  EXPECT_EQ(*r.timeouts.response, std::chrono::minutes(2));
+  EXPECT_EQ(result.config->listeners[0].routes[1].strip_prefix, "/old");
+  EXPECT_TRUE(result.config->headers.rfc7239_forwarded);
+}
+
+std::string routeError(const std::string& route_lines) {
+  LoadResult result =
+      loadConfigText("listeners:\n  - address: 127.0.0.1:8080\n    routes:\n" + route_lines +
+                         "upstreams:\n  app:\n    servers: [{ address: "
+                         "127.0.0.1:9000 }]\n",
+                     "t.yaml");
+  EXPECT_FALSE(result.ok());
+  return result.errors.empty() ? "" : result.errors.front();
+}
+
+TEST(LoaderRouteFeatures, MistakesArePointedAt) {
+  EXPECT_EQ(
+      routeError("      - upstream: app\n        strip_prefix: /a\n        rewrite_prefix: /b\n"),
+      "t.yaml:6:25: listeners[0].routes[0].rewrite_prefix: a route takes \"strip_prefix\" or "
+      "\"rewrite_prefix\", not both");
+  EXPECT_EQ(routeError("      - upstream: app\n        rewrite_prefix: /b\n"),
+            "t.yaml:5:25: listeners[0].routes[0].rewrite_prefix: \"rewrite_prefix\" replaces "
+            "match.path_prefix, which this route does not set");
+  EXPECT_EQ(
+      routeError("      - upstream: app\n        request_headers: { set: { X: \"${nope}\" } }\n"),
+      "t.yaml:5:33: listeners[0].routes[0].request_headers.set: \"X\": unknown variable "
+      "${nope} (known: client_ip, client_port, scheme, host, request_id)");
+  EXPECT_EQ(routeError("      - match: { method: get }\n        upstream: app\n"),
+            "t.yaml:4:26: listeners[0].routes[0].match.method: \"get\": methods are "
+            "case-sensitive (did you mean \"GET\"?)");
+  EXPECT_EQ(
+      routeError("      - match: { headers: { X: { present: false } } }\n        upstream: app\n"),
+      "t.yaml:4:32: listeners[0].routes[0].match.headers.X: expected a value to match "
+      "exactly, or { present: true }");
+  EXPECT_EQ(routeError("      - upstream: app\n        request_headers: { remove: [Host] }\n"),
+            "t.yaml:5:37: listeners[0].routes[0].request_headers.remove[0]: \"Host\" is managed "
+            "by sluice and cannot be removed");
+}
+
+}  // namespace
+}  // namespace sluice::config

@@ -274,3 +274,84 @@ TEST(KeepAliveTimeoutMs, HugeValuesAreClampedNotOverflowed) {
 
 }  // namespace
 }  // namespace sluice::proxy
+
+namespace sluice::proxy {
+namespace {
+
+std::string upstreamHead(const http::RequestHead& head, ForwardedFor forwarded) {
+  std::string out;
+  appendUpstreamRequestHead(head, forwarded, &out);
+  return out;
+}
+
+TEST(RouteHeaderRules, SetAddRemoveWithVariables) {
+  const net::Address peer = *net::Address::parse("192.0.2.9:4321", nullptr);
+  http::RequestHead head;
+  head.method = "GET";
+  head.target = "/";
+  head.host = "app.example";
+  head.headers = {
+      {"Host", "app.example"}, {"X-Debug", "1"}, {"X-Env", "client's"}, {"Accept", "*/*"}};
+  config::HeaderRules rules;
+  rules.set = {{"X-Env", "prod"},
+               {"X-Client", "${client_ip}:${client_port} ${scheme}"},
+               {"Host", "internal.svc"},
+               {"X-Forwarded-Proto", "https"}};
+  rules.add = {{"Via", "1.1 sluice (${request_id})"}};
+  rules.remove = {"x-debug"};
+  ForwardedFor forwarded;
+  forwarded.peer = &peer;
+  forwarded.request_id = "rid";
+  forwarded.rules = &rules;
+  forwarded.rule_context = {"192.0.2.9", 4321, "http", "app.example", "rid"};
+  const std::string out = upstreamHead(head, forwarded);
+  EXPECT_EQ(valuesOf(out, "Host"), std::vector<std::string>{"internal.svc"}) << out;
+  EXPECT_EQ(valuesOf(out, "X-Debug"), std::vector<std::string>{}) << out;
+  EXPECT_EQ(valuesOf(out, "X-Env"), std::vector<std::string>{"prod"}) << out;
+  EXPECT_EQ(valuesOf(out, "X-Client"), std::vector<std::string>{"192.0.2.9:4321 http"}) << out;
+  EXPECT_EQ(valuesOf(out, "Via"), std::vector<std::string>{"1.1 sluice (rid)"}) << out;
+  // A rule replaces what sluice generates too.
+  EXPECT_EQ(valuesOf(out, "X-Forwarded-Proto"), std::vector<std::string>{"https"}) << out;
+  EXPECT_EQ(valuesOf(out, "Accept"), std::vector<std::string>{"*/*"}) << out;
+}
+
+TEST(Rfc7239Forwarded, ExtendedForTrustedPeersReplacedForOthers) {
+  const net::Address v4 = *net::Address::parse("192.0.2.9:1", nullptr);
+  const net::Address v6 = *net::Address::parse("[2001:db8::7]:1", nullptr);
+  http::RequestHead head;
+  head.method = "GET";
+  head.target = "/";
+  head.host = "a.example:8080";
+  head.headers = {{"Host", "a.example:8080"}, {"Forwarded", "for=198.51.100.1"}};
+  ForwardedFor forwarded;
+  forwarded.peer = &v4;
+  forwarded.rfc7239 = true;
+  forwarded.peer_trusted = true;
+  EXPECT_EQ(valuesOf(upstreamHead(head, forwarded), "Forwarded"),
+            std::vector<std::string>{
+                "for=198.51.100.1, for=192.0.2.9;proto=http;host=\"a.example:8080\""});
+  forwarded.peer_trusted = false;
+  forwarded.peer = &v6;
+  forwarded.scheme = "https";
+  EXPECT_EQ(valuesOf(upstreamHead(head, forwarded), "Forwarded"),
+            std::vector<std::string>{"for=\"[2001:db8::7]\";proto=https;host=\"a.example:8080\""});
+  forwarded.rfc7239 = false;  // off: an untrusted peer's is dropped, none is written
+  EXPECT_EQ(valuesOf(upstreamHead(head, forwarded), "Forwarded"), std::vector<std::string>{});
+}
+
+TEST(RouteHeaderRules, ResponseHeaders) {
+  http::ResponseHead head;
+  head.status = 200;
+  head.headers = {{"Server", "backend/1.0"}, {"X-Powered-By", "php"}, {"Cache-Control", "no"}};
+  config::HeaderRules rules;
+  rules.remove = {"x-powered-by", "server"};
+  rules.set = {{"Cache-Control", "max-age=60"}};
+  rules.add = {{"X-Request-Id", "${request_id}"}};
+  RuleContext context{"1.2.3.4", 1, "http", "h", "rid"};
+  Buffer out;
+  appendClientResponseHeaders(head, out, &rules, &context);
+  EXPECT_EQ(out.view(), "Cache-Control: max-age=60\r\nX-Request-Id: rid\r\n");
+}
+
+}  // namespace
+}  // namespace sluice::proxy

@@ -36,6 +36,9 @@ listeners:
       - match: { path_prefix: /ws }
         upstream: app
         upgrade: [websocket]
+      - match: { path_prefix: /quick }
+        upstream: app
+        timeouts: { response: 500ms, body: 1s }
       - upstream: app
 upstreams:
   app:
@@ -169,7 +172,7 @@ TEST_F(ProxyMachineTest, KeepAliveRequestsShareOnePooledUpstreamConnection) {
   EXPECT_EQ(recorder_.finished[2].server, "127.0.0.1:9001");
   EXPECT_EQ(recorder_.finished[2].outcome, observe::RequestOutcome::kOk);
   EXPECT_EQ(server_counters_[0].requests.load(), 3u);
-  EXPECT_EQ(route_counters_[3].requests[1].load(), 3u);  // route 3 (app), 2xx
+  EXPECT_EQ(route_counters_[4].requests[1].load(), 3u);  // route 4 (app), 2xx
 }
 
 TEST_F(ProxyMachineTest, PipelinedRequestsGoUpstreamOneAtATimeAndAnswerInOrder) {
@@ -723,6 +726,24 @@ TEST_F(ProxyMachineTest, TunnelBackpressureHoldsTheFastSide) {
     step(2);
   }
   EXPECT_EQ(received, 8u << 20);
+}
+
+TEST_F(ProxyMachineTest, RouteTimeoutsOverrideTheUpstreamsAndTheListeners) {
+  MemoryTransport& client = connectClient();
+  client.send("GET /quick HTTP/1.1\r\nHost: h\r\n\r\n");
+  step();
+  advance(400);
+  EXPECT_EQ(client.takeReceived(), "");
+  advance(200);  // the route's 500 ms, not the upstream's 2 s
+  EXPECT_TRUE(client.takeReceived().starts_with("HTTP/1.1 504 "));
+
+  MemoryTransport& uploader = connectClient();
+  uploader.send("POST /quick HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nab");
+  step();
+  advance(900);
+  EXPECT_EQ(uploader.takeReceived(), "");
+  advance(200);  // the route's 1 s body timeout, not the listener's 5 s
+  EXPECT_TRUE(uploader.takeReceived().starts_with("HTTP/1.1 408 "));
 }
 
 }  // namespace

@@ -120,3 +120,74 @@ TEST(Router, WildcardRules) {
 
 }  // namespace
 }  // namespace sluice::proxy
+
+namespace sluice::proxy {
+namespace {
+
+http::RequestHead requestHead(std::string method, std::string target,
+                              std::vector<http::Header> headers = {}) {
+  http::RequestHead head;
+  head.method = std::move(method);
+  head.target = std::move(target);
+  head.headers = std::move(headers);
+  return head;
+}
+
+TEST(RouterConditions, MethodHeaderAndQuery) {
+  std::vector<config::Route> routes(5);
+  routes[0].match.methods = {"POST", "PUT"};
+  routes[0].upstream = "writes";
+  routes[1].match.headers = {{"x-canary", "1"}};
+  routes[1].upstream = "canary";
+  routes[2].match.headers = {{"authorization", std::nullopt}};
+  routes[2].upstream = "authed";
+  routes[3].match.query = {{"v", "2"}, {"debug", std::nullopt}};
+  routes[3].upstream = "v2debug";
+  routes[4].upstream = "default";
+  Router router(routes);
+  auto pick = [&](const http::RequestHead& head) {
+    return router.match("h", "/", &head)->upstream;
+  };
+  EXPECT_EQ(pick(requestHead("POST", "/")), "writes");
+  EXPECT_EQ(pick(requestHead("post", "/")), "default");  // methods are case-sensitive
+  EXPECT_EQ(pick(requestHead("GET", "/", {{"X-Canary", "1"}})), "canary");
+  EXPECT_EQ(pick(requestHead("GET", "/", {{"X-Canary", "2"}})), "default");
+  EXPECT_EQ(pick(requestHead("GET", "/", {{"Authorization", ""}})), "authed");  // present
+  EXPECT_EQ(pick(requestHead("GET", "/x?v=2&debug")), "v2debug");
+  EXPECT_EQ(pick(requestHead("GET", "/x?debug=&v=%32")), "v2debug");  // decoded
+  EXPECT_EQ(pick(requestHead("GET", "/x?v=2")), "default");
+  // Without a head, conditional routes never match.
+  EXPECT_EQ(router.match("h", "/")->upstream, "default");
+}
+
+TEST(QueryParameter, FormDecodingAndFirstOccurrence) {
+  std::string value;
+  EXPECT_TRUE(queryParameter("/p?a=1&b=x+y%21&a=2", "a", &value));
+  EXPECT_EQ(value, "1");
+  EXPECT_TRUE(queryParameter("/p?a=1&b=x+y%21", "b", &value));
+  EXPECT_EQ(value, "x y!");
+  EXPECT_TRUE(queryParameter("/p?flag", "flag", &value));
+  EXPECT_EQ(value, "");
+  EXPECT_FALSE(queryParameter("/p?a=1", "b", &value));
+  EXPECT_FALSE(queryParameter("/p", "a", &value));
+  EXPECT_TRUE(queryParameter("/p?%61=bad%zz", "a", &value));
+  EXPECT_EQ(value, "bad%zz");  // a broken escape stays as written
+}
+
+TEST(RewriteTarget, StripAndRewritePrefixKeepTheQuery) {
+  config::Route strip;
+  strip.strip_prefix = "/api";
+  EXPECT_EQ(rewriteTarget(strip, "/api/users?id=1"), "/users?id=1");
+  EXPECT_EQ(rewriteTarget(strip, "/api"), "/");
+  EXPECT_EQ(rewriteTarget(strip, "/apix"), "/x");  // a string prefix, as configured
+  EXPECT_EQ(rewriteTarget(strip, "/other"), "/other");
+  config::Route rewrite;
+  rewrite.match.path_prefix = "/v1/";
+  rewrite.rewrite_prefix = "/internal/v1/";
+  EXPECT_EQ(rewriteTarget(rewrite, "/v1/users?x"), "/internal/v1/users?x");
+  rewrite.rewrite_prefix = "/";
+  EXPECT_EQ(rewriteTarget(rewrite, "/v1/users"), "/users");
+}
+
+}  // namespace
+}  // namespace sluice::proxy
