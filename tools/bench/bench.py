@@ -107,6 +107,8 @@ def parse_args(argv):
                                                            if n not in SCENARIOS]
     if bad:
         p.error(f'unknown proxy or scenario: {" ".join(bad)}')
+    if len(set(args.proxies)) < len(args.proxies):
+        p.error('a proxy is listed twice in --proxies')
     if 'sluice-baseline' in args.proxies and not args.sluice_baseline:
         p.error('sluice-baseline needs --sluice-baseline PATH (or SLUICE_BASELINE)')
     if args.duration < 1 or min(args.rounds, args.connections, args.connections_1m,
@@ -337,7 +339,8 @@ class Haproxy(Server):
     def check_config(self):
         done = subprocess.run([self.bench.tools['haproxy'], '-c', '-q', '-f', self.config],
                               capture_output=True, text=True, timeout=10)
-        return f'config check failed: {(done.stdout + done.stderr)[:300]}' if done.returncode else None
+        out = (done.stdout + done.stderr).strip()[:300]
+        return f'config check failed: {out}' if done.returncode else None
 
     def version(self):
         return (super().version().split() + ['?'] * 3)[2]
@@ -362,7 +365,8 @@ class Sluice(Server):
                     '-DCMAKE_BUILD_TYPE=Release && cmake --build build --target sluice)')
         done = subprocess.run([self.binary, '-t', '-c', self.config], capture_output=True,
                               text=True, timeout=10)
-        return f'config test failed: {(done.stdout + done.stderr)[:300]}' if done.returncode else None
+        out = (done.stdout + done.stderr).strip()[:300]
+        return f'config test failed: {out}' if done.returncode else None
 
     def version(self):
         return f'{super().version() if os.access(self.binary, os.X_OK) else "?"} ({self.binary})'

@@ -210,7 +210,7 @@ class Report:
         return f'{os.cpu_count()} CPUs ({model}), {mem} RAM, Linux {platform.release()}'
 
     def versions(self):
-        out = [f'{s.name} {s.version()}' for s in self.b.servers if s.name != 'backend']
+        out = [f'{s.name}: {s.version()}' for s in self.b.servers if s.name != 'backend']
         out.append(f'wrk {(output(self.b.tools["wrk"], "-v").split() or ["?", "?"])[1]}')
         if 'strace' in self.b.tools:
             strace = output(self.b.tools['strace'], '-V').split('\n')[0]
@@ -307,7 +307,8 @@ class Report:
         except ImportError as e:
             return f'not made: {e} (apt-get install python3-matplotlib)'
         items = [(f'{sc}\n{label}', v, peer, base) for sc, metrics in self.summary()
-                 for label, higher, v, peer, base in metrics if not higher]
+                 for label, higher, v, peer, base in metrics
+                 if not higher and (v, base) != (None, None)]
         if not items:
             return 'not made: no ratios'
         series = [('sluice ÷ best peer', [i[1] for i in items], [i[2] for i in items])]
