@@ -14,7 +14,7 @@ PACKAGES=(
   build-essential cmake pkg-config g++ clang libclang-rt-14-dev clang-format
   libssl-dev libyaml-cpp-dev libgtest-dev libgmock-dev
   curl ca-certificates
-  nginx-light haproxy wrk apache2-utils strace python3-websockets
+  nginx-light haproxy wrk apache2-utils strace python3-websockets python3-matplotlib
 )
 
 if [ "$(id -u)" -ne 0 ]; then

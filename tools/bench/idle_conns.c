@@ -3,7 +3,7 @@
  * sends one GET on each and reads its whole response (so the server has set
  * up its per-connection state), then leaves them all open and idle.
  *
- * Part of the sluice benchmark harness (tools/bench/run.sh), which compiles it
+ * Part of the sluice benchmark harness (tools/bench/bench.py), which compiles it
  * with `cc -O2`. Linux only (epoll).
  *
  *   idle_conns -a 127.0.0.1 -p PORT [-n 5000] [-c 32] [-u /small] [-t 60] [-H 300]
