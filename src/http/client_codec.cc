@@ -51,8 +51,15 @@ void ClientCodec::encodeBody(std::string_view data, Buffer& out) {
   appendChunk(data, out);
 }
 
-void ClientCodec::encodeEnd(Buffer& out) {
-  if (request_framing_ == BodyFraming::kChunked && !request_ended_) out.append(kLastChunk);
+void ClientCodec::encodeEnd(Buffer& out, const std::vector<Header>* trailers,
+                            bool (*keep)(std::string_view name)) {
+  if (request_framing_ == BodyFraming::kChunked && !request_ended_) {
+    if (trailers != nullptr && !trailers->empty()) {
+      appendLastChunk(*trailers, keep, out);
+    } else {
+      out.append(kLastChunk);
+    }
+  }
   request_ended_ = true;
 }
 

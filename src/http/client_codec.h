@@ -58,7 +58,10 @@ class ClientCodec {
   void continueRequest(std::string_view method, BodyFraming framing, bool ended,
                        bool upgrade = false);
   void encodeBody(std::string_view data, Buffer& out);
-  void encodeEnd(Buffer& out);
+  // Ends the body; with `trailers`, a chunked body carries them (fields
+  // `keep` refuses are left out); other framings cannot and drop them.
+  void encodeEnd(Buffer& out, const std::vector<Header>* trailers = nullptr,
+                 bool (*keep)(std::string_view name) = nullptr);
   bool requestEnded() const { return request_ended_; }
 
   // --- the response ---
@@ -77,6 +80,8 @@ class ClientCodec {
   bool responseStarted() const { return response_started_; }
   bool responseComplete() const { return response_complete_; }
   const ResponseHead& head() const { return parser_.head(); }
+  // The response's trailer fields, once it is complete.
+  const std::vector<Header>& trailers() const { return parser_.trailers(); }
 
   void enterTunnel() { tunnel_ = true; }
   bool tunnel() const { return tunnel_; }

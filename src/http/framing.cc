@@ -19,6 +19,20 @@ void appendChunk(std::string_view data, Buffer& out) {
   out.append("\r\n", 2);
 }
 
+void appendLastChunk(const std::vector<Header>& trailers, bool (*keep)(std::string_view name),
+                     Buffer& out) {
+  out.append("0\r\n", 3);
+  for (const Header& field : trailers) {
+    if (keep != nullptr && !keep(field.name)) continue;
+    if (hasControlChar(field.value)) continue;  // the parsers refuse it; never split a line
+    out.append(field.name);
+    out.append(": ", 2);
+    out.append(field.value);
+    out.append("\r\n", 2);
+  }
+  out.append("\r\n", 2);
+}
+
 void appendDecimal(uint64_t n, Buffer& out) {
   char digits[20];
   size_t i = sizeof digits;

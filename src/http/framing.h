@@ -6,8 +6,10 @@
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "buffer/buffer.h"
+#include "http/message.h"
 
 namespace sluice::http {
 
@@ -40,6 +42,10 @@ enum class WireFraming : uint8_t {
 // "<hex>\r\n<data>\r\n"; nothing for empty data (an empty chunk would end the body).
 void appendChunk(std::string_view data, Buffer& out);
 inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
+// The last chunk with a trailer section ("0\r\n" fields "\r\n"); only the
+// fields `keep` accepts are written.
+void appendLastChunk(const std::vector<Header>& trailers, bool (*keep)(std::string_view name),
+                     Buffer& out);
 
 void appendDecimal(uint64_t n, Buffer& out);
 

@@ -97,7 +97,10 @@ struct ParserCallbacks {
 
   static int onHeaderField(llhttp_t* p, const char* at, size_t len) {
     RequestParser* s = self(p);
-    if (s->in_message_) return 0;  // a trailer: bounded as raw bytes, dropped
+    if (s->in_message_) {  // a trailer (bounded as raw bytes by the section budget)
+      s->trailer_name_.append(at, len);
+      return 0;
+    }
     s->fields_.appendName(at, len);
     return 0;
   }
@@ -121,15 +124,17 @@ struct ParserCallbacks {
 
   static int onHeaderValue(llhttp_t* p, const char* at, size_t len) {
     RequestParser* s = self(p);
-    if (s->in_message_) return 0;
+    if (s->in_message_) {
+      s->trailer_value_.append(at, len);
+      return 0;
+    }
     s->fields_.appendValue(at, len);
     return 0;
   }
 
   static int onHeaderValueComplete(llhttp_t* p) {
     RequestParser* s = self(p);
-    // Trailers are parsed (so the framing stays exact) and dropped.
-    if (s->in_message_) return 0;
+    if (s->in_message_) return s->finishTrailer();
     return s->finishHeader();
   }
 
@@ -258,6 +263,9 @@ void RequestParser::resetMessage() {
   body_bytes_ = 0;
   header_count_ = 0;
   trailer_count_ = 0;
+  trailers_.clear();
+  trailer_name_.clear();
+  trailer_value_.clear();
   host_count_ = 0;
   version_seen_ = false;
   request_line_done_ = false;
@@ -385,6 +393,16 @@ int RequestParser::finishHeader() {
     if (equalsIgnoreCase(value, "100-continue")) head_.expect_continue = true;
   }
   fields_.take(&head_.headers);
+  return 0;
+}
+
+int RequestParser::finishTrailer() {
+  // Kept for the proxy to forward (when the next hop accepts trailers);
+  // what a trailer may carry is the proxy's call (RFC 9110 §6.5.1).
+  std::string_view value = trimOws(trailer_value_);
+  trailers_.push_back(Header{std::move(trailer_name_), std::string(value)});
+  trailer_name_.clear();
+  trailer_value_.clear();
   return 0;
 }
 

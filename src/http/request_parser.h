@@ -63,6 +63,9 @@ class RequestParser {
   const RequestHead& head() const { return head_; }
   // Valid until the next feed() call.
   std::string_view body() const { return body_; }
+  // The trailer fields of a chunked message (names as received, values
+  // trimmed); valid from its kMessageComplete until the next message starts.
+  const std::vector<Header>& trailers() const { return trailers_; }
   // True between kHeadComplete and kMessageComplete.
   bool inMessage() const { return in_message_; }
   // True once any byte of the current request has been seen.
@@ -90,6 +93,7 @@ class RequestParser {
   void failSectionTooLarge();
   int checkTarget();
   int completeHead();
+  int finishTrailer();
   int finishHeader();
 
   ParserLimits limits_;
@@ -119,6 +123,9 @@ class RequestParser {
   uint64_t body_bytes_ = 0;
   uint32_t header_count_ = 0;
   uint32_t trailer_count_ = 0;
+  std::vector<Header> trailers_;
+  std::string trailer_name_;
+  std::string trailer_value_;
   uint32_t host_count_ = 0;
   bool version_seen_ = false;
   bool request_line_done_ = false;

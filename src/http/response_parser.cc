@@ -35,7 +35,10 @@ struct ResponseParserCallbacks {
 
   static int onHeaderField(llhttp_t* p, const char* at, size_t len) {
     ResponseParser* s = self(p);
-    if (s->in_message_) return 0;  // a trailer: bounded as raw bytes, dropped
+    if (s->in_message_) {  // a trailer (bounded as raw bytes by the section budget)
+      s->trailer_name_.append(at, len);
+      return 0;
+    }
     s->fields_.appendName(at, len);
     return 0;
   }
@@ -49,14 +52,17 @@ struct ResponseParserCallbacks {
 
   static int onHeaderValue(llhttp_t* p, const char* at, size_t len) {
     ResponseParser* s = self(p);
-    if (s->in_message_) return 0;
+    if (s->in_message_) {
+      s->trailer_value_.append(at, len);
+      return 0;
+    }
     s->fields_.appendValue(at, len);
     return 0;
   }
 
   static int onHeaderValueComplete(llhttp_t* p) {
     ResponseParser* s = self(p);
-    if (s->in_message_) return 0;  // trailers are parsed and dropped
+    if (s->in_message_) return s->finishTrailer();
     return s->finishHeader();
   }
 
@@ -152,6 +158,9 @@ void ResponseParser::resetMessage() {
   fields_.reset();
   header_count_ = 0;
   trailer_count_ = 0;
+  trailers_.clear();
+  trailer_name_.clear();
+  trailer_value_.clear();
 }
 
 int ResponseParser::fail(std::string reason) {
@@ -189,6 +198,16 @@ int ResponseParser::finishHeader() {
       return fail("multiple Transfer-Encoding headers in response");
   }
   fields_.take(&head_.headers);
+  return 0;
+}
+
+int ResponseParser::finishTrailer() {
+  // Kept for the proxy to forward (when the next hop accepts trailers);
+  // what a trailer may carry is the proxy's call (RFC 9110 §6.5.1).
+  std::string_view value = trimOws(trailer_value_);
+  trailers_.push_back(Header{std::move(trailer_name_), std::string(value)});
+  trailer_name_.clear();
+  trailer_value_.clear();
   return 0;
 }
 

@@ -68,6 +68,9 @@ class ResponseParser {
   const ResponseHead& head() const { return head_; }
   // Valid until the next feed() call.
   std::string_view body() const { return body_; }
+  // The trailer fields of a chunked message (names as received, values
+  // trimmed); valid from its kMessageComplete until the next message starts.
+  const std::vector<Header>& trailers() const { return trailers_; }
   // True between kHeadComplete and kMessageComplete.
   bool inMessage() const { return in_message_; }
   // True once any byte of the current response has been seen.
@@ -83,6 +86,7 @@ class ResponseParser {
   uint64_t sectionLimit() const;  // see RequestParser
   int finishHeader();
   int completeHead();
+  int finishTrailer();
   void completeMessage();
 
   uint64_t max_header_bytes_;
@@ -104,6 +108,9 @@ class ResponseParser {
   detail::SectionBudget budget_;
   uint32_t header_count_ = 0;
   uint32_t trailer_count_ = 0;
+  std::vector<Header> trailers_;
+  std::string trailer_name_;
+  std::string trailer_value_;
   bool in_message_ = false;
   bool started_ = false;
   bool closed_ = false;  // finish() was called

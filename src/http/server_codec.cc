@@ -164,8 +164,15 @@ void ServerCodec::encodeBody(std::string_view data, Buffer& out) {
   }
 }
 
-void ServerCodec::encodeEnd(Buffer& out) {
-  if (framing_ == WireFraming::kChunked) out.append(kLastChunk);
+void ServerCodec::encodeEnd(Buffer& out, const std::vector<Header>* trailers,
+                            bool (*keep)(std::string_view name)) {
+  if (framing_ == WireFraming::kChunked) {
+    if (trailers != nullptr && !trailers->empty()) {
+      appendLastChunk(*trailers, keep, out);
+    } else {
+      out.append(kLastChunk);
+    }
+  }
   framing_ = WireFraming::kNoBody;
 }
 

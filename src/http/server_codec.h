@@ -59,6 +59,8 @@ class ServerCodec {
   // The request being answered; valid from onRequestHead() until the next
   // request starts (which cannot happen before resume()).
   const RequestHead& head() const { return parser_.head(); }
+  // The request's trailer fields, once it is complete.
+  const std::vector<Header>& trailers() const { return parser_.trailers(); }
   // Any byte of a request not yet completed has been seen.
   bool requestStarted() const { return parser_.started(); }
   bool requestComplete() const { return request_complete_; }
@@ -82,7 +84,10 @@ class ServerCodec {
   WireFraming endHead(int status, BodySize body, bool keep_alive, Buffer& out);
   bool keepAlive() const { return keep_alive_; }
   void encodeBody(std::string_view data, Buffer& out);
-  void encodeEnd(Buffer& out);
+  // Ends the body; with `trailers`, a chunked body carries them (fields
+  // `keep` refuses are left out); other framings cannot and drop them.
+  void encodeEnd(Buffer& out, const std::vector<Header>* trailers = nullptr,
+                 bool (*keep)(std::string_view name) = nullptr);
   void encodeContinue(Buffer& out) const;
   // A complete response of sluice's own (errors, respond routes, admin).
   // Returns whether the connection persists after it.

@@ -182,6 +182,11 @@ void appendUpstreamRequestHead(const http::RequestHead& head, const ForwardedFor
     appendHeader("X-Request-Id", forwarded.request_id, out);
   }
   if (rules != nullptr) appendRuleHeaders(*rules, forwarded.rule_context, out);
+  if (acceptsTrailers(head)) {
+    // TE is hop-by-hop; the client's willingness to take trailers is passed
+    // on so that the upstream sends them (gRPC needs it).
+    appendHeader("TE", "trailers", out);
+  }
   if (!forwarded.upgrade.empty()) {
     // Hop-by-hop, so regenerated for this hop rather than passed on.
     appendHeader("Connection", "upgrade", out);
@@ -203,6 +208,48 @@ void appendClientResponseHeaders(const http::ResponseHead& head, Buffer& out,
     out.append("\r\n", 2);
   }
   if (rules != nullptr && context != nullptr) appendRuleHeaders(*rules, *context, out);
+}
+
+bool forwardableTrailer(std::string_view name) {
+  static constexpr std::string_view kRefused[] = {
+      "content-length",
+      "transfer-encoding",
+      "host",
+      "connection",
+      "keep-alive",
+      "te",
+      "trailer",
+      "upgrade",
+      "proxy-connection",
+      "content-type",
+      "content-encoding",
+      "content-range",
+      "authorization",
+      "set-cookie",
+      "cache-control",
+      "expires",
+      "date",
+      "location",
+      "vary",
+      "age",
+      "retry-after",
+      "max-forwards",
+      "expect",
+      "range",
+  };
+  for (std::string_view refused : kRefused) {
+    if (equalsIgnoreCase(name, refused)) return false;
+  }
+  return true;
+}
+
+bool acceptsTrailers(const http::RequestHead& head) {
+  for (const http::Header& header : head.headers) {
+    if (equalsIgnoreCase(header.name, "te") && http::listContainsToken(header.value, "trailers")) {
+      return true;
+    }
+  }
+  return false;
 }
 
 namespace {

@@ -70,6 +70,15 @@ void appendClientResponseHeaders(const http::ResponseHead& head, Buffer& out,
                                  const config::HeaderRules* rules = nullptr,
                                  const RuleContext* context = nullptr);
 
+// A trailer field sluice passes on (when the next hop accepts trailers):
+// not one that frames, routes or controls the message (RFC 9110 §6.5.1),
+// nor a hop-by-hop one.
+bool forwardableTrailer(std::string_view name);
+
+// The message's TE header lists `trailers` (RFC 9110 §10.1.4): its sender
+// accepts a trailer section.
+bool acceptsTrailers(const http::RequestHead& head);
+
 // One RFC 7239 forwarded-element for a client: `for=…;proto=…;host=…`,
 // quoting what is not a token (IPv6 literals, host:port).
 std::string forwardedElement(const net::Address& client, std::string_view proto,

@@ -34,6 +34,8 @@ class Downstream {
   virtual event::EventLoop& loop() const = 0;
   // The client has sent the whole request.
   virtual bool requestComplete() const = 0;
+  // Its trailer fields, once complete (chunked requests).
+  virtual const std::vector<http::Header>& requestTrailers() const = 0;
 
   // --- the response (in this order) ---
   // Writes the status line and returns the buffer to append end-to-end
@@ -43,8 +45,10 @@ class Downstream {
   // connection's state allow.
   virtual void endResponseHead(http::BodySize body) = 0;
   virtual void sendBody(std::string_view data) = 0;
-  // The response is complete. The handler must not use the Downstream after.
-  virtual void endResponse() = 0;
+  // The response is complete, with the upstream's trailer fields if any
+  // (passed on when the client accepts trailers). The handler must not use
+  // the Downstream after.
+  virtual void endResponse(const std::vector<http::Header>* trailers = nullptr) = 0;
   // A whole response of sluice's own (respond routes, admin). Final.
   virtual void sendLocalResponse(int status, std::string_view body,
                                  const std::vector<std::pair<std::string, std::string>>& headers,

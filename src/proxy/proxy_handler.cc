@@ -218,7 +218,10 @@ void ProxyHandler::onRequestComplete() {
   request_complete_ = true;
   if (state_ == State::kDone || !upstream_) return;
   net::Connection& connection = upstream_->connection();
-  upstream_->codec().encodeEnd(connection.output());
+  // A chunked request's trailers go on to the upstream (every HTTP/1.1
+  // recipient of chunked must accept a trailer section, RFC 9112 §7.1.2).
+  upstream_->codec().encodeEnd(connection.output(), &downstream_.requestTrailers(),
+                               &forwardableTrailer);
   connection.wrote();
   connection.notifyWhenDrained();
 }
@@ -288,6 +291,16 @@ void ProxyHandler::onResponseHead(const http::ResponseHead& head) {
   appendClientResponseHeaders(head, out,
                               route_.response_headers.empty() ? nullptr : &route_.response_headers,
                               &rule_context_);
+  if (head.framing == http::BodyFraming::kChunked && acceptsTrailers(downstream_.request())) {
+    // The trailers will be passed on: so is the header announcing them
+    // (otherwise dropped with the hop-by-hop ones).
+    for (const http::Header& header : head.headers) {
+      if (!http::equalsIgnoreCase(header.name, "trailer")) continue;
+      out.append("Trailer: ");
+      out.append(header.value);
+      out.append("\r\n");
+    }
+  }
   if (head.status == 101) {
     // The parser lets a 101 through only for a request that asked to
     // upgrade through a route allowing it. Upgrade and Connection are
@@ -325,6 +338,9 @@ void ProxyHandler::onResponseComplete() {
                         cluster_.config().send_proxy_protocol == config::SendProxyProtocol::kOff;
   const event::Duration keep_alive_hint(keepAliveTimeoutMs(head));
   endAttempt(status >= 500 ? AttemptOutcome::kHttp5xx : AttemptOutcome::kSuccess);
+  // Copied: the connection may go to another request before the client's
+  // output is written (it does not here, but the pool owns it now).
+  trailers_ = upstream_->codec().trailers();
   if (reusable) {
     upstream_->countRequest();
     upstream::ConnPool& pool = *upstream_->host().pool;
@@ -332,7 +348,7 @@ void ProxyHandler::onResponseComplete() {
   } else {
     discardUpstream();
   }
-  downstream_.endResponse();  // may destroy this handler (deferred): last
+  downstream_.endResponse(&trailers_);  // may destroy this handler (deferred): last
 }
 
 void ProxyHandler::onResponseError(std::string_view reason) {

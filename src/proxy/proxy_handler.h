@@ -93,8 +93,9 @@ class ProxyHandler final : public RequestHandler, public upstream::UpstreamConne
   std::unique_ptr<upstream::UpstreamConnection> upstream_;
   upstream::Host* host_ = nullptr;
   upstream::TriedSet tried_;
-  std::string head_lines_;  // request line + headers, kept for a replay
-  Buffer carry_;            // request bytes no server has seen, for the next attempt
+  std::string head_lines_;              // request line + headers, kept for a replay
+  std::vector<http::Header> trailers_;  // the response's, for the client
+  Buffer carry_;                        // request bytes no server has seen, for the next attempt
   event::Timer connect_timer_;
   event::Timer response_timer_;
   event::Timer tunnel_timer_;  // timeouts.tunnel_idle

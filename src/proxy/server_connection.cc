@@ -9,6 +9,7 @@
 #include "net/socket.h"
 #include "proxy/admin_handler.h"
 #include "proxy/direct_response_handler.h"
+#include "proxy/forwarding.h"
 #include "proxy/proxy_handler.h"
 
 namespace sluice::proxy {
@@ -409,8 +410,11 @@ void ServerConnection::sendBody(std::string_view data) {
   connection_.wrote();
 }
 
-void ServerConnection::endResponse() {
-  codec_->encodeEnd(connection_.output());
+void ServerConnection::endResponse(const std::vector<http::Header>* trailers) {
+  // RFC 9110 §6.5: trailers only to a client that said it accepts them
+  // (TE: trailers); others may not expect or understand them.
+  const bool pass = trailers != nullptr && acceptsTrailers(codec_->head());
+  codec_->encodeEnd(connection_.output(), pass ? trailers : nullptr, &forwardableTrailer);
   connection_.wrote();
   response_done_ = true;
   if (handler_) server_.loop->deferDelete(std::move(handler_));

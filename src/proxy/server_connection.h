@@ -72,7 +72,8 @@ class ServerConnection final : public net::ConnectionCallbacks,
   Buffer& beginResponse(int status, std::string_view reason) override;
   void endResponseHead(http::BodySize body) override;
   void sendBody(std::string_view data) override;
-  void endResponse() override;
+  void endResponse(const std::vector<http::Header>* trailers) override;
+  const std::vector<http::Header>& requestTrailers() const override { return codec_->trailers(); }
   void sendLocalResponse(int status, std::string_view body,
                          const std::vector<std::pair<std::string, std::string>>& headers,
                          observe::RequestOutcome outcome) override;

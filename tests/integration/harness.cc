@@ -321,11 +321,32 @@ std::string RawClient::readResponse(bool head_request, milliseconds timeout) {
         if (!fill(left())) return "";
       }
     } else if (lower.find("\r\ntransfer-encoding: chunked") != std::string::npos) {
-      // Read until the last-chunk and the empty trailer section.
-      while (pending_.find("\r\n0\r\n\r\n", head_end - 2) == std::string::npos) {
-        if (!fill(left())) return "";
+      // Walk the chunks to the last one, then its trailer section (which
+      // ends with an empty line; often it is just that line).
+      size_t pos = head_end;
+      for (;;) {
+        size_t eol;
+        while ((eol = pending_.find("\r\n", pos)) == std::string::npos) {
+          if (!fill(left())) return "";
+        }
+        const size_t size = std::stoul(pending_.substr(pos, eol - pos), nullptr, 16);
+        pos = eol + 2;
+        if (size == 0) break;
+        while (pending_.size() < pos + size + 2) {
+          if (!fill(left())) return "";
+        }
+        pos += size + 2;
       }
-      total = pending_.find("\r\n0\r\n\r\n", head_end - 2) + 7;
+      for (;;) {
+        size_t eol;
+        while ((eol = pending_.find("\r\n", pos)) == std::string::npos) {
+          if (!fill(left())) return "";
+        }
+        const bool empty_line = eol == pos;
+        pos = eol + 2;
+        if (empty_line) break;
+      }
+      total = pos;
     } else {
       while (fill(left())) {
       }

@@ -251,7 +251,7 @@ TEST_F(ProxyTest, HopByHopHeadersRemovedInBothDirections) {
   RawClient c = connectTo(port);
   ASSERT_TRUE(
       c.send("GET /h HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\n"
-             "Keep-Alive: 5\r\nTE: trailers\r\nUpgrade: foo\r\nProxy-Connection: x\r\n"
+             "Keep-Alive: 5\r\nTE: deflate\r\nUpgrade: foo\r\nProxy-Connection: x\r\n"
              "X-Keep: yes\r\n\r\n"));
   EXPECT_EQ(c.readResponse(), "HTTP/1.1 200 OK\r\nX-Stay: 1\r\nContent-Length: 2\r\n\r\nok");
   ASSERT_EQ(backend.requestCount(), 1);
@@ -261,6 +261,20 @@ TEST_F(ProxyTest, HopByHopHeadersRemovedInBothDirections) {
     EXPECT_FALSE(got.has(name)) << name << " reached the backend:\n" << got.head;
   }
   EXPECT_EQ(got.value("x-keep"), "yes");
+}
+
+// TE is hop-by-hop too, but a client's `TE: trailers` is regenerated for the
+// upstream (so that a gRPC backend sends its trailers), and nothing else of it.
+TEST_F(ProxyTest, TeTrailersIsRegeneratedForTheUpstream) {
+  Backend backend(
+      [](const ReceivedRequest&, int, int) { return Reply::send(httpResponse(200, "ok")); });
+  int port = startSluice(configFor(backend));
+  ASSERT_NE(port, 0);
+  RawClient c = connectTo(port);
+  ASSERT_TRUE(c.send("GET /h HTTP/1.1\r\nHost: h\r\nTE: deflate;q=0.5, trailers\r\n\r\n"));
+  EXPECT_EQ(statusOf(c.readResponse()), 200);
+  ASSERT_EQ(backend.requestCount(), 1);
+  EXPECT_EQ(backend.requests()[0].value("te"), "trailers");
 }
 
 // --- 3. X-Forwarded-* ---------------------------------------------------------------------------
@@ -450,7 +464,8 @@ TEST_F(ProxyTest, ChunkedBodyReChunkedWithSamePayload) {
   ASSERT_NE(port, 0);
   std::string big = patternString(5000);
   RawClient c = connectTo(port);
-  // Sent in pieces, with an extension and a trailer (trailers are dropped).
+  // Sent in pieces, with an extension and a trailer (passed on: every
+  // HTTP/1.1 recipient of a chunked body accepts a trailer section).
   ASSERT_TRUE(c.send("POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"));
   ASSERT_TRUE(c.send("5;ext=1\r\nhello\r\n"));
   std::this_thread::sleep_for(20ms);
@@ -466,7 +481,7 @@ TEST_F(ProxyTest, ChunkedBodyReChunkedWithSamePayload) {
   std::string payload;
   std::string trailers;
   EXPECT_TRUE(decodeChunked(got.raw_body, &payload, &trailers)) << got.raw_body.size();
-  EXPECT_EQ(trailers, "");
+  EXPECT_EQ(trailers, "X-Trailer: t\r\n");
   EXPECT_TRUE(payload == "hello" + big);
   EXPECT_TRUE(got.body == "hello" + big);
   EXPECT_EQ(backend.rawSize(0), got.head.size() + got.raw_body.size());

@@ -267,6 +267,28 @@ TEST_F(SeamsTest, LocalBadGatewayToAPostKeepsTheConnection) {
   EXPECT_EQ(statusOf(c.readResponse()), 200);
 }
 
+// Chunked trailers reach a client that sent TE: trailers (gRPC-web style),
+// with the Trailer header; without TE they are dropped as before.
+TEST_F(SeamsTest, TrailersForwardedOnlyToClientsThatAcceptThem) {
+  Backend backend([](const ReceivedRequest& r, int, int) {
+    return Reply::send(std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                   "Trailer: grpc-status\r\n\r\n2\r\nok\r\n0\r\n") +
+                       "grpc-status: " + (r.has("te") ? "0" : "no-te") + "\r\n\r\n");
+  });
+  start(yamlFor(port_, std::to_string(backend.port()),
+                "{header: 5s, body: 5s, idle: 60s, send: 5s}"));
+  RawClient c;
+  ASSERT_TRUE(c.connect(port_));
+  ASSERT_TRUE(c.send("GET /grpc HTTP/1.1\r\nHost: h\r\nTE: trailers\r\n\r\n"));
+  std::string got = c.readResponse();
+  EXPECT_NE(got.find("\r\nTrailer: grpc-status\r\n"), std::string::npos) << got;
+  EXPECT_TRUE(got.ends_with("2\r\nok\r\n0\r\ngrpc-status: 0\r\n\r\n")) << got;
+  ASSERT_TRUE(c.send("GET /plain HTTP/1.1\r\nHost: h\r\n\r\n"));
+  got = c.readResponse();
+  EXPECT_TRUE(got.ends_with("2\r\nok\r\n0\r\n\r\n")) << got;
+  EXPECT_EQ(got.find("Trailer"), std::string::npos) << got;
+}
+
 // A client that closes its connection (not a half-close) while its request
 // is at the upstream cancels the upstream request (nginx's 499); a client
 // that only shut down its sending side still gets its response; a route with

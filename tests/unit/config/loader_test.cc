@@ -232,7 +232,7 @@ limits: { max_header: 1k }
       ElementsAre(
           "t.yaml:2:5: listeners[0].adress: unknown key (did you mean \"address\"?)",
           "t.yaml:5:18: listeners[0].routes[0].match.path: unknown key (expected one of: host, "
-          "path_prefix)",
+          "path_prefix, method, headers, query)",
           "t.yaml:6:20: listeners[0].routes[0].respond.staus: unknown key (did you mean "
           "\"status\"?)",
           "t.yaml:7:9: listeners[0].routes[1].upstreams: unknown key (did you mean \"upstream\"?)",

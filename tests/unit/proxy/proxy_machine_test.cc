@@ -728,6 +728,46 @@ TEST_F(ProxyMachineTest, TunnelBackpressureHoldsTheFastSide) {
   EXPECT_EQ(received, 8u << 20);
 }
 
+const char kChunkedWithTrailers[] =
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: grpc-status\r\n\r\n"
+    "3\r\nabc\r\n0\r\ngrpc-status: 0\r\ngrpc-message: fine\r\nContent-Type: x\r\n\r\n";
+
+TEST_F(ProxyMachineTest, TrailersReachAClientThatAcceptsThem) {
+  MemoryTransport& client = connectClient();
+  client.send("GET /a HTTP/1.1\r\nHost: h\r\nTE: trailers\r\n\r\n");
+  step();
+  // The upstream is told the client takes trailers (TE is hop-by-hop).
+  EXPECT_NE(upstream(0).end->takeReceived().find("\r\nTE: trailers\r\n"), std::string::npos);
+  upstream(0).end->send(kChunkedWithTrailers);
+  step();
+  // Passed on (with the Trailer header announcing them), except fields a
+  // trailer must not carry (Content-Type).
+  EXPECT_EQ(client.takeReceived(),
+            "HTTP/1.1 200 OK\r\nTrailer: grpc-status\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "3\r\nabc\r\n0\r\ngrpc-status: 0\r\ngrpc-message: fine\r\n\r\n");
+}
+
+TEST_F(ProxyMachineTest, TrailersAreDroppedForAClientThatDidNotAskForThem) {
+  MemoryTransport& client = connectClient();
+  client.send(kGet);
+  step();
+  EXPECT_EQ(upstream(0).end->takeReceived().find("TE:"), std::string::npos);
+  upstream(0).end->send(kChunkedWithTrailers);
+  step();
+  const std::string got = client.takeReceived();
+  EXPECT_TRUE(got.ends_with("3\r\nabc\r\n0\r\n\r\n")) << got;
+}
+
+TEST_F(ProxyMachineTest, RequestTrailersGoToTheUpstream) {
+  MemoryTransport& client = connectClient();
+  client.send(
+      "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "2\r\nhi\r\n0\r\nX-Checksum: 42\r\nHost: evil\r\n\r\n");
+  step();
+  const std::string sent = upstream(0).end->takeReceived();
+  EXPECT_TRUE(sent.ends_with("2\r\nhi\r\n0\r\nX-Checksum: 42\r\n\r\n")) << sent;
+}
+
 TEST_F(ProxyMachineTest, RouteTimeoutsOverrideTheUpstreamsAndTheListeners) {
   MemoryTransport& client = connectClient();
   client.send("GET /quick HTTP/1.1\r\nHost: h\r\n\r\n");
