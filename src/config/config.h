@@ -46,6 +46,9 @@ struct Limits {
   uint64_t max_body_bytes = 0;  // 0 = unlimited
   uint32_t max_connections = 10000;
   uint32_t max_requests_per_connection = 1000;  // 0 = unlimited
+  // Open connections one client address may hold across all workers
+  // (0 = unlimited); beyond it its requests get 429.
+  uint32_t connections_per_client = 0;
 };
 
 // Request headers with which a client could speak for sluice (top-level
@@ -95,6 +98,17 @@ struct HeaderRules {
   bool empty() const { return set.empty() && add.empty() && remove.empty(); }
 };
 
+// `rate_limit:` on a route — a token bucket per key, shared by all workers.
+struct RateLimit {
+  uint32_t requests = 0;  // tokens added per `per`
+  Duration per{std::chrono::seconds(1)};
+  uint32_t burst = 0;  // bucket size (0 = `requests`)
+  std::string header;  // key: this header's value; empty = client_ip
+  double ratePerSecond() const {
+    return static_cast<double>(requests) * 1000.0 / static_cast<double>(per.count());
+  }
+};
+
 // Per-route overrides of the client-side body timeout and the upstream's
 // response timeout (the head timeout cannot be per route: routing needs the head).
 struct RouteTimeouts {
@@ -128,6 +142,7 @@ struct Route {
   HeaderRules response_headers;
   std::optional<uint64_t> max_body_bytes;  // overrides limits.max_body_bytes (0 = unlimited)
   RouteTimeouts timeouts;
+  std::optional<RateLimit> rate_limit;
   // Protocols a request may switch to through this route (`Upgrade:`
   // tokens, lower-cased, e.g. "websocket"); empty = none (Upgrade is then
   // stripped like any hop-by-hop header).

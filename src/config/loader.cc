@@ -588,7 +588,7 @@ class Loader {
     if (!expectMap(f)) return;
     walkMap(f,
             {"max_header_bytes", "max_headers", "max_body_bytes", "max_connections",
-             "max_requests_per_connection"},
+             "max_requests_per_connection", "connections_per_client"},
             [&](const std::string& key, const Field& value) {
               if (key == "max_header_bytes") {
                 readSize(value, kMinHeaderBytes, kMaxHeaderBytes, &limits->max_header_bytes);
@@ -600,6 +600,8 @@ class Loader {
                 readNumberAs(value, 1, kMaxConnections, &limits->max_connections);
               } else if (key == "max_requests_per_connection") {
                 readNumberAs(value, 0, UINT32_MAX, &limits->max_requests_per_connection);
+              } else if (key == "connections_per_client") {
+                readNumberAs(value, 0, kMaxConnections, &limits->connections_per_client);
               }
             });
   }
@@ -738,49 +740,52 @@ class Loader {
       bool has_upstream = false;
       bool has_respond = false;
       std::vector<Field> rewrite_fields;  // strip_prefix / rewrite_prefix, where written
-      walkMap(
-          item,
-          {"match", "upstream", "respond", "ignore_client_abort", "upgrade", "strip_prefix",
-           "rewrite_prefix", "request_headers", "response_headers", "max_body_bytes", "timeouts"},
-          [&](const std::string& key, const Field& value) {
-            if (key == "match") {
-              parseMatch(value, &route.match);
-            } else if (key == "upstream") {
-              has_upstream = true;
-              if (readText(value, "an upstream name", &route.upstream)) {
-                upstream_refs_.push_back({route.upstream, value.mark(), value.path});
-              }
-            } else if (key == "respond") {
-              has_respond = true;
-              route.respond.emplace();
-              parseRespond(value, &*route.respond);
-            } else if (key == "ignore_client_abort") {
-              readBool(value, &route.ignore_client_abort);
-            } else if (key == "upgrade") {
-              parseUpgrade(value, &route.upgrade);
-            } else if (key == "strip_prefix") {
-              auto text = scalar(value, "a path prefix starting with /");
-              std::string error;
-              if (text && !validPathPrefix(*text, &error)) report(value, error);
-              if (text && error.empty()) route.strip_prefix = *text;
-              rewrite_fields.push_back(value);
-            } else if (key == "rewrite_prefix") {
-              auto text = scalar(value, "a path prefix starting with /");
-              std::string error;
-              if (text && !validPathPrefix(*text, &error)) report(value, error);
-              if (text && error.empty()) route.rewrite_prefix = *text;
-              rewrite_fields.push_back(value);
-            } else if (key == "request_headers") {
-              parseHeaderRules(value, /*response=*/false, &route.request_headers);
-            } else if (key == "response_headers") {
-              parseHeaderRules(value, /*response=*/true, &route.response_headers);
-            } else if (key == "max_body_bytes") {
-              uint64_t bytes = 0;
-              if (readSize(value, 0, UINT64_MAX, &bytes)) route.max_body_bytes = bytes;
-            } else if (key == "timeouts") {
-              parseRouteTimeouts(value, &route.timeouts);
-            }
-          });
+      walkMap(item,
+              {"match", "upstream", "respond", "ignore_client_abort", "upgrade", "strip_prefix",
+               "rewrite_prefix", "request_headers", "response_headers", "max_body_bytes",
+               "timeouts", "rate_limit"},
+              [&](const std::string& key, const Field& value) {
+                if (key == "match") {
+                  parseMatch(value, &route.match);
+                } else if (key == "upstream") {
+                  has_upstream = true;
+                  if (readText(value, "an upstream name", &route.upstream)) {
+                    upstream_refs_.push_back({route.upstream, value.mark(), value.path});
+                  }
+                } else if (key == "respond") {
+                  has_respond = true;
+                  route.respond.emplace();
+                  parseRespond(value, &*route.respond);
+                } else if (key == "ignore_client_abort") {
+                  readBool(value, &route.ignore_client_abort);
+                } else if (key == "upgrade") {
+                  parseUpgrade(value, &route.upgrade);
+                } else if (key == "strip_prefix") {
+                  auto text = scalar(value, "a path prefix starting with /");
+                  std::string error;
+                  if (text && !validPathPrefix(*text, &error)) report(value, error);
+                  if (text && error.empty()) route.strip_prefix = *text;
+                  rewrite_fields.push_back(value);
+                } else if (key == "rewrite_prefix") {
+                  auto text = scalar(value, "a path prefix starting with /");
+                  std::string error;
+                  if (text && !validPathPrefix(*text, &error)) report(value, error);
+                  if (text && error.empty()) route.rewrite_prefix = *text;
+                  rewrite_fields.push_back(value);
+                } else if (key == "request_headers") {
+                  parseHeaderRules(value, /*response=*/false, &route.request_headers);
+                } else if (key == "response_headers") {
+                  parseHeaderRules(value, /*response=*/true, &route.response_headers);
+                } else if (key == "max_body_bytes") {
+                  uint64_t bytes = 0;
+                  if (readSize(value, 0, UINT64_MAX, &bytes)) route.max_body_bytes = bytes;
+                } else if (key == "timeouts") {
+                  parseRouteTimeouts(value, &route.timeouts);
+                } else if (key == "rate_limit") {
+                  route.rate_limit.emplace();
+                  if (!parseRateLimit(value, &*route.rate_limit)) route.rate_limit.reset();
+                }
+              });
       if (rewrite_fields.size() > 1) {
         report(rewrite_fields[1], "a route takes \"strip_prefix\" or \"rewrite_prefix\", not both");
       } else if (!rewrite_fields.empty() && has_respond) {
@@ -982,6 +987,45 @@ class Loader {
       pos = end + 1;
     }
     return true;
+  }
+
+  // `{ requests: 100, per: 1s, burst: 50, key: client_ip | header:NAME }`.
+  bool parseRateLimit(const Field& f, RateLimit* limit) {
+    if (!expectMap(f)) return false;
+    bool has_requests = false;
+    bool ok = true;
+    walkMap(
+        f, {"requests", "per", "burst", "key"}, [&](const std::string& key, const Field& value) {
+          if (key == "requests") {
+            has_requests = true;
+            ok &= readNumberAs(value, 1, 1000000, &limit->requests);
+          } else if (key == "per") {
+            ok &= readDuration(value, /*allow_zero=*/false, &limit->per);
+          } else if (key == "burst") {
+            ok &= readNumberAs(value, 1, 1000000, &limit->burst);
+          } else if (key == "key") {
+            auto text = scalar(value, "client_ip or header:NAME");
+            if (!text) {
+              ok = false;
+              return;
+            }
+            std::string error;
+            if (*text == "client_ip") {
+              limit->header.clear();
+            } else if (text->starts_with("header:") && validHeaderName(text->substr(7), &error)) {
+              limit->header = toLower(text->substr(7));
+            } else {
+              report(value, "expected client_ip or header:NAME, got " + quote(*text));
+              ok = false;
+            }
+          }
+        });
+    if (!has_requests) {
+      report(f, "missing required key \"requests\"");
+      return false;
+    }
+    if (limit->burst == 0) limit->burst = limit->requests;
+    return ok;
   }
 
   void parseRouteTimeouts(const Field& f, RouteTimeouts* t) {

@@ -26,6 +26,7 @@ std::span<const CounterField> WorkerCounters::fields() {
       SLUICE_COUNTER(WorkerCounters, bytes_sent),
       SLUICE_COUNTER(WorkerCounters, accept_errors),
       SLUICE_COUNTER(WorkerCounters, access_log_lines_dropped),
+      SLUICE_COUNTER(WorkerCounters, requests_limited),
   };
   return kFields;
 }

@@ -22,6 +22,8 @@ const char* outcomeName(RequestOutcome outcome) {
       return "upstream_invalid";
     case RequestOutcome::kDraining:
       return "draining";
+    case RequestOutcome::kLimited:
+      return "limited";
   }
   return "unknown";
 }

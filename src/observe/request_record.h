@@ -23,6 +23,7 @@ enum class RequestOutcome : uint8_t {
   kUpstreamReset,        // the upstream closed or reset before its response ended
   kUpstreamInvalid,      // the upstream's response was malformed
   kDraining,             // the connection was closed by a draining worker
+  kLimited,              // refused by rate_limit or connections_per_client (429)
 };
 const char* outcomeName(RequestOutcome outcome);
 

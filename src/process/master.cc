@@ -89,6 +89,7 @@ uint32_t Master::autoWorkerCount() {
 Master::Master(std::string config_path, std::shared_ptr<const config::Config> config)
     : config_path_(std::move(config_path)),
       shared_(SharedState::create()),
+      client_table_(limit::ClientTable::create()),
       startup_config_(std::move(config)) {}
 
 Master::~Master() = default;
@@ -214,6 +215,7 @@ void Master::runWorkerChild(const Generation& generation, uint32_t slot, int rea
   options.ready_fd = ready_fd;
   options.stats = &shared_->slots[slot];
   options.not_ready = &shared_->not_ready;
+  options.client_table = client_table_;
   int code;
   {
     Worker worker(generation.config, std::move(fds), options);

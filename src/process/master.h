@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "event/event_loop.h"
 #include "event/timer.h"
+#include "limit/client_table.h"
 #include "process/config_watcher.h"
 #include "process/listener_set.h"
 #include "process/shared_state.h"
@@ -93,6 +94,8 @@ class Master {
   event::EventLoop loop_;
   ListenerSet listeners_;
   SharedState* shared_;
+  // Per-client limits, shared by all workers of all generations.
+  limit::ClientTable* client_table_;
   std::map<uint32_t, Generation> generations_;  // by id, oldest first
   std::map<pid_t, WorkerProcess> workers_;
   uint32_t next_generation_ = 1;

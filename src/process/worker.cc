@@ -27,6 +27,12 @@ Worker::Worker(std::shared_ptr<const config::Config> config, std::vector<int> li
   server_.config = std::move(config);
   server_.not_ready = options_.not_ready;
   server_.connector = &connector_;
+  if (options_.client_table == nullptr) {
+    own_client_table_ = limit::ClientTable::createPrivate(4096);
+    server_.client_table = own_client_table_;
+  } else {
+    server_.client_table = options_.client_table;
+  }
   const config::Limits& limits = server_.config->limits;
   server_.parser_limits.max_header_bytes = limits.max_header_bytes;
   server_.parser_limits.max_headers = limits.max_headers;
@@ -96,6 +102,7 @@ Worker::~Worker() {
   loop_.runOnce(event::Duration(0));
   server_.clusters.clear();
   loop_.runOnce(event::Duration(0));
+  limit::ClientTable::destroy(own_client_table_);
 }
 
 int Worker::run() {

@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "event/event_loop.h"
 #include "event/timer.h"
+#include "limit/client_table.h"
 #include "observe/access_log.h"
 #include "observe/counters.h"
 #include "observe/request_observers.h"
@@ -29,6 +30,9 @@ struct WorkerOptions {
   WorkerSlotStats* stats = nullptr;
   // The master's readiness flag (admin /ready), or null.
   const std::atomic<bool>* not_ready = nullptr;
+  // Per-client limits shared by every worker (the master's), or null: then
+  // the worker keeps a table of its own.
+  limit::ClientTable* client_table = nullptr;
 };
 
 class Worker {
@@ -83,6 +87,7 @@ class Worker {
   bool accept_paused_ = false;  // at limits.max_connections
   int exit_code_ = 0;
   WorkerOptions options_;
+  limit::ClientTable* own_client_table_ = nullptr;
 };
 
 }  // namespace sluice::process

@@ -52,6 +52,7 @@ ServerConnection::ServerConnection(ServerContext& server, const ListenerContext&
 }
 
 ServerConnection::~ServerConnection() {
+  if (client_key_ != 0) server_.client_table->releaseConnection(client_key_);
   if (!gone_ && started_) {
     // Destroyed open (the worker stopping): the gauges still count it.
     if (phase_ == Phase::kIdle) observe::add(server_.worker_counters->connections_idle, -1);
@@ -78,6 +79,47 @@ bool ServerConnection::start(bool handshake) {
   // The first request's head must arrive within `header` from accept; the
   // deadline does not move when its first byte arrives.
   armHeaderTimer();
+  // Behind a PROXY header the client is known only once it is read.
+  if (!handshake) countClientConnection();
+  return true;
+}
+
+void ServerConnection::countClientConnection() {
+  const uint32_t limit = server_.config->limits.connections_per_client;
+  if (limit == 0 || peer_.family() == net::Address::Family::kUnix) return;
+  const uint64_t key = server_.client_table->key("connections", 0, client_ip_);
+  const int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(server_.loop->now().time_since_epoch())
+          .count();
+  if (server_.client_table->acquireConnection(key, limit, now_ms)) {
+    client_key_ = key;
+  } else {
+    // Its requests get 429 (a reason a client can act on) rather than a
+    // silent close.
+    over_client_limit_ = true;
+  }
+}
+
+bool ServerConnection::rateLimited(const config::Route& route) {
+  const config::RateLimit& limit = *route.rate_limit;
+  std::string_view value = client_ip_;
+  if (!limit.header.empty()) {
+    // A request without the header is counted under its client address.
+    if (const http::Header* header = codec_->head().find(limit.header)) value = header->value;
+  }
+  const uint64_t key = server_.client_table->key("rate", route.index, value);
+  const int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(server_.loop->now().time_since_epoch())
+          .count();
+  const limit::ClientTable::RateDecision decision =
+      server_.client_table->takeToken(key, limit.ratePerSecond(), limit.burst, now_ms);
+  if (decision.allowed) return false;
+  observe::add(server_.worker_counters->requests_limited);
+  // Retry-After in whole seconds (RFC 9110 §10.2.3), rounded up.
+  const int64_t seconds = std::max<int64_t>(1, (decision.retry_after_ms + 999) / 1000);
+  const std::vector<std::pair<std::string, std::string>> headers = {
+      {"Content-Type", "text/plain"}, {"Retry-After", std::to_string(seconds)}};
+  sendLocalResponse(429, "429 Too Many Requests\n", headers, RequestOutcome::kLimited);
   return true;
 }
 
@@ -122,6 +164,7 @@ void ServerConnection::onConnected() {
     client_ip_ = peer_.ipText();
   }
   if (info_.proxied_destination) local_ = *info_.proxied_destination;
+  countClientConnection();
 }
 
 const net::Address& ServerConnection::localAddress() {
@@ -310,6 +353,15 @@ void ServerConnection::chooseHandler() {
   }
   record_.route_index = static_cast<int32_t>(route->index);
   route_ = route;
+  if (over_client_limit_) {
+    observe::add(server_.worker_counters->requests_limited);
+    keep_alive_ = false;
+    const std::vector<std::pair<std::string, std::string>> headers = {
+        {"Content-Type", "text/plain"}, {"Retry-After", "1"}};
+    sendLocalResponse(429, "429 Too Many Requests\n", headers, RequestOutcome::kLimited);
+    return;
+  }
+  if (route->rate_limit && rateLimited(*route)) return;
   request_host_ = host;
   body_limit_ = route->max_body_bytes.value_or(server_.config->limits.max_body_bytes);
   body_seen_ = 0;
@@ -739,6 +791,10 @@ void ServerConnection::closeNow(const char* why) {
   gone_ = true;
   read_timer_.cancel();
   cancelHandler(RequestOutcome::kClientAbort);
+  if (client_key_ != 0) {
+    server_.client_table->releaseConnection(client_key_);
+    client_key_ = 0;
+  }
   if (started_) {
     if (phase_ == Phase::kIdle) observe::add(server_.worker_counters->connections_idle, -1);
     observe::add(server_.worker_counters->connections_active, -1);

@@ -118,6 +118,8 @@ class ServerConnection final : public net::ConnectionCallbacks,
   void onReadTimeout();
   void cancelHandler(observe::RequestOutcome why);
   void closeNow(const char* why);
+  void countClientConnection();
+  bool rateLimited(const config::Route& route);
   void notifyObservers();
 
   ServerContext& server_;
@@ -149,9 +151,11 @@ class ServerConnection final : public net::ConnectionCallbacks,
   bool body_paused_ = false;       // the handler cannot take body now
   bool first_request_ = true;      // the header timeout runs from accept
   bool draining_ = false;
-  bool recorded_ = false;  // the observers heard of this request
-  bool gone_ = false;      // closed and handed back to the owner
-  bool started_ = false;   // counted in the connection gauges
+  bool recorded_ = false;           // the observers heard of this request
+  bool gone_ = false;               // closed and handed back to the owner
+  bool started_ = false;            // counted in the connection gauges
+  bool over_client_limit_ = false;  // connections_per_client was reached: 429s
+  uint64_t client_key_ = 0;         // its slot in the client table, while held
 };
 
 }  // namespace sluice::proxy

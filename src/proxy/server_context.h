@@ -17,6 +17,7 @@
 #include "event/event_loop.h"
 #include "http/request_parser.h"
 #include "http/server_codec.h"
+#include "limit/client_table.h"
 #include "observe/counters.h"
 #include "observe/request_record.h"
 #include "proxy/router.h"
@@ -61,6 +62,9 @@ struct ServerContext {
   observe::RouteCounters* route_counters = nullptr;
   observe::ServerCounters* server_counters = nullptr;
   http::ParserLimits parser_limits;
+  // Per-client rate buckets and connection counts shared by all workers
+  // (never null).
+  limit::ClientTable* client_table = nullptr;
   // Per-request codecs of idle connections, kept warm for the next request:
   // a keep-alive connection costs no allocation per request.
   std::vector<std::unique_ptr<http::ServerCodec>> spare_codecs;

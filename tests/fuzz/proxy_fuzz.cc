@@ -77,6 +77,7 @@ struct World {
   std::vector<observe::RouteCounters> routes;
   std::vector<observe::ServerCounters> servers;
   std::unique_ptr<observe::CountingObserver> counting;
+  limit::ClientTable* table = nullptr;
   proxy::ServerContext server;
   std::vector<std::unique_ptr<net::MemoryTransport>> client_ends;
   std::vector<std::unique_ptr<proxy::ServerConnection>> clients;
@@ -89,6 +90,8 @@ struct World {
     server.loop = &loop;
     server.config = config;
     server.connector = &connector;
+    table = limit::ClientTable::createPrivate(256);
+    server.client_table = table;
     server.parser_limits.max_header_bytes = config->limits.max_header_bytes;
     server.parser_limits.max_headers = config->limits.max_headers;
     server.parser_limits.max_body_bytes = config->limits.max_body_bytes;
@@ -128,6 +131,7 @@ struct World {
     step();
     server.clusters.clear();
     step();
+    limit::ClientTable::destroy(table);
   }
 };
 

@@ -232,6 +232,24 @@ bool RawClient::connect(int port, const std::string& host) {
   return true;
 }
 
+bool RawClient::connectFrom(int port, const std::string& source_ip) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in source{};
+  source.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source_ip.c_str(), &source.sin_addr);
+  sockaddr_in target{};
+  target.sin_family = AF_INET;
+  target.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, "127.0.0.1", &target.sin_addr);
+  if (::bind(fd_, reinterpret_cast<sockaddr*>(&source), sizeof source) != 0 ||
+      ::connect(fd_, reinterpret_cast<sockaddr*>(&target), sizeof target) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+    return false;
+  }
+  return true;
+}
+
 bool RawClient::connectUnix(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;

@@ -89,6 +89,9 @@ class RawClient {
   RawClient& operator=(const RawClient&) = delete;
 
   bool connect(int port, const std::string& host = "127.0.0.1");
+  // To 127.0.0.1:port from another loopback source address (127.0.0.2…),
+  // to look like another client.
+  bool connectFrom(int port, const std::string& source_ip);
   bool connectUnix(const std::string& path);
   bool send(const std::string& bytes);
   void shutdownWrite();

@@ -81,6 +81,8 @@ class ProxyMachineTest : public ::testing::Test {
     server_.loop = &loop_;
     server_.config = loaded.config;
     server_.connector = &connector_;
+    client_table_ = limit::ClientTable::createPrivate(1024);
+    server_.client_table = client_table_;
     server_.parser_limits = http::ParserLimits{};
     route_counters_ = std::vector<observe::RouteCounters>(server_.config->routeCount());
     server_counters_ = std::vector<observe::ServerCounters>(server_.config->serverCount());
@@ -108,6 +110,7 @@ class ProxyMachineTest : public ::testing::Test {
     step();
     server_.clusters.clear();
     step();
+    limit::ClientTable::destroy(client_table_);
   }
 
   // A new client connection; returns the test's end of it.
@@ -145,6 +148,7 @@ class ProxyMachineTest : public ::testing::Test {
   std::vector<observe::ServerCounters> server_counters_;
   Recorder recorder_;
   std::unique_ptr<observe::CountingObserver> counting_;
+  limit::ClientTable* client_table_ = nullptr;
   ServerContext server_;
   std::vector<std::unique_ptr<MemoryTransport>> client_ends_;
   std::vector<std::unique_ptr<ServerConnection>> clients_;
