@@ -9,25 +9,10 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lib.bash"
 
 backend_port=$(free_port)
-mkdir -p "$E2E_TMP/nginx/logs" "$E2E_TMP/www"
+mkdir -p "$E2E_TMP/www"
 echo -n "from nginx" >"$E2E_TMP/www/index.html"
-cat >"$E2E_TMP/nginx.conf" <<CONF
-daemon off;
-worker_processes 1;
-pid $E2E_TMP/nginx.pid;
-error_log $E2E_TMP/nginx/logs/error.log;
-events { worker_connections 64; }
-http {
-  access_log off;
-  server {
-    listen 127.0.0.1:$backend_port;
-    root $E2E_TMP/www;
-  }
-}
-CONF
-nginx -p "$E2E_TMP/nginx" -c "$E2E_TMP/nginx.conf" &
-E2E_PIDS+=($!)
-wait_port "$backend_port"
+chmod -R a+rX "$E2E_TMP"
+start_nginx "$backend_port" "  server { listen 127.0.0.1:$backend_port; root $E2E_TMP/www; }"
 
 port=$(free_port)
 cat >"$E2E_TMP/sluice.yaml" <<YAML

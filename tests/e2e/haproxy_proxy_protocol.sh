@@ -11,25 +11,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lib.bash"
 
 nginx_port=$(free_port)
-mkdir -p "$E2E_TMP/nginx/logs"
-cat >"$E2E_TMP/nginx.conf" <<CONF
-daemon off;
-worker_processes 1;
-pid $E2E_TMP/nginx.pid;
-error_log $E2E_TMP/nginx/logs/error.log;
-events { worker_connections 64; }
-http {
-  access_log off;
-  server {
+start_nginx "$nginx_port" "  server {
     listen 127.0.0.1:$nginx_port;
-    location /xff { return 200 "\$http_x_forwarded_for"; }
-    location ~ /src$ { return 200 "\$http_x_haproxy_src"; }
-  }
-}
-CONF
-nginx -p "$E2E_TMP/nginx" -c "$E2E_TMP/nginx.conf" &
-E2E_PIDS+=($!)
-wait_port "$nginx_port"
+    location /xff { return 200 \"\$http_x_forwarded_for\"; }
+    location ~ /src\$ { return 200 \"\$http_x_haproxy_src\"; }
+  }"
 
 sluice_port=$(free_port)        # behind HAProxy: expects PROXY headers
 sluice_front_port=$(free_port)  # in front of HAProxy: sends them

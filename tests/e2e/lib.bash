@@ -56,3 +56,30 @@ finish() {
   fi
   echo "all checks passed"
 }
+
+# start_nginx PORT HTTP_BODY: a throwaway nginx (Debian's) on 127.0.0.1:PORT
+# in $E2E_TMP/nginx-PORT, with HTTP_BODY as the inside of its http {} block
+# (which must listen on PORT); returns once it accepts connections.
+start_nginx() {
+  local port=$1 body=$2 dir="$E2E_TMP/nginx-$1"
+  mkdir -p "$dir/logs" "$dir/tmp"
+  cat >"$dir/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $dir/tmp/body;
+  proxy_temp_path $dir/tmp/proxy;
+  fastcgi_temp_path $dir/tmp/fastcgi;
+  uwsgi_temp_path $dir/tmp/uwsgi;
+  scgi_temp_path $dir/tmp/scgi;
+$body
+}
+CONF
+  nginx -p "$dir" -c "$dir/nginx.conf" &
+  E2E_PIDS+=($!)
+  wait_port "$port"
+}

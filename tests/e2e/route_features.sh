@@ -9,29 +9,15 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lib.bash"
 
 backend_port=$(free_port)
-mkdir -p "$E2E_TMP/nginx/logs"
-cat >"$E2E_TMP/nginx.conf" <<CONF
-daemon off;
-worker_processes 1;
-pid $E2E_TMP/nginx.pid;
-error_log $E2E_TMP/nginx/logs/error.log;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_max_body_size 10m;
+start_nginx "$backend_port" "  client_max_body_size 10m;
   server {
     listen 127.0.0.1:$backend_port;
     location / {
       add_header X-Backend-Server nginx;
       add_header X-Powered-By php;
-      return 200 "uri=\$request_uri host=\$host client=\$http_x_client env=\$http_x_env debug=\$http_x_debug fwd=\$http_forwarded\n";
+      return 200 \"uri=\$request_uri host=\$host client=\$http_x_client env=\$http_x_env debug=\$http_x_debug fwd=\$http_forwarded\\n\";
     }
-  }
-}
-CONF
-nginx -p "$E2E_TMP/nginx" -c "$E2E_TMP/nginx.conf" &
-E2E_PIDS+=($!)
-wait_port "$backend_port"
+  }"
 
 port=$(free_port)
 cat >"$E2E_TMP/sluice.yaml" <<YAML
