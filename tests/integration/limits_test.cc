@@ -120,7 +120,8 @@ TEST_F(LimitsTest, ManyDistinctKeysDoNotGrowTheWorkers) {
   };
   auto rss = [&] {
     long total = 0;
-    for (pid_t w : workers) total += vmRssKiB(w);
+    for (pid_t w : workers)
+      total += vmRssKiB(w);
     return total;
   };
   send_keys(0, 20000);
