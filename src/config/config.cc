@@ -15,6 +15,14 @@ const char* balancePolicyName(BalancePolicy policy) {
   switch (policy) {
     case BalancePolicy::kRoundRobin:
       return "round_robin";
+    case BalancePolicy::kLeastConn:
+      return "least_conn";
+    case BalancePolicy::kRandom:
+      return "random";
+    case BalancePolicy::kP2cEwma:
+      return "p2c_ewma";
+    case BalancePolicy::kHash:
+      return "hash";
   }
   return "unknown";
 }

@@ -181,6 +181,17 @@ struct UpstreamTimeouts {
 // file per policy).
 enum class BalancePolicy : uint8_t {
   kRoundRobin,  // smooth weighted round robin
+  kLeastConn,   // fewest requests in flight (all workers) per weight
+  kRandom,      // weighted random
+  kP2cEwma,     // power of two choices over peak-EWMA latency × in flight
+  kHash,        // consistent hashing (Maglev) of a request key
+};
+
+// `hash: { key: … }` — what a `balance: hash` upstream hashes.
+struct HashKey {
+  enum class Kind : uint8_t { kClientIp, kHeader, kCookie, kUri };
+  Kind kind = Kind::kClientIp;
+  std::string name;  // header (lower-cased) or cookie name
 };
 const char* balancePolicyName(BalancePolicy policy);
 
@@ -192,6 +203,7 @@ struct Upstream {
   std::string name;
   SendProxyProtocol send_proxy_protocol = SendProxyProtocol::kOff;
   BalancePolicy balance = BalancePolicy::kRoundRobin;
+  HashKey hash;  // for balance: hash
   std::vector<UpstreamServer> servers;
   uint32_t retries = 1;
   Keepalive keepalive;

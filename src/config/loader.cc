@@ -1134,44 +1134,79 @@ class Loader {
   void parseUpstream(const Field& f, Upstream* upstream) {
     if (!expectMap(f)) return;
     bool has_servers = false;
-    walkMap(f, {"balance", "servers", "retries", "keepalive", "timeouts", "send_proxy_protocol"},
-            [&](const std::string& key, const Field& value) {
-              if (key == "balance") {
-                parseBalance(value, &upstream->balance);
-              } else if (key == "servers") {
-                has_servers = true;
-                parseServers(value, &upstream->servers);
-              } else if (key == "retries") {
-                readNumberAs(value, 0, kMaxRetries, &upstream->retries);
-              } else if (key == "keepalive") {
-                parseKeepalive(value, &upstream->keepalive);
-              } else if (key == "timeouts") {
-                parseUpstreamTimeouts(value, &upstream->timeouts);
-              } else if (key == "send_proxy_protocol") {
-                std::string version;
-                if (!readChoice(value, {"v1", "v2"}, &version)) return;
-                upstream->send_proxy_protocol =
-                    version == "v1" ? SendProxyProtocol::kV1 : SendProxyProtocol::kV2;
-              }
-            });
+    walkMap(
+        f,
+        {"balance", "hash", "servers", "retries", "keepalive", "timeouts", "send_proxy_protocol"},
+        [&](const std::string& key, const Field& value) {
+          if (key == "balance") {
+            parseBalance(value, &upstream->balance);
+          } else if (key == "hash") {
+            parseHashKey(value, &upstream->hash);
+          } else if (key == "servers") {
+            has_servers = true;
+            parseServers(value, &upstream->servers);
+          } else if (key == "retries") {
+            readNumberAs(value, 0, kMaxRetries, &upstream->retries);
+          } else if (key == "keepalive") {
+            parseKeepalive(value, &upstream->keepalive);
+          } else if (key == "timeouts") {
+            parseUpstreamTimeouts(value, &upstream->timeouts);
+          } else if (key == "send_proxy_protocol") {
+            std::string version;
+            if (!readChoice(value, {"v1", "v2"}, &version)) return;
+            upstream->send_proxy_protocol =
+                version == "v1" ? SendProxyProtocol::kV1 : SendProxyProtocol::kV2;
+          }
+        });
     if (!has_servers) report(f, "upstream has no servers (add a \"servers\" list)");
   }
 
   void parseBalance(const Field& f, BalancePolicy* out) {
-    static constexpr std::string_view kLater[] = {"least_conn", "random", "p2c_ewma", "hash"};
-    auto text = scalar(f, "a balance method (round_robin)");
+    static constexpr std::pair<std::string_view, BalancePolicy> kPolicies[] = {
+        {"round_robin", BalancePolicy::kRoundRobin},
+        {"least_conn", BalancePolicy::kLeastConn},
+        {"random", BalancePolicy::kRandom},
+        {"p2c_ewma", BalancePolicy::kP2cEwma},
+        {"hash", BalancePolicy::kHash}};
+    auto text = scalar(f, "a balance method (round_robin, least_conn, random, p2c_ewma, hash)");
     if (!text) return;
-    if (*text == "round_robin") {
-      *out = BalancePolicy::kRoundRobin;
-      return;
+    for (const auto& [name, policy] : kPolicies) {
+      if (*text == name) {
+        *out = policy;
+        return;
+      }
     }
-    if (std::find(std::begin(kLater), std::end(kLater), *text) != std::end(kLater)) {
-      report(f, quote(*text) + " is not available in this release; accepted: round_robin");
-      return;
-    }
-    std::string message = quote(*text) + " is not a balance method; accepted: round_robin";
-    if (editDistance(*text, "round_robin") <= 2) message += " (did you mean \"round_robin\"?)";
+    std::string message = quote(*text) +
+                          " is not a balance method; accepted: round_robin, least_conn, random, "
+                          "p2c_ewma, hash";
+    const std::string hint =
+        closestMatch(*text, {"round_robin", "least_conn", "random", "p2c_ewma", "hash"});
+    if (!hint.empty()) message += " (did you mean " + quote(hint) + "?)";
     report(f, message);
+  }
+
+  // `hash: { key: client_ip | header:NAME | cookie:NAME | uri }`.
+  void parseHashKey(const Field& f, HashKey* key) {
+    if (!expectMap(f)) return;
+    walkMap(f, {"key"}, [&](const std::string&, const Field& value) {
+      auto text = scalar(value, "client_ip, header:NAME, cookie:NAME or uri");
+      if (!text) return;
+      std::string error;
+      if (*text == "client_ip") {
+        key->kind = HashKey::Kind::kClientIp;
+      } else if (*text == "uri") {
+        key->kind = HashKey::Kind::kUri;
+      } else if (text->starts_with("header:") && validHeaderName(text->substr(7), &error)) {
+        key->kind = HashKey::Kind::kHeader;
+        key->name = toLower(text->substr(7));
+      } else if (text->starts_with("cookie:") && text->size() > 7 &&
+                 validHeaderName(text->substr(7), &error)) {
+        key->kind = HashKey::Kind::kCookie;
+        key->name = text->substr(7);
+      } else {
+        report(value, "expected client_ip, header:NAME, cookie:NAME or uri, got " + quote(*text));
+      }
+    });
   }
 
   void parseServers(const Field& f, std::vector<UpstreamServer>* out) {

@@ -13,6 +13,40 @@
 namespace sluice::proxy {
 namespace {
 
+// What `balance: hash` hashes for this request (config::HashKey); empty when
+// the header or cookie is absent (the balancer then spreads such requests).
+std::string balanceHashKey(const config::HashKey& key, const http::RequestHead& request,
+                           std::string_view client_ip) {
+  switch (key.kind) {
+    case config::HashKey::Kind::kClientIp:
+      return std::string(client_ip);
+    case config::HashKey::Kind::kUri:
+      return std::string(http::originFormPart(request.target, nullptr));
+    case config::HashKey::Kind::kHeader: {
+      const http::Header* header = request.find(key.name);
+      return header != nullptr ? header->value : std::string();
+    }
+    case config::HashKey::Kind::kCookie:
+      // RFC 6265 §5.4: "name=value" pairs separated by "; ", in every Cookie
+      // header line; the first match wins.
+      for (const http::Header& header : request.headers) {
+        if (!http::equalsIgnoreCase(header.name, "cookie")) continue;
+        std::string_view rest = header.value;
+        while (!rest.empty()) {
+          const size_t end = rest.find(';');
+          std::string_view pair = http::trimOws(rest.substr(0, end));
+          rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+          const size_t eq = pair.find('=');
+          if (eq != std::string_view::npos && pair.substr(0, eq) == key.name) {
+            return std::string(pair.substr(eq + 1));
+          }
+        }
+      }
+      return {};
+  }
+  return {};
+}
+
 using observe::RequestOutcome;
 using upstream::AttemptOutcome;
 
@@ -80,6 +114,9 @@ void ProxyHandler::start() {
   }
   forwarded.target = upstream_target_;
   client_ip_ = downstream_.peer().ipText();
+  if (cluster_.config().balance == config::BalancePolicy::kHash) {
+    hash_key_ = balanceHashKey(cluster_.config().hash, request, client_ip_);
+  }
   rule_context_.client_ip = client_ip_;
   rule_context_.client_port = downstream_.peer().port();
   rule_context_.scheme = downstream_.transportInfo().secure ? "https" : "http";
@@ -120,7 +157,7 @@ void ProxyHandler::start() {
 void ProxyHandler::connectNext() {
   const config::Upstream& config = cluster_.config();
   while (state_ != State::kDone) {
-    host_ = attempts_ <= config.retries ? cluster_.pick({&tried_, {}}) : nullptr;
+    host_ = attempts_ <= config.retries ? cluster_.pick({&tried_, hash_key_}) : nullptr;
     if (host_ == nullptr) {
       state_ = State::kDone;
       downstream_.sendError(last_failure_status_, last_failure_, "no upstream server left to try");

@@ -93,6 +93,7 @@ class ProxyHandler final : public RequestHandler, public upstream::UpstreamConne
   std::unique_ptr<upstream::UpstreamConnection> upstream_;
   upstream::Host* host_ = nullptr;
   upstream::TriedSet tried_;
+  std::string hash_key_;                // for balance: hash, computed once per request
   std::string head_lines_;              // request line + headers, kept for a replay
   std::vector<http::Header> trailers_;  // the response's, for the client
   Buffer carry_;                        // request bytes no server has seen, for the next attempt

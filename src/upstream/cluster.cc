@@ -1,5 +1,7 @@
 #include "upstream/cluster.h"
 
+#include <random>
+
 #include "upstream/conn_pool.h"
 
 namespace sluice::upstream {
@@ -21,7 +23,7 @@ Cluster::Cluster(event::EventLoop& loop, const config::Upstream& config, Connect
     raw.push_back(host.get());
     hosts_.push_back(std::move(host));
   }
-  balancer_ = makeLoadBalancer(config.balance, raw);
+  balancer_ = makeLoadBalancer(config, raw, std::random_device{}(), loop.clock());
 }
 
 Cluster::~Cluster() {

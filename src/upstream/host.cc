@@ -5,6 +5,14 @@
 namespace sluice::upstream {
 
 Host::Host() = default;
+
+int64_t Host::inFlightEverywhere() const {
+  if (peers.empty()) return in_flight;
+  int64_t total = 0;
+  for (const observe::ServerCounters* peer : peers)
+    total += peer->in_flight.load(std::memory_order_relaxed);
+  return total;
+}
 Host::~Host() = default;
 
 const char* attemptOutcomeName(AttemptOutcome outcome) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "event/clock.h"
 #include "net/address.h"
@@ -48,6 +49,10 @@ struct Host {
   uint32_t consecutive_failures = 0;
   HealthState health = HealthState::kHealthy;
   observe::ServerCounters* counters = nullptr;  // never null
+  // This server's counters in every worker of the generation (this one's
+  // included): least_conn adds up their in_flight.
+  std::vector<const observe::ServerCounters*> peers;
+  int64_t inFlightEverywhere() const;
   std::unique_ptr<ConnPool> pool;
 };
 

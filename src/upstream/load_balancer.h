@@ -57,8 +57,17 @@ class LoadBalancer {
   }
 };
 
-// `hosts` outlive the balancer (the Cluster owns both).
-std::unique_ptr<LoadBalancer> makeLoadBalancer(config::BalancePolicy policy,
-                                               const std::vector<Host*>& hosts);
+// `hosts` outlive the balancer (the Cluster owns both). `seed` feeds the
+// randomized policies (tests fix it); `clock` times p2c_ewma's decay (the
+// worker loop's clock).
+std::unique_ptr<LoadBalancer> makeLoadBalancer(const config::Upstream& upstream,
+                                               const std::vector<Host*>& hosts, uint64_t seed,
+                                               const event::Clock& clock);
+
+// The untried hosts, healthy ones if any are left (else all untried: what
+// to do when every host is out is the health policy's call, and trying one
+// beats refusing at once). Shared by the policies.
+void candidates(const std::vector<Host*>& hosts, const PickContext& context,
+                std::vector<Host*>* out);
 
 }  // namespace sluice::upstream

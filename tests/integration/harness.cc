@@ -470,8 +470,10 @@ std::string proxyConfigYaml(int listen_port, const ProxyConfig& config) {
       "    routes:\n"
       "      - upstream: app\n"
       "upstreams:\n"
-      "  app:\n"
-      "    servers:\n";
+      "  app:\n";
+  if (!config.balance.empty()) yaml += "    balance: " + config.balance + "\n";
+  if (!config.hash.empty()) yaml += "    hash: " + config.hash + "\n";
+  yaml += "    servers:\n";
   for (const ProxyConfig::Server& server : config.servers) {
     yaml += "      - {address: 127.0.0.1:" + std::to_string(server.port) +
             ", weight: " + std::to_string(server.weight) + "}\n";

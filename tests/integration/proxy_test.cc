@@ -13,6 +13,7 @@
 #include <cctype>
 #include <cstdio>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -688,6 +689,150 @@ TEST_F(ProxyTest, SmoothWeightedRoundRobinInterleaves) {
   EXPECT_EQ(sequence.find("aaaa"), std::string::npos) << sequence;
   EXPECT_EQ(a.connections(), 1);
   EXPECT_EQ(b.connections(), 1);
+}
+
+// --- 8b. The other balancing policies, through the real binary -----------------------------
+
+Reply replyWithName(const char* name) {
+  return Reply::send(httpResponse(200, name));
+}
+
+TEST_F(ProxyTest, RandomBalancerHonoursWeights) {
+  Backend a([](const ReceivedRequest&, int, int) { return replyWithName("a"); });
+  Backend b([](const ReceivedRequest&, int, int) { return replyWithName("b"); });
+  ProxyConfig config;
+  config.servers = {{a.port(), 3}, {b.port(), 1}};
+  config.balance = "random";
+  int port = startSluice(config);
+  ASSERT_NE(port, 0);
+  RawClient c = connectTo(port);
+  std::string sequence;
+  for (int i = 0; i < 400; ++i) {
+    ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+    sequence += bodyOf(c.readResponse());
+  }
+  const auto as = std::count(sequence.begin(), sequence.end(), 'a');
+  // Expected 300; 6 standard deviations (σ ≈ 8.7) either side.
+  EXPECT_GT(as, 248) << sequence;
+  EXPECT_LT(as, 352) << sequence;
+  EXPECT_EQ(as + std::count(sequence.begin(), sequence.end(), 'b'), 400);
+}
+
+// A request held by a slow server makes least_conn send the next ones to the
+// other server, where round robin would alternate.
+Reply slowOnHold(const ReceivedRequest& request, int, int) {
+  if (request.target == "/hold") return Reply::send(httpResponse(200, "s")).delayed(1500ms);
+  return replyWithName("s");
+}
+
+TEST_F(ProxyTest, LeastConnAvoidsTheServerWithARequestInFlight) {
+  Backend slow(slowOnHold);
+  Backend fast([](const ReceivedRequest&, int, int) { return replyWithName("f"); });
+  ProxyConfig config;
+  config.servers = {{slow.port(), 1}, {fast.port(), 1}};
+  config.balance = "least_conn";
+  int port = startSluice(config);
+  ASSERT_NE(port, 0);
+  // Round robin would put the first request on the slow server: make sure
+  // the hold lands there by sending it when both are idle, until it does.
+  RawClient held;
+  ASSERT_TRUE(held.connect(port));
+  RawClient c;
+  ASSERT_TRUE(c.connect(port));
+  bool held_on_slow = false;
+  for (int attempt = 0; attempt < 8 && !held_on_slow; ++attempt) {
+    ASSERT_TRUE(held.send("GET /hold HTTP/1.1\r\nHost: h\r\n\r\n"));
+    std::this_thread::sleep_for(100ms);
+    held_on_slow = slow.requestCount() > 0;
+    if (!held_on_slow) {
+      ASSERT_EQ(bodyOf(held.readResponse()), "f");  // ties are random: again
+    }
+  }
+  ASSERT_TRUE(held_on_slow);
+  std::string sequence;
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+    sequence += bodyOf(c.readResponse());
+  }
+  EXPECT_EQ(sequence, "ffffff");
+  EXPECT_EQ(bodyOf(held.readResponse()), "s");
+}
+
+TEST_F(ProxyTest, P2cEwmaMovesAwayFromASlowServer) {
+  Backend slow([](const ReceivedRequest&, int, int) {
+    return Reply::send(httpResponse(200, "s")).delayed(100ms);
+  });
+  Backend fast([](const ReceivedRequest&, int, int) { return replyWithName("f"); });
+  ProxyConfig config;
+  config.servers = {{slow.port(), 1}, {fast.port(), 1}};
+  config.balance = "p2c_ewma";
+  int port = startSluice(config);
+  ASSERT_NE(port, 0);
+  RawClient c = connectTo(port);
+  std::string sequence;
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+    sequence += bodyOf(c.readResponse());
+  }
+  // Both start unmeasured; once the slow one has answered once (100 ms
+  // against well under 1 ms), two choices out of two always prefer the fast
+  // one until the slow one's latency has decayed (τ = 10 s).
+  const auto slow_count = std::count(sequence.begin(), sequence.end(), 's');
+  EXPECT_LE(slow_count, 2) << sequence;
+  EXPECT_EQ(sequence.substr(sequence.size() - 30), std::string(30, 'f')) << sequence;
+}
+
+TEST_F(ProxyTest, HashByHeaderKeepsAKeyOnOneServer) {
+  Backend a([](const ReceivedRequest&, int, int) { return replyWithName("a"); });
+  Backend b([](const ReceivedRequest&, int, int) { return replyWithName("b"); });
+  Backend d([](const ReceivedRequest&, int, int) { return replyWithName("d"); });
+  ProxyConfig config;
+  config.servers = {{a.port(), 1}, {b.port(), 1}, {d.port(), 1}};
+  config.balance = "hash";
+  config.hash = "{key: \"header:X-User\"}";
+  int port = startSluice(config);
+  ASSERT_NE(port, 0);
+  RawClient c = connectTo(port);
+  std::set<std::string> servers_used;
+  for (int user = 0; user < 30; ++user) {
+    std::string first;
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(
+          c.send("GET / HTTP/1.1\r\nHost: h\r\nX-User: u" + std::to_string(user) + "\r\n\r\n"));
+      const std::string server = bodyOf(c.readResponse());
+      if (i == 0) first = server;
+      EXPECT_EQ(server, first) << "user " << user;  // sticky
+    }
+    servers_used.insert(first);
+  }
+  EXPECT_EQ(servers_used.size(), 3u);  // 30 keys spread over all three
+}
+
+TEST_F(ProxyTest, HashByCookieAndUri) {
+  Backend a([](const ReceivedRequest&, int, int) { return replyWithName("a"); });
+  Backend b([](const ReceivedRequest&, int, int) { return replyWithName("b"); });
+  for (const std::string& key : {std::string("\"cookie:sid\""), std::string("uri")}) {
+    ProxyConfig config;
+    config.servers = {{a.port(), 1}, {b.port(), 1}};
+    config.balance = "hash";
+    config.hash = "{key: " + key + "}";
+    int port = startSluice(config);
+    ASSERT_NE(port, 0);
+    RawClient c = connectTo(port);
+    std::set<std::string> servers_used;
+    for (int k = 0; k < 20; ++k) {
+      const std::string request =
+          "GET /item/" + (key == "uri" ? std::to_string(k) : std::string("x")) +
+          " HTTP/1.1\r\nHost: h\r\nCookie: theme=dark; sid=" +
+          (key == "uri" ? std::string("same") : std::to_string(k)) + "\r\n\r\n";
+      ASSERT_TRUE(c.send(request));
+      const std::string first = bodyOf(c.readResponse());
+      ASSERT_TRUE(c.send(request));
+      EXPECT_EQ(bodyOf(c.readResponse()), first) << key << " " << k;
+      servers_used.insert(first);
+    }
+    EXPECT_EQ(servers_used.size(), 2u) << key;
+  }
 }
 
 // --- 9. Upstream down ---------------------------------------------------------------------------

@@ -801,15 +801,50 @@ TEST(LoaderTest, BalanceMethods) {
   auto config = loadOk(with("round_robin"));
   ASSERT_TRUE(config);
   EXPECT_EQ(config->upstreams[0].balance, BalancePolicy::kRoundRobin);
-  EXPECT_EQ(errorOf(with("least_conn")),
-            "t.yaml:7:14: upstreams.app.balance: \"least_conn\" is not available in this release; "
-            "accepted: round_robin");
+  for (const auto& [name, policy] :
+       std::vector<std::pair<std::string, BalancePolicy>>{{"least_conn", BalancePolicy::kLeastConn},
+                                                          {"random", BalancePolicy::kRandom},
+                                                          {"p2c_ewma", BalancePolicy::kP2cEwma},
+                                                          {"hash", BalancePolicy::kHash}}) {
+    config = loadOk(with(name));
+    ASSERT_TRUE(config) << name;
+    EXPECT_EQ(config->upstreams[0].balance, policy) << name;
+  }
   EXPECT_EQ(errorOf(with("round_robbin")),
             "t.yaml:7:14: upstreams.app.balance: \"round_robbin\" is not a balance method; "
-            "accepted: round_robin (did you mean \"round_robin\"?)");
+            "accepted: round_robin, least_conn, random, p2c_ewma, hash (did you mean "
+            "\"round_robin\"?)");
   EXPECT_EQ(errorOf(with("fastest")),
             "t.yaml:7:14: upstreams.app.balance: \"fastest\" is not a balance method; accepted: "
-            "round_robin");
+            "round_robin, least_conn, random, p2c_ewma, hash");
+}
+
+TEST(LoaderTest, HashKeys) {
+  const auto with = [](const std::string& key) {
+    return std::string(kListener) +
+           "upstreams:\n  app:\n    balance: hash\n    hash: { key: " + key +
+           " }\n    servers: [{address: 127.0.0.1:9001}]\n";
+  };
+  auto config = loadOk(with("client_ip"));
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->upstreams[0].hash.kind, HashKey::Kind::kClientIp);
+  config = loadOk(with("uri"));
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->upstreams[0].hash.kind, HashKey::Kind::kUri);
+  config = loadOk(with("\"header:X-User\""));
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->upstreams[0].hash.kind, HashKey::Kind::kHeader);
+  EXPECT_EQ(config->upstreams[0].hash.name, "x-user");
+  config = loadOk(with("\"cookie:session\""));
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->upstreams[0].hash.kind, HashKey::Kind::kCookie);
+  EXPECT_EQ(config->upstreams[0].hash.name, "session");
+  EXPECT_EQ(errorOf(with("path")),
+            "t.yaml:8:18: upstreams.app.hash.key: expected client_ip, header:NAME, cookie:NAME "
+            "or uri, got \"path\"");
+  EXPECT_EQ(errorOf(with("\"cookie:\"")),
+            "t.yaml:8:18: upstreams.app.hash.key: expected client_ip, header:NAME, cookie:NAME "
+            "or uri, got \"cookie:\"");
 }
 
 TEST(LoaderTest, UpstreamRanges) {
