@@ -130,14 +130,23 @@ int Master::run() {
   if (!startGeneration(startup_config_, std::move(fds))) return 1;
   loop_.run();
   listeners_.closeAll();
-  for (uint32_t slot = 0; slot < SharedState::kMaxWorkerSlots; ++slot) {
-    uint64_t requests = shared_->slots[slot].requests.load();
-    uint64_t connections = shared_->slots[slot].connections.load();
-    if (requests == 0 && connections == 0) continue;
-    SLUICE_LOG(kInfo, "worker slot " + std::to_string(slot) + " served " +
-                          std::to_string(requests) + " requests on " + std::to_string(connections) +
-                          " connections");
+  // What the last generations' workers did, then the totals since start
+  // (every generation's, carried across reloads and respawns).
+  while (!generations_.empty()) {
+    const Generation& last = generations_.begin()->second;
+    for (uint32_t slot = 0; last.counters && slot < last.counters->slots(); ++slot) {
+      const observe::WorkerCounters& counters = last.counters->worker(slot);
+      SLUICE_LOG(kInfo, "worker slot " + std::to_string(slot) + " of generation " +
+                            std::to_string(last.id) + " served " +
+                            std::to_string(counters.requests.load()) + " requests on " +
+                            std::to_string(counters.connections_closed.load()) + " connections");
+    }
+    retireGeneration(generations_.begin());
   }
+  SLUICE_LOG(kInfo, "served " + std::to_string(shared_->carried.requests.load()) + " requests on " +
+                        std::to_string(shared_->carried.connections_accepted.load()) +
+                        " connections in " + std::to_string(next_generation_ - 1) +
+                        " generation(s)");
   removeRuntimeFiles();
   SLUICE_LOG(kInfo, "master exiting");
   return exit_code_;
@@ -151,6 +160,15 @@ bool Master::startGeneration(std::shared_ptr<const config::Config> config, std::
   generation.listen_fds = std::move(fds);
   pending_generation_ = id;
   uint32_t count = workerCount(*generation.config);
+  generation.counters = CounterRegion::create(count, generation.config->routeCount(),
+                                              generation.config->serverCount());
+  if (!generation.counters) {
+    SLUICE_LOG(kError,
+               std::string("cannot map the counters of a new generation: ") + std::strerror(errno));
+    pending_generation_ = 0;
+    generations_.erase(id);
+    return false;
+  }
   SLUICE_LOG(kInfo, "starting generation " + std::to_string(id) + " with " + std::to_string(count) +
                         " worker(s)");
   for (uint32_t slot = 0; slot < count; ++slot) {
@@ -213,9 +231,10 @@ void Master::runWorkerChild(const Generation& generation, uint32_t slot, int rea
     fds.push_back(fd);
   WorkerOptions options;
   options.ready_fd = ready_fd;
-  options.stats = &shared_->slots[slot];
   options.not_ready = &shared_->not_ready;
   options.client_table = client_table_;
+  options.counters = generation.counters.get();
+  options.slot = slot;
   int code;
   {
     Worker worker(generation.config, std::move(fds), options);
@@ -411,10 +430,19 @@ void Master::onChildExited() {
     if (gen != generations_.end() && workersOf(worker.generation) == 0 &&
         worker.generation != current_generation_ && worker.generation != pending_generation_) {
       SLUICE_LOG(kInfo, "generation " + std::to_string(worker.generation) + " finished");
-      generations_.erase(gen);
+      retireGeneration(gen);
     }
   }
   maybeExit();
+}
+
+void Master::retireGeneration(std::map<uint32_t, Generation>::iterator generation) {
+  // Its cumulative counts live on in the carried totals, so that figures
+  // summed over the live generations plus these never go backwards.
+  if (generation->second.counters) {
+    generation->second.counters->addWorkerTotalsTo(&shared_->carried);
+  }
+  generations_.erase(generation);
 }
 
 void Master::scheduleRespawn(uint32_t slot, Duration lifetime) {

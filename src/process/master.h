@@ -19,6 +19,7 @@
 #include "event/timer.h"
 #include "limit/client_table.h"
 #include "process/config_watcher.h"
+#include "process/counter_region.h"
 #include "process/listener_set.h"
 #include "process/shared_state.h"
 
@@ -45,6 +46,9 @@ class Master {
     std::vector<int> listen_fds;  // in config->listeners order; owned by listeners_
     bool draining = false;
     std::unique_ptr<event::Timer> kill_deadline;
+    // Its workers' counters (CounterRegion), folded into
+    // SharedState::carried when the generation finishes.
+    std::unique_ptr<CounterRegion> counters;
   };
 
   // Watches one worker's readiness pipe.
@@ -71,6 +75,7 @@ class Master {
   };
 
   bool startGeneration(std::shared_ptr<const config::Config> config, std::vector<int> fds);
+  void retireGeneration(std::map<uint32_t, Generation>::iterator generation);
   bool spawnWorker(Generation& generation, uint32_t slot);
   [[noreturn]] void runWorkerChild(const Generation& generation, uint32_t slot, int ready_fd);
   void onWorkerReady(pid_t pid);

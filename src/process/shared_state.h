@@ -1,27 +1,26 @@
-// SharedState: counters every worker writes and the master reads, in one
-// anonymous shared mapping created by the master before the first fork (so
-// every worker of every generation sees the same pages). The home for
-// cross-worker state: request/connection counts now; upstream health and
-// least-connections counts later. Owned by the master; workers hold a pointer.
+// SharedState: what the master shares with every worker of every generation,
+// in one anonymous shared mapping created before the first fork: the
+// readiness flag and the cumulative counters of finished generations. Each
+// live generation's own counters are in its CounterRegion (sized from its
+// config). Owned by the master; workers hold a pointer.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 
-namespace sluice::process {
+#include "observe/counters.h"
 
-struct WorkerSlotStats {
-  std::atomic<uint64_t> requests{0};     // requests answered by workers in this slot
-  std::atomic<uint64_t> connections{0};  // client connections closed by them
-};
+namespace sluice::process {
 
 struct SharedState {
   static constexpr uint32_t kMaxWorkerSlots = 1024;  // config.workers is at most 1024
-  WorkerSlotStats slots[kMaxWorkerSlots];
   // Set by the master on SIGTERM/SIGQUIT: admin /ready answers 503 while the
   // workers keep serving for drain_delay.
   std::atomic<bool> not_ready{false};
+  // Cumulative WorkerCounters of every generation that has finished (the
+  // live ones are in their CounterRegion): live + carried never goes back.
+  observe::WorkerCounters carried;
 
   // Maps a zeroed shared region; aborts if the kernel refuses (start-up only).
   static SharedState* create();

@@ -50,11 +50,18 @@ Worker::Worker(std::shared_ptr<const config::Config> config, std::vector<int> li
       }
     }
   }
-  local_route_counters_ = std::vector<observe::RouteCounters>(server_.config->routeCount());
-  local_server_counters_ = std::vector<observe::ServerCounters>(server_.config->serverCount());
-  server_.worker_counters = &local_worker_counters_;
-  server_.route_counters = local_route_counters_.data();
-  server_.server_counters = local_server_counters_.data();
+  if (const CounterRegion* region = options_.counters) {
+    region->resetGauges(options_.slot);  // a respawn starts with nothing open
+    server_.worker_counters = &region->worker(options_.slot);
+    server_.route_counters = region->routeCounters(options_.slot);
+    server_.server_counters = region->serverCounters(options_.slot);
+  } else {
+    local_route_counters_ = std::vector<observe::RouteCounters>(server_.config->routeCount());
+    local_server_counters_ = std::vector<observe::ServerCounters>(server_.config->serverCount());
+    server_.worker_counters = &local_worker_counters_;
+    server_.route_counters = local_route_counters_.data();
+    server_.server_counters = local_server_counters_.data();
+  }
   std::string error;
   if (access_log_.open(server_.config->log.access, server_.config->log.access_format, &error)) {
     access_log_observer_ = std::make_unique<observe::AccessLogObserver>(access_log_);
@@ -83,6 +90,16 @@ Worker::Worker(std::shared_ptr<const config::Config> config, std::vector<int> li
     server_.clusters.emplace(
         upstream.name,
         std::make_unique<upstream::Cluster>(loop_, upstream, connector_, server_.server_counters));
+  }
+  if (const CounterRegion* region = options_.counters) {
+    // least_conn counts a server's requests in flight in every worker.
+    for (auto& [name, cluster] : server_.clusters) {
+      for (size_t i = 0; i < cluster->hostCount(); ++i) {
+        upstream::Host& host = cluster->host(i);
+        for (uint32_t slot = 0; slot < region->slots(); ++slot)
+          host.peers.push_back(&region->serverCounters(slot)[host.index]);
+      }
+    }
   }
   for (size_t i = 0; i < listen_fds.size(); ++i) {
     acceptors_.push_back(std::make_unique<Acceptor>(*this, i, listen_fds[i]));
@@ -195,10 +212,6 @@ void Worker::acceptFrom(size_t listener_index, int listen_fd) {
 
 void Worker::onConnectionClosed(proxy::ServerConnection* connection) {
   // Destroy at the end of the pass: the connection may still be on the stack.
-  if (options_.stats != nullptr) {
-    options_.stats->requests.fetch_add(connection->requestsServed(), std::memory_order_relaxed);
-    options_.stats->connections.fetch_add(1, std::memory_order_relaxed);
-  }
   observe::add(server_.worker_counters->connections_closed);
   loop_.defer([this, connection] {
     connections_.erase(connection);

@@ -15,6 +15,7 @@
 #include "observe/access_log.h"
 #include "observe/counters.h"
 #include "observe/request_observers.h"
+#include "process/counter_region.h"
 #include "process/shared_state.h"
 #include "proxy/server_connection.h"
 #include "proxy/server_context.h"
@@ -26,13 +27,15 @@ struct WorkerOptions {
   // Written with one byte once the worker accepts connections, then closed
   // (how the master knows a new generation serves). -1 = none.
   int ready_fd = -1;
-  // This worker's counters in the master's shared memory, or null.
-  WorkerSlotStats* stats = nullptr;
   // The master's readiness flag (admin /ready), or null.
   const std::atomic<bool>* not_ready = nullptr;
   // Per-client limits shared by every worker (the master's), or null: then
   // the worker keeps a table of its own.
   limit::ClientTable* client_table = nullptr;
+  // The generation's counters (the master's) and this worker's slot in
+  // them, or null: then the worker counts in memory of its own.
+  const CounterRegion* counters = nullptr;
+  uint32_t slot = 0;
 };
 
 class Worker {

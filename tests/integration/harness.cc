@@ -455,22 +455,22 @@ std::vector<pid_t> childProcesses(pid_t parent) {
 }
 
 std::string proxyConfigYaml(int listen_port, const ProxyConfig& config) {
-  std::string yaml =
-      "workers: 1\n"
-      "shutdown_timeout: 1s\n"
-      "log: {level: debug, error: stderr, access: off}\n"
-      "timeouts: " +
-      config.timeouts + "\nlimits: " + config.limits +
-      "\ntrusted_proxies: " + config.trusted_proxies +
-      "\nlisteners:\n"
-      "  - name: web\n"
-      "    address: 127.0.0.1:" +
-      std::to_string(listen_port) +
-      "\n"
-      "    routes:\n"
-      "      - upstream: app\n"
-      "upstreams:\n"
-      "  app:\n";
+  std::string yaml = "workers: " + std::to_string(config.workers) +
+                     "\n"
+                     "shutdown_timeout: 1s\n"
+                     "log: {level: debug, error: stderr, access: off}\n"
+                     "timeouts: " +
+                     config.timeouts + "\nlimits: " + config.limits +
+                     "\ntrusted_proxies: " + config.trusted_proxies +
+                     "\nlisteners:\n"
+                     "  - name: web\n"
+                     "    address: 127.0.0.1:" +
+                     std::to_string(listen_port) +
+                     "\n"
+                     "    routes:\n"
+                     "      - upstream: app\n"
+                     "upstreams:\n"
+                     "  app:\n";
   if (!config.balance.empty()) yaml += "    balance: " + config.balance + "\n";
   if (!config.hash.empty()) yaml += "    hash: " + config.hash + "\n";
   yaml += "    servers:\n";

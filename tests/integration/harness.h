@@ -148,6 +148,7 @@ struct ProxyConfig {
   std::string timeouts = "{header: 5s, body: 5s, idle: 60s, send: 5s}";
   std::string limits = "{max_header_bytes: 8k, max_headers: 50}";
   std::string trusted_proxies = "[127.0.0.1/32]";
+  int workers = 1;
   std::string balance;  // upstreams.app.balance, when not empty
   std::string hash;     // upstreams.app.hash, when not empty
 };

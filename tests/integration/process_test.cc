@@ -164,6 +164,18 @@ class ProcessTest : public ::testing::Test {
   SluiceProcess sluice_;
 };
 
+// The workers of `parent` once there are `count` of them (start() returns
+// when the first one answers; the others may still be starting).
+std::vector<pid_t> waitForChildren(pid_t parent, size_t count) {
+  auto deadline = Clock::now() + 5s;
+  std::vector<pid_t> children = childrenOf(parent);
+  while (children.size() != count && Clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+    children = childrenOf(parent);
+  }
+  return children;
+}
+
 TEST_F(ProcessTest, StartsTheConfiguredNumberOfWorkers) {
   int port = freePort();
   ASSERT_TRUE(sluice_.start(configWith(port, "A", sluice_.dir().path(), 3), port))
@@ -195,7 +207,7 @@ TEST_F(ProcessTest, ReloadWithBrokenConfigIsRejectedAndOldConfigKeepsServing) {
   int port = freePort();
   const std::string dir = sluice_.dir().path();
   ASSERT_TRUE(sluice_.start(configWith(port, "A", dir), port)) << sluice_.errorLog();
-  std::vector<pid_t> workers_before = childrenOf(sluice_.pid());
+  std::vector<pid_t> workers_before = waitForChildren(sluice_.pid(), 2);
   rewriteConfig(configWith(port, "B", dir) + "bogus_key: 1\n");
   CommandResult reload = control("reload");
   EXPECT_EQ(reload.exit_code, 1);
@@ -268,6 +280,51 @@ TEST_F(ProcessTest, KilledWorkerIsReplacedAndServiceContinues) {
   std::string log = sluice_.errorLog();
   EXPECT_NE(log.find("killed by signal 9"), std::string::npos) << log;
   EXPECT_NE(log.find("respawning worker slot"), std::string::npos) << log;
+}
+
+// Counters live in each generation's shared region and are carried on when
+// a generation finishes: the totals the master reports at exit add up every
+// request sent, across 5 reloads and a worker killed and respawned.
+TEST_F(ProcessTest, CountersAddUpAcrossReloadsAndRespawns) {
+  int port = freePort();
+  const std::string dir = sluice_.dir().path();
+  ASSERT_TRUE(sluice_.start(configWith(port, "A", dir), port)) << sluice_.errorLog();
+  int sent = 0;
+  const auto send_some = [&](const char* body) {
+    for (int i = 0; i < 10; ++i) {
+      EXPECT_EQ(bodyOf(get(port)), body);
+      ++sent;
+    }
+  };
+  for (int reload = 0; reload < 5; ++reload) {
+    send_some(reload % 2 == 0 ? "A" : "B");
+    rewriteConfig(configWith(port, reload % 2 == 0 ? "B" : "A", dir));
+    CommandResult result = control("reload");
+    ASSERT_EQ(result.exit_code, 0) << result.output;
+  }
+  send_some("B");
+  std::vector<pid_t> workers = waitForChildren(sluice_.pid(), 2);
+  ASSERT_FALSE(workers.empty());
+  ASSERT_EQ(::kill(workers[0], SIGKILL), 0);
+  auto deadline = Clock::now() + 5s;
+  while (sluice_.errorLog().find("respawning worker slot") == std::string::npos &&
+         Clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  waitForChildren(sluice_.pid(), 2);
+  send_some("B");
+  ASSERT_EQ(sluice_.stop(SIGTERM), 0);
+  const std::string log = sluice_.errorLog();
+  std::smatch totals;
+  ASSERT_TRUE(std::regex_search(log, totals,
+                                std::regex("served (\\d+) requests on (\\d+) connections in "
+                                           "(\\d+) generation")))
+      << log;
+  EXPECT_EQ(std::stoi(totals[1]), sent) << log;
+  // One connection per request, and the start-up probe's.
+  EXPECT_GE(std::stoi(totals[2]), sent) << log;
+  EXPECT_LE(std::stoi(totals[2]), sent + 2) << log;
+  EXPECT_EQ(std::stoi(totals[3]), 6) << log;
 }
 
 TEST_F(ProcessTest, SigtermDrainsInFlightRequestThenExits) {
@@ -380,7 +437,7 @@ TEST_F(ProcessTest, ConnectionsSpreadAcrossWorkers) {
   EXPECT_EQ(failures, 0);
   ASSERT_EQ(sluice_.stop(SIGTERM), 0);
   std::string log = sluice_.errorLog();
-  std::regex served("worker slot (\\d+) served (\\d+) requests");
+  std::regex served("worker slot (\\d+) of generation \\d+ served (\\d+) requests");
   std::vector<double> counts;
   for (auto it = std::sregex_iterator(log.begin(), log.end(), served); it != std::sregex_iterator();
        ++it) {

@@ -758,6 +758,47 @@ TEST_F(ProxyTest, LeastConnAvoidsTheServerWithARequestInFlight) {
   EXPECT_EQ(bodyOf(held.readResponse()), "s");
 }
 
+// With two workers, the request held by one worker counts in the other's
+// choice too: every fresh connection (whichever worker accepts it) goes to
+// the idle server. Per-worker counts (nginx's) would send about half of those
+// landing on the other worker to the busy server.
+TEST_F(ProxyTest, LeastConnCountsRequestsInFlightInEveryWorker) {
+  Backend slow(slowOnHold);
+  Backend fast([](const ReceivedRequest&, int, int) { return replyWithName("f"); });
+  ProxyConfig config;
+  config.workers = 2;
+  config.servers = {{slow.port(), 1}, {fast.port(), 1}};
+  config.balance = "least_conn";
+  int port = startSluice(config);
+  ASSERT_NE(port, 0);
+  // The first request to find both idle (a tie, broken at random) holds the
+  // slow server; once it does, least_conn never adds a second there.
+  RawClient held;
+  bool holding = false;
+  for (int attempt = 0; attempt < 16 && !holding; ++attempt) {
+    if (held.fd() < 0) {
+      ASSERT_TRUE(held.connect(port));
+    }
+    ASSERT_TRUE(held.send("GET /hold HTTP/1.1\r\nHost: h\r\n\r\n"));
+    std::this_thread::sleep_for(80ms);
+    holding = slow.requestCount() > 0;
+    if (!holding) {
+      ASSERT_EQ(bodyOf(held.readResponse()), "f");
+    }
+  }
+  ASSERT_TRUE(holding);
+  // slow: 1 in flight (in one of the workers); fast: 0. Until the hold ends
+  // (1.5 s), every request goes to fast, whichever worker takes it.
+  std::string sequence;
+  for (int i = 0; i < 16; ++i) {
+    RawClient c = connectTo(port);
+    ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+    sequence += bodyOf(c.readResponse());
+  }
+  EXPECT_EQ(sequence, std::string(16, 'f'));
+  EXPECT_EQ(bodyOf(held.readResponse()), "s");
+}
+
 TEST_F(ProxyTest, P2cEwmaMovesAwayFromASlowServer) {
   Backend slow([](const ReceivedRequest&, int, int) {
     return Reply::send(httpResponse(200, "s")).delayed(100ms);

@@ -1,0 +1,99 @@
+#include "process/counter_region.h"
+
+#include <sys/mman.h>
+
+#include <new>
+
+namespace sluice::process {
+namespace {
+
+static_assert(sizeof(observe::WorkerCounters) % observe::kCacheLine == 0);
+static_assert(sizeof(observe::RouteCounters) % observe::kCacheLine == 0);
+static_assert(sizeof(observe::ServerCounters) % observe::kCacheLine == 0);
+
+template <typename Counters>
+void zeroGauges(Counters& counters) {
+  for (const observe::CounterField& field : Counters::fields()) {
+    if (field.cumulative) continue;
+    auto* gauge =
+        reinterpret_cast<observe::Gauge*>(reinterpret_cast<char*>(&counters) + field.offset);
+    gauge->store(0, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<CounterRegion> CounterRegion::create(uint32_t slots, size_t routes,
+                                                     size_t servers) {
+  const size_t slot_bytes = sizeof(observe::WorkerCounters) +
+                            routes * sizeof(observe::RouteCounters) +
+                            servers * sizeof(observe::ServerCounters);
+  const size_t bytes = slot_bytes * (slots == 0 ? 1 : slots);
+  void* memory = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) return nullptr;
+  std::unique_ptr<CounterRegion> region(new CounterRegion(memory, bytes, slots, routes, servers));
+  // The pages are zero already; construct the atomics in place all the same
+  // (their lifetime has to begin somewhere for the C++ object model).
+  for (uint32_t slot = 0; slot < slots; ++slot) {
+    char* base = region->slotBase(slot);
+    new (base) observe::WorkerCounters();
+    base += sizeof(observe::WorkerCounters);
+    new (base) observe::RouteCounters[routes];
+    base += routes * sizeof(observe::RouteCounters);
+    new (base) observe::ServerCounters[servers];
+  }
+  return region;
+}
+
+CounterRegion::CounterRegion(void* memory, size_t bytes, uint32_t slots, size_t routes,
+                             size_t servers)
+    : memory_(memory),
+      bytes_(bytes),
+      slot_bytes_(sizeof(observe::WorkerCounters) + routes * sizeof(observe::RouteCounters) +
+                  servers * sizeof(observe::ServerCounters)),
+      slots_(slots),
+      routes_(routes),
+      servers_(servers) {}
+
+CounterRegion::~CounterRegion() {
+  ::munmap(memory_, bytes_);
+}
+
+observe::WorkerCounters& CounterRegion::worker(uint32_t slot) const {
+  return *std::launder(reinterpret_cast<observe::WorkerCounters*>(slotBase(slot)));
+}
+
+observe::RouteCounters* CounterRegion::routeCounters(uint32_t slot) const {
+  return std::launder(
+      reinterpret_cast<observe::RouteCounters*>(slotBase(slot) + sizeof(observe::WorkerCounters)));
+}
+
+observe::ServerCounters* CounterRegion::serverCounters(uint32_t slot) const {
+  return std::launder(reinterpret_cast<observe::ServerCounters*>(
+      slotBase(slot) + sizeof(observe::WorkerCounters) + routes_ * sizeof(observe::RouteCounters)));
+}
+
+void CounterRegion::resetGauges(uint32_t slot) const {
+  zeroGauges(worker(slot));
+  for (size_t i = 0; i < routes_; ++i)
+    zeroGauges(routeCounters(slot)[i]);
+  for (size_t i = 0; i < servers_; ++i)
+    zeroGauges(serverCounters(slot)[i]);
+}
+
+void CounterRegion::addWorkerTotalsTo(observe::WorkerCounters* totals) const {
+  for (const observe::CounterField& field : observe::WorkerCounters::fields()) {
+    if (!field.cumulative) continue;
+    uint64_t sum = 0;
+    for (uint32_t slot = 0; slot < slots_; ++slot) {
+      const auto* counter = reinterpret_cast<const observe::Counter*>(
+          reinterpret_cast<const char*>(&worker(slot)) + field.offset);
+      sum += counter->load(std::memory_order_relaxed);
+    }
+    auto* total =
+        reinterpret_cast<observe::Counter*>(reinterpret_cast<char*>(totals) + field.offset);
+    total->fetch_add(sum, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace sluice::process

@@ -1,0 +1,55 @@
+// CounterRegion: the counters of one generation's workers, in one anonymous
+// shared mapping the master creates before it forks them, sized from that
+// generation's config: per worker slot, its WorkerCounters, then one
+// RouteCounters per route and one ServerCounters per upstream server (the
+// config's numbering), each cache-line aligned and written by the one worker
+// of that slot. Every worker of the generation and the master can read every
+// slot: least_conn adds up a server's in-flight requests over all of them,
+// and the master folds a finished generation's cumulative counters into the
+// totals carried across reloads (SharedState::carried). A worker respawned
+// into a slot keeps the slot's cumulative counters and resets its gauges.
+// Owned by the master (one per live generation); workers hold pointers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "observe/counters.h"
+
+namespace sluice::process {
+
+class CounterRegion {
+ public:
+  // Null (with errno set) if the kernel refuses the mapping.
+  static std::unique_ptr<CounterRegion> create(uint32_t slots, size_t routes, size_t servers);
+  ~CounterRegion();
+  CounterRegion(const CounterRegion&) = delete;
+  CounterRegion& operator=(const CounterRegion&) = delete;
+
+  uint32_t slots() const { return slots_; }
+  size_t routes() const { return routes_; }
+  size_t servers() const { return servers_; }
+  observe::WorkerCounters& worker(uint32_t slot) const;
+  observe::RouteCounters* routeCounters(uint32_t slot) const;    // routes() of them
+  observe::ServerCounters* serverCounters(uint32_t slot) const;  // servers() of them
+
+  // Zeroes the gauges of `slot` (a new worker starts with nothing open);
+  // cumulative counters are kept.
+  void resetGauges(uint32_t slot) const;
+  // Adds the cumulative WorkerCounters of every slot into `totals`.
+  void addWorkerTotalsTo(observe::WorkerCounters* totals) const;
+
+ private:
+  CounterRegion(void* memory, size_t bytes, uint32_t slots, size_t routes, size_t servers);
+  char* slotBase(uint32_t slot) const { return static_cast<char*>(memory_) + slot * slot_bytes_; }
+
+  void* memory_;
+  size_t bytes_;
+  size_t slot_bytes_;
+  uint32_t slots_;
+  size_t routes_;
+  size_t servers_;
+};
+
+}  // namespace sluice::process
