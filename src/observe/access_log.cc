@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -13,6 +14,8 @@ namespace {
 
 constexpr size_t kFlushBytes = 16 * 1024;
 constexpr event::Duration kFlushDelay{100};
+// What may wait for a slow reader of the log before lines are dropped.
+constexpr size_t kMaxPendingBytes = 256 * 1024;
 
 // Combined-format fields are quoted: escape what would break the quoting or
 // the line (as nginx does with \xHH).
@@ -74,8 +77,19 @@ bool AccessLog::open(const std::string& target, const std::string& format, std::
     return true;
   }
   if (target == "stdout") {
-    fd_ = STDOUT_FILENO;
-    owns_fd_ = false;
+    // A description of our own, non-blocking, so that setting O_NONBLOCK
+    // does not change stdout for the processes that share it. Sockets
+    // (journald) cannot be reopened this way: then stdout itself.
+    int fd = ::open("/proc/self/fd/1", O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) {
+      fd_ = fd;
+      owns_fd_ = true;
+    } else {
+      fd_ = STDOUT_FILENO;
+      owns_fd_ = false;
+      const int flags = ::fcntl(fd_, F_GETFL);
+      if (flags >= 0) ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+    }
     return true;
   }
   int fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -114,16 +128,66 @@ void AccessLog::append(const AccessRecord& record) {
 
 void AccessLog::flush() {
   flush_timer_.cancel();
-  size_t written = 0;
+  if (fd_ < 0) {
+    pending_.clear();
+    return;
+  }
+  size_t written = head_written_;
+  bool blocked = false;
   while (written < pending_.size()) {
     ssize_t n = ::write(fd_, pending_.data() + written, pending_.size() - written);
     if (n < 0 && errno == EINTR) continue;
-    // A full pipe or a failing disk must not stall or kill request handling:
-    // drop the batch rather than block the loop.
-    if (n <= 0) break;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      blocked = true;  // the reader is slow: keep the rest for later
+      break;
+    }
+    if (n <= 0) {
+      // A failing disk or a closed pipe: drop the rest of the batch.
+      uint64_t lines = 0;
+      for (size_t k = written; k < pending_.size(); ++k)
+        lines += pending_[k] == '\n' ? 1 : 0;
+      lines_dropped_ += lines;
+      if (dropped_ != nullptr) add(*dropped_, lines);
+      pending_.clear();
+      head_written_ = 0;
+      return;
+    }
     written += static_cast<size_t>(n);
   }
-  pending_.clear();
+  if (!blocked) {
+    pending_.clear();
+    head_written_ = 0;
+    return;
+  }
+  // Keep from the start of the line the write stopped in.
+  size_t line_start = pending_.rfind('\n', written == 0 ? 0 : written - 1);
+  line_start = line_start == std::string::npos || written == 0 ? 0 : line_start + 1;
+  pending_.erase(0, line_start);
+  head_written_ = written - line_start;
+  if (pending_.size() > kMaxPendingBytes) dropLines(pending_.size() - kMaxPendingBytes);
+  if (!pending_.empty()) flush_timer_.arm(kFlushDelay);
+}
+
+// Drops whole lines from the front of pending_ (after the partly written
+// one, which is kept to be finished) until about `bytes` are gone; counts them.
+void AccessLog::dropLines(size_t bytes) {
+  size_t from = 0;
+  if (head_written_ > 0) {
+    const size_t end = pending_.find('\n');
+    from = end == std::string::npos ? pending_.size() : end + 1;
+  }
+  size_t to = std::min(pending_.size(), from + bytes);
+  if (to < pending_.size()) {
+    const size_t end = pending_.find('\n', to == 0 ? 0 : to - 1);
+    to = end == std::string::npos ? pending_.size() : end + 1;
+  }
+  uint64_t lines = 0;
+  for (size_t k = from; k < to; ++k)
+    lines += pending_[k] == '\n' ? 1 : 0;
+  pending_.erase(from, to - from);
+  if (from == 0) head_written_ = 0;
+  lines_dropped_ += lines;
+  if (dropped_ != nullptr) add(*dropped_, lines);
 }
 
 void AccessLog::appendCombined(const AccessRecord& r) {

@@ -1,7 +1,11 @@
 // AccessLog: one line per answered request, in the combined (nginx/Apache)
 // or JSON format, to stdout or a file. Lines are buffered and written in
 // batches (at 16 KiB or 100 ms after the first unwritten line) so logging
-// costs no syscall per request. Owned by the worker; lives on its loop.
+// costs no syscall per request. Writes never block the loop: stdout is
+// reopened non-blocking (a pipe nobody reads would otherwise stall the
+// worker); what the reader cannot take waits, up to 256 KiB, and beyond that
+// whole lines are dropped and counted (never half a line). Owned by the
+// worker; lives on its loop.
 #pragma once
 
 #include <chrono>
@@ -11,6 +15,7 @@
 #include <string_view>
 
 #include "event/timer.h"
+#include "observe/counters.h"
 
 namespace sluice::observe {
 
@@ -42,6 +47,9 @@ class AccessLog {
   void flush();
   // Reopens a file target (after rotation, SIGUSR1).
   void reopen();
+  // Where dropped lines are counted (WorkerCounters::access_log_lines_dropped).
+  void countDropsIn(Counter* dropped) { dropped_ = dropped; }
+  uint64_t linesDropped() const { return lines_dropped_; }
 
  private:
   void appendCombined(const AccessRecord& record);
@@ -51,7 +59,13 @@ class AccessLog {
   bool owns_fd_ = false;
   bool json_ = false;
   std::string path_;
+  void dropLines(size_t keep_from);
   std::string pending_;
+  // Bytes of pending_'s first line already written (a partial write): that
+  // line is finished before anything else, so lines stay whole.
+  size_t head_written_ = 0;
+  uint64_t lines_dropped_ = 0;
+  Counter* dropped_ = nullptr;
   event::Timer flush_timer_;
 };
 

@@ -25,6 +25,13 @@ ListenerSet::~ListenerSet() {
 
 bool ListenerSet::reconcile(const config::Config& config, std::vector<int>* fds,
                             std::string* error) {
+  if (!prepare(config, fds, error)) return false;
+  commit();
+  return true;
+}
+
+bool ListenerSet::prepare(const config::Config& config, std::vector<int>* fds, std::string* error) {
+  if (prepared_) rollback();  // never two at once; the master does not do it
   std::map<std::string, Entry> next;
   std::vector<std::string> bound_now;
   fds->clear();
@@ -57,17 +64,40 @@ bool ListenerSet::reconcile(const config::Config& config, std::vector<int>* fds,
     next[key] = Entry{fd, listener};
     fds->push_back(fd);
   }
+  prepared_ = true;
+  next_ = std::move(next);
+  bound_by_prepare_ = std::move(bound_now);
+  return true;
+}
+
+void ListenerSet::commit() {
+  if (!prepared_) return;
   for (auto& [key, entry] : by_address_) {
-    if (next.count(key) == 0) {
+    if (next_.count(key) == 0) {
       SLUICE_LOG(kInfo, "no longer listening on " + key);
       closeListener(entry.fd, entry.listener);
     }
   }
-  by_address_ = std::move(next);
-  return true;
+  by_address_ = std::move(next_);
+  next_.clear();
+  bound_by_prepare_.clear();
+  prepared_ = false;
+}
+
+void ListenerSet::rollback() {
+  if (!prepared_) return;
+  for (const std::string& key : bound_by_prepare_) {
+    const Entry& entry = next_[key];
+    SLUICE_LOG(kInfo, "not listening on " + key + " after all (reload failed)");
+    closeListener(entry.fd, entry.listener);
+  }
+  next_.clear();
+  bound_by_prepare_.clear();
+  prepared_ = false;
 }
 
 void ListenerSet::closeAll() {
+  rollback();
   for (auto& [key, entry] : by_address_)
     closeListener(entry.fd, entry.listener);
   by_address_.clear();

@@ -143,6 +143,10 @@ int Master::run() {
     }
     retireGeneration(generations_.begin());
   }
+  if (const uint64_t dropped = shared_->carried.access_log_lines_dropped.load(); dropped > 0) {
+    SLUICE_LOG(kWarn, std::to_string(dropped) +
+                          " access log lines dropped (the log's reader could not keep up)");
+  }
   SLUICE_LOG(kInfo, "served " + std::to_string(shared_->carried.requests.load()) + " requests on " +
                         std::to_string(shared_->carried.connections_accepted.load()) +
                         " connections in " + std::to_string(next_generation_ - 1) +
@@ -275,6 +279,7 @@ void Master::generationServes(uint32_t id) {
   uint32_t previous = current_generation_;
   current_generation_ = id;
   slot_failures_.clear();
+  listeners_.commit();  // close what the new config no longer names
   SLUICE_LOG(kInfo, "generation " + std::to_string(id) + " serving");
   for (auto& [gen_id, generation] : generations_) {
     if (gen_id < id && !generation.draining) drainGeneration(generation);
@@ -319,7 +324,9 @@ void Master::reload() {
   }
   std::vector<int> fds;
   std::string error;
-  if (!listeners_.reconcile(*loaded.config, &fds, &error)) {
+  // Nothing is closed until the new generation serves (generationServes
+  // commits); a start that fails rolls back (reloadFailed).
+  if (!listeners_.prepare(*loaded.config, &fds, &error)) {
     SLUICE_LOG(kError, error);
     last_reload_errors_ = {error};
     reloadFailed("cannot bind listeners; still serving the previous configuration");
@@ -333,6 +340,9 @@ void Master::reload() {
 
 void Master::reloadFailed(const std::string& why) {
   SLUICE_LOG(kError, "reload failed: " + why);
+  // The listeners exactly as they were: ports the failed config added are
+  // closed, none that the serving generation uses was touched.
+  listeners_.rollback();
   ++reloads_done_;
   last_reload_result_ = "failed";
   writeStateFile();
@@ -453,16 +463,22 @@ void Master::scheduleRespawn(uint32_t slot, Duration lifetime) {
   ++failures;
   SLUICE_LOG(kWarn, "respawning worker slot " + std::to_string(slot) + " in " +
                         std::to_string(delay.count()) + "ms");
-  uint32_t generation = current_generation_;
-  auto timer = std::make_unique<event::Timer>(loop_.timers(), [this, slot, generation] {
-    if (stopping_ || generation != current_generation_) return;
-    auto gen = generations_.find(generation);
-    if (gen == generations_.end()) return;
-    if (!spawnWorker(gen->second, slot)) scheduleRespawn(slot, Duration(0));
-  });
-  timer->arm(delay);
-  // Fired timers are few and small; they are released with the master.
-  respawn_timers_.push_back(std::move(timer));
+  // One timer per slot, re-armed: a crash loop does not pile up timers.
+  RespawnTimer& respawn = respawn_timers_[slot];
+  respawn.generation = current_generation_;
+  if (!respawn.timer) {
+    respawn.timer =
+        std::make_unique<event::Timer>(loop_.timers(), [this, slot] { respawnDue(slot); });
+  }
+  respawn.timer->arm(delay);
+}
+
+void Master::respawnDue(uint32_t slot) {
+  const uint32_t generation = respawn_timers_[slot].generation;
+  if (stopping_ || generation != current_generation_) return;
+  auto gen = generations_.find(generation);
+  if (gen == generations_.end()) return;
+  if (!spawnWorker(gen->second, slot)) scheduleRespawn(slot, Duration(0));
 }
 
 void Master::stop(bool graceful, const char* why) {

@@ -85,6 +85,7 @@ class Master {
   void reloadFailed(const std::string& why);
   void drainGeneration(Generation& generation);
   void signalGeneration(uint32_t id, int sig);
+  void respawnDue(uint32_t slot);
   void scheduleRespawn(uint32_t slot, event::Duration lifetime);
   void stop(bool graceful, const char* why);
   void beginStop(bool graceful, const std::string& why);
@@ -112,7 +113,11 @@ class Master {
   std::shared_ptr<const config::Config> startup_config_;
   // Respawn backoff per slot of the serving generation.
   std::map<uint32_t, uint32_t> slot_failures_;
-  std::vector<std::unique_ptr<event::Timer>> respawn_timers_;
+  struct RespawnTimer {
+    std::unique_ptr<event::Timer> timer;
+    uint32_t generation = 0;  // the generation the respawn is for
+  };
+  std::map<uint32_t, RespawnTimer> respawn_timers_;  // by slot
   std::unique_ptr<event::Timer> stop_deadline_;
   std::unique_ptr<event::Timer> drain_delay_timer_;
   std::unique_ptr<ConfigWatcher> watcher_;  // when the serving config says watch_config

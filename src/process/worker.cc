@@ -17,6 +17,7 @@ namespace {
 // Connections accepted per listener per loop pass, so one busy listener
 // cannot starve established connections.
 constexpr int kAcceptBudgetPerPass = 64;
+constexpr event::Duration kAcceptRetryAfterEmfile{500};
 
 }  // namespace
 
@@ -64,10 +65,14 @@ Worker::Worker(std::shared_ptr<const config::Config> config, std::vector<int> li
   }
   std::string error;
   if (access_log_.open(server_.config->log.access, server_.config->log.access_format, &error)) {
+    access_log_.countDropsIn(&server_.worker_counters->access_log_lines_dropped);
     access_log_observer_ = std::make_unique<observe::AccessLogObserver>(access_log_);
     server_.observers.push_back(access_log_observer_.get());
   } else {
-    SLUICE_LOG(kError, error + "; access log disabled");
+    // As nginx: a log that cannot be opened fails the start (and so the
+    // reload, with the old generation still serving), rather than serving
+    // unlogged. run() reports it before the worker says it is ready.
+    start_error_ = error;
   }
   counting_observer_ =
       std::make_unique<observe::CountingObserver>(*server_.worker_counters, server_.route_counters);
@@ -136,6 +141,10 @@ int Worker::run() {
     log::reopen();
     access_log_.reopen();
   });
+  if (!start_error_.empty()) {
+    SLUICE_LOG(kError, start_error_);
+    return 1;
+  }
   for (auto& acceptor : acceptors_) {
     int err = loop_.addFd(acceptor->fd(), acceptor.get());
     if (err != 0) {
@@ -172,8 +181,18 @@ void Worker::acceptFrom(size_t listener_index, int listen_fd) {
     if (fd < 0) {
       if (fd == -EAGAIN) return;
       if (fd == -EMFILE || fd == -ENFILE) {
-        SLUICE_LOG(kError, "accept: out of file descriptors; pausing accepts");
+        // Resume when a connection closes, or on a timer: the descriptors
+        // may be held by something else (upstream connections, another
+        // process's share of ENFILE), and with no client connection open
+        // nothing else would wake us (nginx waits accept_mutex_delay, 500 ms).
+        SLUICE_LOG(kError, "accept: out of file descriptors; pausing accepts for 500 ms");
+        observe::add(server_.worker_counters->accept_errors);
         accept_paused_ = true;
+        if (!accept_retry_) {
+          accept_retry_ =
+              std::make_unique<event::Timer>(loop_.timers(), [this] { resumeAccepting(); });
+        }
+        accept_retry_->arm(kAcceptRetryAfterEmfile);
         return;
       }
       SLUICE_LOG(kWarn, std::string("accept failed: ") + std::strerror(-fd));
@@ -210,16 +229,21 @@ void Worker::acceptFrom(size_t listener_index, int listen_fd) {
   loop_.addPending(listen_fd, event::kReadable);
 }
 
+void Worker::resumeAccepting() {
+  if (!accept_paused_ || !accepting_) return;
+  accept_paused_ = false;
+  if (accept_retry_) accept_retry_->cancel();
+  // Edge-triggered: connections already queued raise no new event.
+  for (auto& acceptor : acceptors_)
+    loop_.addPending(acceptor->fd(), event::kReadable);
+}
+
 void Worker::onConnectionClosed(proxy::ServerConnection* connection) {
   // Destroy at the end of the pass: the connection may still be on the stack.
   observe::add(server_.worker_counters->connections_closed);
   loop_.defer([this, connection] {
     connections_.erase(connection);
-    if (accept_paused_ && accepting_) {
-      accept_paused_ = false;
-      for (auto& acceptor : acceptors_)
-        loop_.addPending(acceptor->fd(), event::kReadable);
-    }
+    resumeAccepting();
     maybeFinishDrain();
   });
 }

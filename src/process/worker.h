@@ -68,6 +68,7 @@ class Worker {
 
   void acceptFrom(size_t listener_index, int listen_fd);
   void onConnectionClosed(proxy::ServerConnection* connection);
+  void resumeAccepting();
   void beginDrain(const char* why);
   void stopAccepting();
   void maybeFinishDrain();
@@ -87,8 +88,10 @@ class Worker {
       connections_;
   std::unique_ptr<event::Timer> drain_deadline_;
   bool accepting_ = true;
-  bool accept_paused_ = false;  // at limits.max_connections
+  bool accept_paused_ = false;                  // at limits.max_connections, or out of fds
+  std::unique_ptr<event::Timer> accept_retry_;  // after EMFILE/ENFILE
   int exit_code_ = 0;
+  std::string start_error_;  // why run() must fail at once (set by the constructor)
   WorkerOptions options_;
   limit::ClientTable* own_client_table_ = nullptr;
 };

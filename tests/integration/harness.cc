@@ -120,7 +120,7 @@ bool SluiceProcess::launch(const std::string& yaml) {
   pid_ = ::fork();
   if (pid_ == 0) {
     int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(out, 1);
+    ::dup2(stdout_fd_ >= 0 ? stdout_fd_ : out, 1);
     ::dup2(out, 2);
     ::execl(sluiceBinary(), sluiceBinary(), "-c", config.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);

@@ -72,11 +72,15 @@ class SluiceProcess {
   pid_t pid() const { return pid_; }
   std::string errorLog() const;
   const TempDir& dir() const { return dir_; }
+  // Before start(): sluice's stdout goes to `fd` (a pipe, say) instead of
+  // the error log file.
+  void setStdout(int fd) { stdout_fd_ = fd; }
 
  private:
   bool launch(const std::string& yaml);
   TempDir dir_;
   pid_t pid_ = -1;
+  int stdout_fd_ = -1;
 };
 
 class RawClient {

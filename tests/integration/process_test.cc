@@ -253,6 +253,63 @@ TEST_F(ProcessTest, ReloadThatCannotBindFailsWithTheReason) {
   EXPECT_EQ(bodyOf(get(port)), "A");
 }
 
+// A reload whose workers fail to start (here: an access log that cannot be
+// opened) leaves the listeners exactly as they were: the port it added is
+// not left bound with nothing accepting, the port it dropped still serves,
+// and a worker respawned into the serving generation gets valid fds.
+TEST_F(ProcessTest, FailedReloadLeavesTheListenersAsTheyWere) {
+  const int port = freePort();
+  const int kept = freePort();
+  const int added = freePort();
+  const std::string dir = sluice_.dir().path();
+  const auto listener = [](const std::string& name, int at) {
+    return "  - name: " + name + "\n    address: 127.0.0.1:" + std::to_string(at) +
+           "\n    routes: [{respond: {status: 200, body: \"" + name + "\"}}]\n";
+  };
+  ASSERT_TRUE(sluice_.start(configWith(port, "A", dir) + listener("kept", kept), port))
+      << sluice_.errorLog();
+  std::string broken = configWith(port, "B", dir) + listener("added", added);
+  const std::string off = "access: off";
+  broken.replace(broken.find(off), off.size(), "access: " + dir + "/no/such/dir/access.log");
+  rewriteConfig(broken);
+  CommandResult reload = control("reload");
+  EXPECT_EQ(reload.exit_code, 1) << reload.output;
+  EXPECT_NE(sluice_.errorLog().find("access.log"), std::string::npos) << sluice_.errorLog();
+  RawClient probe;
+  EXPECT_FALSE(probe.connect(added)) << "a port of the failed config is still bound";
+  EXPECT_EQ(bodyOf(get(port)), "A");
+  EXPECT_EQ(bodyOf(get(kept)), "kept");
+  // A respawn into the serving generation is handed its listeners intact.
+  std::vector<pid_t> workers = waitForChildren(sluice_.pid(), 2);
+  ASSERT_EQ(workers.size(), 2u);
+  ASSERT_EQ(::kill(workers[0], SIGKILL), 0);
+  ASSERT_EQ(::kill(workers[1], SIGKILL), 0);
+  auto deadline = Clock::now() + 5s;
+  std::vector<pid_t> now;
+  do {
+    std::this_thread::sleep_for(20ms);
+    now = childrenOf(sluice_.pid());
+  } while ((now.size() != 2 || std::find(now.begin(), now.end(), workers[0]) != now.end() ||
+            std::find(now.begin(), now.end(), workers[1]) != now.end()) &&
+           Clock::now() < deadline);
+  ASSERT_EQ(now.size(), 2u);
+  std::this_thread::sleep_for(200ms);  // the respawned workers start
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(bodyOf(get(port)), "A");
+    EXPECT_EQ(bodyOf(get(kept)), "kept");
+  }
+  const std::string log = sluice_.errorLog();
+  EXPECT_EQ(log.find("cannot watch listening socket"), std::string::npos) << log;
+  // And a good reload afterwards still works, adding the port for real.
+  rewriteConfig(configWith(port, "B", dir) + listener("added", added));
+  reload = control("reload");
+  EXPECT_EQ(reload.exit_code, 0) << reload.output;
+  EXPECT_EQ(bodyOf(get(added)), "added");
+  EXPECT_EQ(bodyOf(get(port)), "B");
+  RawClient gone;
+  EXPECT_FALSE(gone.connect(kept)) << "a port the new config dropped is still open";
+}
+
 TEST_F(ProcessTest, KilledWorkerIsReplacedAndServiceContinues) {
   int port = freePort();
   ASSERT_TRUE(sluice_.start(configWith(port, "A", sluice_.dir().path()), port))

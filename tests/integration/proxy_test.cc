@@ -2,8 +2,10 @@
 // front of an in-test backend (backend.h) that records exactly what it
 // receives, raw sockets on the client side, byte-for-byte expectations.
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <gtest/gtest.h>
@@ -12,6 +14,7 @@
 #include <atomic>
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <set>
 #include <string>
@@ -874,6 +877,49 @@ TEST_F(ProxyTest, HashByCookieAndUri) {
     }
     EXPECT_EQ(servers_used.size(), 2u) << key;
   }
+}
+
+// --- 8c. Out of file descriptors ---------------------------------------------------------
+
+// The lowest descriptor number `pid` has free: with RLIMIT_NOFILE set to it,
+// its next accept(2) fails with EMFILE.
+int lowestFreeFd(pid_t pid) {
+  std::set<int> used;
+  DIR* dir = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+  if (dir == nullptr) return -1;
+  while (dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] != '.') used.insert(std::atoi(entry->d_name));
+  }
+  ::closedir(dir);
+  int fd = 0;
+  while (used.count(fd) != 0)
+    ++fd;
+  return fd;
+}
+
+// After EMFILE with no client connection open (nothing closes to wake the
+// acceptor), accepting resumes on a timer once descriptors are available.
+TEST_F(ProxyTest, AcceptingResumesAfterEmfileWithNoConnectionOpen) {
+  Backend backend([](const ReceivedRequest&, int, int) { return replyWithName("ok"); });
+  int port = startSluice(configFor(backend));
+  ASSERT_NE(port, 0);
+  const pid_t worker = workerPid();
+  ASSERT_GT(worker, 0);
+  std::this_thread::sleep_for(100ms);  // the start-up probe's connection is gone
+  const int limit = lowestFreeFd(worker);
+  ASSERT_GT(limit, 0);
+  rlimit original{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &original), 0);  // the worker inherited it
+  const std::string set = "prlimit --pid " + std::to_string(worker) + " --nofile=";
+  const std::string hard = ":" + std::to_string(original.rlim_max);
+  ASSERT_EQ(std::system((set + std::to_string(limit) + hard).c_str()), 0);
+  RawClient c = connectTo(port);  // queued by the kernel; accept(2) fails
+  ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(std::system((set + std::to_string(original.rlim_cur) + hard).c_str()), 0);
+  EXPECT_EQ(bodyOf(c.readResponse(false, 3000ms)), "ok");
+  EXPECT_NE(sluice().errorLog().find("out of file descriptors"), std::string::npos)
+      << sluice().errorLog();
 }
 
 // --- 9. Upstream down ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -81,6 +82,41 @@ TEST_F(SeamsTest, FirstHeaderTimeoutRunsFromAccept) {
   EXPECT_EQ(statusOf(got), 408) << got;
   // 1.5 s from accept (plus scheduling slack), not 1 s + 1.5 s.
   EXPECT_LT(waited, 2300ms);
+}
+
+// An access log on stdout that nobody reads (a stuck log collector) must
+// not stall the worker: requests keep being answered, lines are dropped
+// and counted, never written blocking.
+TEST_F(SeamsTest, AccessLogOnAStalledStdoutPipeNeverBlocksTheWorker) {
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);  // the read end stays open and unread
+  sluice_.setStdout(pipe_fds[1]);
+  std::string yaml = yamlFor(port_, "1", "{header: 5s, body: 5s, idle: 60s, send: 5s}");
+  const std::string off = "access: off";
+  yaml.replace(yaml.find(off), off.size(), "access: stdout");
+  start(yaml);
+  ::close(pipe_fds[1]);
+  RawClient c;
+  ASSERT_TRUE(c.connect(port_));
+  const std::string long_path = "/local/" + std::string(300, 'p');  // ~400 B a line
+  const auto started = Clock::now();
+  for (int i = 0; i < 3000; ++i) {  // ~1.2 MB of log: the 64 KiB pipe fills early
+    if (i % 500 == 499) {           // within keepalive_requests
+      c = RawClient();
+      ASSERT_TRUE(c.connect(port_));
+    }
+    ASSERT_TRUE(c.send("GET " + long_path + " HTTP/1.1\r\nHost: h\r\n\r\n"));
+    const std::string response = c.readResponse(false, 3000ms);
+    ASSERT_EQ(statusOf(response), 200) << "request " << i << " not answered";
+  }
+  EXPECT_LT(Clock::now() - started, 30s);
+  ASSERT_EQ(sluice_.stop(SIGTERM), 0);
+  const std::string log = sluice_.errorLog();
+  std::smatch dropped;
+  ASSERT_TRUE(std::regex_search(log, dropped, std::regex("(\\d+) access log lines dropped")))
+      << log;
+  EXPECT_GT(std::stoi(dropped[1]), 1000) << log;
+  ::close(pipe_fds[0]);
 }
 
 // A locally generated 502 for a complete request keeps the connection.
