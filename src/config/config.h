@@ -11,11 +11,13 @@
 #include <utility>
 #include <vector>
 
+#include "event/clock.h"
 #include "net/address.h"
 
 namespace sluice::config {
 
-using Duration = std::chrono::milliseconds;
+// The one duration type (the event loop's), so config values need no cast.
+using Duration = event::Duration;
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 struct LogConfig {
