@@ -101,6 +101,8 @@ int main(int argc, char** argv) {
   }
 
   config::LoadResult loaded = config::loadConfigFile(options.config_path);
+  for (const std::string& warning : loaded.warnings)
+    std::fprintf(stderr, "%s\n", warning.c_str());
   if (!loaded.ok()) {
     for (const std::string& error : loaded.errors)
       std::fprintf(stderr, "%s\n", error.c_str());

@@ -13,6 +13,7 @@
 
 #include "event/clock.h"
 #include "net/address.h"
+#include "tls/settings.h"
 
 namespace sluice::config {
 
@@ -157,6 +158,8 @@ struct Listener {
   // Connections start with a PROXY protocol header (v1 or v2), accepted
   // only from trusted_proxies; its client address is used everywhere.
   bool proxy_protocol = false;
+  // `tls:` — the listener serves only TLS (docs/tls.md). Unset = plain HTTP.
+  std::optional<tls::ServerSettings> tls;
   std::vector<Route> routes;
 };
 
@@ -244,6 +247,9 @@ struct LoadResult {
   std::shared_ptr<const Config> config;  // null on failure
   // One line per problem: `file:line:col: path: message`.
   std::vector<std::string> errors;
+  // Same format: what is allowed but probably wrong (an expired
+  // certificate). Printed by `sluice -t`, logged at start and reload.
+  std::vector<std::string> warnings;
   bool ok() const { return config != nullptr; }
 };
 

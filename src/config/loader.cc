@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "config/units.h"
 #include "config/validate.h"
+#include "tls/certificate.h"
 
 namespace sluice::config {
 namespace {
@@ -120,6 +121,7 @@ class Loader {
     for (Problem& p : problems_)
       result.errors.push_back(std::move(p.text));
     if (result.errors.empty()) result.config = std::move(config);
+    result.warnings = std::move(warnings_);
     return result;
   }
 
@@ -142,6 +144,16 @@ class Loader {
   }
 
   void report(const Field& f, const std::string& message) { report(f.mark(), f.path, message); }
+
+  // Allowed but probably wrong: LoadResult::warnings, same format.
+  void warn(const Field& f, const std::string& message) {
+    std::string text = file_ + ":";
+    const YAML::Mark mark = f.mark();
+    if (!mark.is_null()) {
+      text += std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ":";
+    }
+    warnings_.push_back(text + " " + (f.path.empty() ? "" : f.path + ": ") + "warning: " + message);
+  }
 
   // --- structure -----------------------------------------------------------
 
@@ -679,7 +691,9 @@ class Loader {
       Field address_field;
       Field name_field;
       std::string address_text;
-      walkMap(item, {"name", "address", "proxy_protocol", "routes"},
+      Field tls_field;
+      std::vector<std::string> tls_names;  // every certificate's names
+      walkMap(item, {"name", "address", "proxy_protocol", "tls", "routes"},
               [&](const std::string& key, const Field& value) {
                 if (key == "name") {
                   has_name = true;
@@ -699,11 +713,17 @@ class Loader {
                   if (readBool(value, &listener.proxy_protocol) && listener.proxy_protocol) {
                     proxy_protocol_fields_.push_back(value);
                   }
+                } else if (key == "tls") {
+                  listener.tls.emplace();
+                  parseTls(value, &*listener.tls, &tls_names);
+                  tls_field = value;
                 } else if (key == "routes") {
                   has_routes = true;
                   parseRoutes(value, &listener.routes);
                 }
               });
+      if (listener.tls && !tls_names.empty())
+        checkRouteHostsCovered(tls_field, listener, tls_names);
       if (!has_address) report(item, "missing required key \"address\"");
       if (!has_routes) report(item, "listener has no routes");
       if (address_ok) {
@@ -725,6 +745,183 @@ class Loader {
       }
       out->push_back(std::move(listener));
     }
+  }
+
+  // `tls:` of a listener (docs/tls.md). Every certificate is read now, so
+  // that a missing file, a key that does not match or an expired
+  // certificate is reported at its key (and a reload refused) rather than
+  // found by a worker.
+  void parseTls(const Field& f, tls::ServerSettings* settings, std::vector<std::string>* names) {
+    if (!expectMap(f)) return;
+    bool has_certificates = false;
+    walkMap(f,
+            {"certificates", "protocols", "ciphers", "alpn", "session_tickets", "session_cache",
+             "client_auth", "handshake_timeout"},
+            [&](const std::string& key, const Field& value) {
+              if (key == "certificates") {
+                has_certificates = true;
+                parseCertificates(value, settings, names);
+              } else if (key == "protocols") {
+                parseTlsProtocols(value, settings);
+              } else if (key == "ciphers") {
+                readText(value, "an OpenSSL cipher list", &settings->ciphers);
+              } else if (key == "alpn") {
+                settings->alpn.clear();
+                if (!expectList(value)) return;
+                for (size_t i = 0; i < value.node.size(); ++i) {
+                  const Field item{value.node[i], indexed(value.path, i), value.mark()};
+                  std::string protocol;
+                  if (!readText(item, "an ALPN protocol name", &protocol)) continue;
+                  if (protocol != "http/1.1" && protocol != "http/1.0") {
+                    report(item, quote(protocol) +
+                                     " cannot be offered: sluice speaks http/1.1 and http/1.0");
+                    continue;
+                  }
+                  settings->alpn.push_back(protocol);
+                }
+              } else if (key == "session_tickets") {
+                readBool(value, &settings->session_tickets);
+              } else if (key == "session_cache") {
+                if (value.node.IsScalar() && value.node.Scalar() == "off") {
+                  settings->session_cache_bytes = 0;
+                } else {
+                  readSize(value, 0, uint64_t{1} << 30, &settings->session_cache_bytes);
+                }
+              } else if (key == "client_auth") {
+                parseClientAuth(value, settings);
+              } else if (key == "handshake_timeout") {
+                readDuration(value, /*allow_zero=*/false, &settings->handshake_timeout);
+              }
+            });
+    if (!has_certificates) report(f, "missing required key \"certificates\"");
+  }
+
+  void parseCertificates(const Field& f, tls::ServerSettings* settings,
+                         std::vector<std::string>* names) {
+    if (!expectList(f)) return;
+    if (f.node.size() == 0) {
+      report(f, "expected at least one certificate");
+      return;
+    }
+    for (size_t i = 0; i < f.node.size(); ++i) {
+      const Field item{f.node[i], indexed(f.path, i), f.mark()};
+      if (!expectMap(item)) continue;
+      tls::CertificateFiles files;
+      Field cert_field;
+      bool has_cert = false, has_key = false;
+      walkMap(item, {"cert", "key", "ocsp"}, [&](const std::string& key, const Field& value) {
+        if (key == "cert") {
+          has_cert = readText(value, "a certificate file (PEM)", &files.cert);
+          cert_field = value;
+        } else if (key == "key") {
+          has_key = readText(value, "a private key file (PEM)", &files.key);
+        } else if (key == "ocsp") {
+          report(value, "OCSP stapling is not available in this release");
+        }
+      });
+      if (!item.node["cert"]) report(item, "missing required key \"cert\"");
+      if (!item.node["key"]) report(item, "missing required key \"key\"");
+      if (!has_cert || !has_key) continue;
+      tls::CertificateFacts facts;
+      std::string error;
+      if (!tls::inspectCertificate(files, &facts, &error)) {
+        report(cert_field, error);
+        continue;
+      }
+      if (facts.expired) {
+        warn(cert_field, "certificate " + files.cert + " expired (" + facts.not_after +
+                             "); clients will refuse it");
+      }
+      names->insert(names->end(), facts.names.begin(), facts.names.end());
+      settings->certificates.push_back(std::move(files));
+    }
+  }
+
+  void parseTlsProtocols(const Field& f, tls::ServerSettings* settings) {
+    if (!expectList(f)) return;
+    uint16_t low = 0xffff, high = 0;
+    for (size_t i = 0; i < f.node.size(); ++i) {
+      const Field item{f.node[i], indexed(f.path, i), f.mark()};
+      auto text = scalar(item, "TLSv1.2 or TLSv1.3");
+      if (!text) continue;
+      uint16_t version = 0;
+      if (*text == "TLSv1.2") {
+        version = 0x0303;
+      } else if (*text == "TLSv1.3") {
+        version = 0x0304;
+      } else {
+        report(item, quote(*text) + " is not offered; accepted: TLSv1.2, TLSv1.3 (older " +
+                         "versions are broken)");
+        continue;
+      }
+      low = std::min(low, version);
+      high = std::max(high, version);
+    }
+    if (high == 0) {
+      if (f.node.size() == 0) report(f, "expected at least one protocol");
+      return;
+    }
+    settings->min_version = low;
+    settings->max_version = high;
+  }
+
+  void parseClientAuth(const Field& f, tls::ServerSettings* settings) {
+    if (!expectMap(f)) return;
+    Field ca_field;
+    walkMap(f, {"mode", "ca", "verify_depth"}, [&](const std::string& key, const Field& value) {
+      if (key == "mode") {
+        auto text = scalar(value, "off, optional or required");
+        if (!text) return;
+        if (*text == "off") {
+          settings->client_auth = tls::ClientAuth::kOff;
+        } else if (*text == "optional") {
+          settings->client_auth = tls::ClientAuth::kOptional;
+        } else if (*text == "required") {
+          settings->client_auth = tls::ClientAuth::kRequired;
+        } else {
+          report(value, "expected off, optional or required, got " + quote(*text));
+        }
+      } else if (key == "ca") {
+        ca_field = value;
+        readText(value, "a CA bundle file (PEM)", &settings->client_ca);
+      } else if (key == "verify_depth") {
+        readNumberAs(value, 1, 10, &settings->verify_depth);
+      }
+    });
+    if (settings->client_auth == tls::ClientAuth::kOff) return;
+    if (settings->client_ca.empty()) {
+      report(f, "client_auth needs \"ca\": the CAs that client certificates must chain to");
+      return;
+    }
+    std::string error;
+    if (!tls::inspectCaBundle(settings->client_ca, &error)) report(ca_field, error);
+  }
+
+  // A route that matches a host no certificate covers would only ever be
+  // reached with a certificate the client rejects.
+  void checkRouteHostsCovered(const Field& tls_field, const Listener& listener,
+                              const std::vector<std::string>& names) {
+    for (const Route& route : listener.routes) {
+      const std::string& host = route.match.host;
+      if (host.empty()) continue;
+      bool covered = false;
+      for (const std::string& name : names) {
+        // "*.example.com" routes need a wildcard certificate of the same.
+        if (name == host || (host[0] != '*' && tls::nameMatches(name, host))) covered = true;
+      }
+      if (!covered) {
+        report(tls_field, "no certificate of this listener is valid for " + quote(host) +
+                              ", which a route matches (certificate names: " + joinNames(names) +
+                              ")");
+      }
+    }
+  }
+
+  static std::string joinNames(const std::vector<std::string>& names) {
+    std::string out;
+    for (const std::string& name : names)
+      out += (out.empty() ? "" : ", ") + name;
+    return out;
   }
 
   void parseRoutes(const Field& f, std::vector<Route>* out) {
@@ -1282,6 +1479,7 @@ class Loader {
   std::vector<std::string> upstream_names_;
   Field admin_field_;                         // where admin.address was written, for conflicts
   std::vector<Field> proxy_protocol_fields_;  // listeners with proxy_protocol: true
+  std::vector<std::string> warnings_;
   YAML::Mark second_document_mark_ = YAML::Mark::null_mark();
 };
 

@@ -77,6 +77,7 @@ class Connection final : public event::IoHandler {
   const Buffer& input() const { return input_; }
   Buffer& output() { return output_; }
   Transport& transport() { return *transport_; }
+  const Transport& transport() const { return *transport_; }
   event::EventLoop& loop() const { return loop_; }
 
   // Queues bytes; they are written at the end of this loop pass (one write

@@ -33,6 +33,7 @@ constexpr size_t kMaxDrainingGenerations = 4;
 // worker enforces shutdown_timeout itself; this catches a stuck one.
 constexpr Duration kKillGrace{2000};
 constexpr Duration kRespawnBaseDelay{100};
+constexpr Duration kTicketKeyRotation{std::chrono::hours(1)};
 constexpr Duration kRespawnMaxDelay{10000};
 // A worker that lived this long resets its slot's backoff.
 constexpr Duration kHealthyLifetime{10000};
@@ -105,6 +106,17 @@ int Master::run() {
   loop_.watchSignal(SIGQUIT, [this](int) { stop(true, "SIGQUIT"); });
   loop_.watchSignal(SIGINT, [this](int) { stop(false, "SIGINT"); });
   loop_.watchSignal(SIGCHLD, [this](int) { onChildExited(); });
+  // Session tickets sealed by any worker open in any other, across reloads;
+  // the key is replaced every hour and the previous one still opens
+  // tickets for one more hour (tickets live 5 minutes anyway, OpenSSL's
+  // default session lifetime).
+  shared_->ticket_keys.rotate();
+  ticket_rotation_ = std::make_unique<event::Timer>(loop_.timers(), [this] {
+    shared_->ticket_keys.rotate();
+    SLUICE_LOG(kInfo, "TLS session ticket key rotated");
+    ticket_rotation_->arm(kTicketKeyRotation);
+  });
+  ticket_rotation_->arm(kTicketKeyRotation);
   loop_.watchSignal(SIGUSR1, [this](int) {
     SLUICE_LOG(kInfo, "SIGUSR1: reopening logs");
     log::reopen();
@@ -238,6 +250,7 @@ void Master::runWorkerChild(const Generation& generation, uint32_t slot, int rea
   options.not_ready = &shared_->not_ready;
   options.client_table = client_table_;
   options.counters = generation.counters.get();
+  options.ticket_keys = &shared_->ticket_keys;
   options.slot = slot;
   int code;
   {
@@ -315,6 +328,8 @@ void Master::reload() {
   }
   SLUICE_LOG(kInfo, "reloading " + config_path_);
   config::LoadResult loaded = config::loadConfigFile(config_path_);
+  for (const std::string& warning : loaded.warnings)
+    SLUICE_LOG(kWarn, warning);
   if (!loaded.ok()) {
     for (const std::string& error : loaded.errors)
       SLUICE_LOG(kError, error);

@@ -119,6 +119,7 @@ class Master {
   };
   std::map<uint32_t, RespawnTimer> respawn_timers_;  // by slot
   std::unique_ptr<event::Timer> stop_deadline_;
+  std::unique_ptr<event::Timer> ticket_rotation_;
   std::unique_ptr<event::Timer> drain_delay_timer_;
   std::unique_ptr<ConfigWatcher> watcher_;  // when the serving config says watch_config
   void updateWatcher();

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "observe/counters.h"
+#include "tls/ticket_keys.h"
 
 namespace sluice::process {
 
@@ -21,6 +22,9 @@ struct SharedState {
   // Cumulative WorkerCounters of every generation that has finished (the
   // live ones are in their CounterRegion): live + carried never goes back.
   observe::WorkerCounters carried;
+  // TLS session-ticket keys for every worker of every generation (rotated
+  // hourly by the master; never written to disk).
+  tls::TicketKeyRing ticket_keys;
 
   // Maps a zeroed shared region; aborts if the kernel refuses (start-up only).
   static SharedState* create();

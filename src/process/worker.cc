@@ -10,6 +10,7 @@
 #include "net/proxy_protocol_transport.h"
 #include "net/raw_transport.h"
 #include "net/socket.h"
+#include "tls/tls_transport.h"
 
 namespace sluice::process {
 namespace {
@@ -78,11 +79,22 @@ Worker::Worker(std::shared_ptr<const config::Config> config, std::vector<int> li
       std::make_unique<observe::CountingObserver>(*server_.worker_counters, server_.route_counters);
   server_.observers.push_back(counting_observer_.get());
   server_.on_closed = [this](proxy::ServerConnection* c) { onConnectionClosed(c); };
+  if (options_.ticket_keys == nullptr) own_ticket_keys_.rotate();
+  tls::useTicketKeyRing(options_.ticket_keys != nullptr ? options_.ticket_keys : &own_ticket_keys_);
   for (const config::Listener& listener : server_.config->listeners) {
     proxy::ListenerContext context;
     context.listener = &listener;
     context.name = listener.name;
     context.router = std::make_unique<proxy::Router>(listener.routes);
+    if (listener.tls) {
+      // Every file is read again here, so a reload (a new generation) picks
+      // up renewed certificates; a failure fails the start.
+      std::string tls_error;
+      context.tls = tls::ServerContext::create(*listener.tls, &tls_error);
+      if (!context.tls && start_error_.empty()) {
+        start_error_ = "listener " + listener.name + ": TLS: " + tls_error;
+      }
+    }
     server_.listeners.push_back(std::move(context));
   }
   if (server_.config->admin_address) {
@@ -204,6 +216,10 @@ void Worker::acceptFrom(size_t listener_index, int listen_fd) {
     std::unique_ptr<net::Transport> transport =
         std::make_unique<net::RawTransport>(fd, /*connecting=*/false);
     bool handshake = false;
+    if (listener.tls) {
+      transport = std::make_unique<tls::TlsTransport>(std::move(transport), *listener.tls);
+      handshake = true;
+    }
     if (listener.listener != nullptr && listener.listener->proxy_protocol) {
       // A PROXY header is believed only from a load balancer we trust;
       // anyone else could claim any address.

@@ -19,6 +19,7 @@
 #include "process/shared_state.h"
 #include "proxy/server_connection.h"
 #include "proxy/server_context.h"
+#include "tls/ticket_keys.h"
 #include "upstream/connector.h"
 
 namespace sluice::process {
@@ -36,6 +37,9 @@ struct WorkerOptions {
   // them, or null: then the worker counts in memory of its own.
   const CounterRegion* counters = nullptr;
   uint32_t slot = 0;
+  // TLS session-ticket keys shared by all workers (the master's), or null:
+  // then the worker makes its own.
+  tls::TicketKeyRing* ticket_keys = nullptr;
 };
 
 class Worker {
@@ -94,6 +98,7 @@ class Worker {
   std::string start_error_;  // why run() must fail at once (set by the constructor)
   WorkerOptions options_;
   limit::ClientTable* own_client_table_ = nullptr;
+  tls::TicketKeyRing own_ticket_keys_;
 };
 
 }  // namespace sluice::process

@@ -63,6 +63,7 @@ ServerConnection::~ServerConnection() {
     server_.loop->deferDelete(std::move(handler_));
   }
   releaseCodec();
+  releaseRecord();
 }
 
 bool ServerConnection::start(bool handshake) {
@@ -76,9 +77,15 @@ bool ServerConnection::start(bool handshake) {
   started_ = true;
   observe::add(server_.worker_counters->connections_active, 1);
   observe::add(server_.worker_counters->connections_idle, 1);
-  // The first request's head must arrive within `header` from accept; the
-  // deadline does not move when its first byte arrives.
-  armHeaderTimer();
+  // The first request's head must arrive within `header` from accept (from
+  // the end of the TLS handshake on a TLS listener, which has its own
+  // handshake_timeout); the deadline does not move when its first byte
+  // arrives.
+  if (listener_.tls) {
+    read_timer_.arm(listener_.tls->settings().handshake_timeout);
+  } else {
+    armHeaderTimer();
+  }
   // Behind a PROXY header the client is known only once it is read.
   if (!handshake) countClientConnection();
   return true;
@@ -136,6 +143,29 @@ http::ServerCodec& ServerConnection::codec() {
   return *codec_;
 }
 
+observe::RequestRecord& ServerConnection::record() {
+  // Taken when first touched (a request started), from the worker's spares:
+  // idle connections hold none, and steady keep-alive traffic allocates none.
+  if (!record_) {
+    if (!server_.spare_records.empty()) {
+      record_ = std::move(server_.spare_records.back());
+      server_.spare_records.pop_back();
+    } else {
+      record_ = std::make_unique<observe::RequestRecord>();
+    }
+  }
+  return *record_;
+}
+
+void ServerConnection::releaseRecord() {
+  if (!record_) return;
+  if (server_.spare_records.size() < kMaxSpareCodecs) {
+    *record_ = observe::RequestRecord();
+    server_.spare_records.push_back(std::move(record_));
+  }
+  record_.reset();
+}
+
 void ServerConnection::releaseCodec() {
   if (!codec_) return;
   // Only a codec between messages can be reused as it is.
@@ -156,19 +186,21 @@ void ServerConnection::beginDrain() {
 // --- reading -------------------------------------------------------------
 
 void ServerConnection::onConnected() {
-  info_ = connection_.transport().info();
-  if (info_.proxied_source) {
+  const net::TransportInfo& info = connection_.transport().info();
+  if (info.proxied_source) {
     // The client behind the load balancer, for everything from here on:
     // logs, X-Forwarded-For, limits.
-    peer_ = *info_.proxied_source;
+    peer_ = *info.proxied_source;
     client_ip_ = peer_.ipText();
   }
-  if (info_.proxied_destination) local_ = *info_.proxied_destination;
+  if (info.proxied_destination) local_ = std::make_unique<net::Address>(*info.proxied_destination);
+  if (listener_.tls) armHeaderTimer();  // the handshake is done: now the request head
   countClientConnection();
 }
 
 const net::Address& ServerConnection::localAddress() {
-  if (!local_) local_ = net::localAddress(connection_.transport().fd());
+  if (!local_)
+    local_ = std::make_unique<net::Address>(net::localAddress(connection_.transport().fd()));
   return *local_;
 }
 
@@ -255,7 +287,7 @@ void ServerConnection::onPeerClosed() {
     case Phase::kRequest:
       if (!codec_->requestComplete() && !response_done_) {
         SLUICE_LOG(kInfo, "client " + peer_.toString() + " closed mid-request");
-        record_.outcome = RequestOutcome::kClientAbort;
+        record().outcome = RequestOutcome::kClientAbort;
         cancelHandler(RequestOutcome::kClientAbort);
         notifyObservers();
         closeNow("client closed mid-request");
@@ -276,8 +308,8 @@ void ServerConnection::onPeerClosed() {
           connection_.wrote();
         } else {
           SLUICE_LOG(kInfo, "client " + peer_.toString() + " closed before its response");
-          record_.outcome = RequestOutcome::kClientAbort;
-          record_.status = 499;
+          record().outcome = RequestOutcome::kClientAbort;
+          record().status = 499;
           cancelHandler(RequestOutcome::kClientAbort);
           notifyObservers();
           closeNow("client closed before its response");
@@ -300,12 +332,12 @@ void ServerConnection::onPeerClosed() {
 
 void ServerConnection::startRequestRecord() {
   const http::RequestHead& head = codec_->head();
-  record_.method = head.method;
-  record_.target = head.target;
-  record_.version_minor = head.version_minor;
-  record_.host = head.host;
-  if (const http::Header* referer = head.find("referer")) record_.referer = referer->value;
-  if (const http::Header* agent = head.find("user-agent")) record_.user_agent = agent->value;
+  record().method = head.method;
+  record().target = head.target;
+  record().version_minor = head.version_minor;
+  record().host = head.host;
+  if (const http::Header* referer = head.find("referer")) record().referer = referer->value;
+  if (const http::Header* agent = head.find("user-agent")) record().user_agent = agent->value;
 }
 
 void ServerConnection::onRequestHead() {
@@ -351,7 +383,7 @@ void ServerConnection::chooseHandler() {
     sendError(404, RequestOutcome::kOk, "no route matches");
     return;
   }
-  record_.route_index = static_cast<int32_t>(route->index);
+  record().route_index = static_cast<int32_t>(route->index);
   route_ = route;
   if (over_client_limit_) {
     observe::add(server_.worker_counters->requests_limited);
@@ -382,7 +414,7 @@ void ServerConnection::chooseHandler() {
     sendError(502, RequestOutcome::kUpstreamUnavailable, "route names an unknown upstream");
     return;
   }
-  record_.upstream = cluster->second->name();
+  record().upstream = cluster->second->name();
   handler_ = std::make_unique<ProxyHandler>(*this, server_, *cluster->second, *route,
                                             std::move(request_path.upstream_target));
   handler_->start();
@@ -428,8 +460,8 @@ void ServerConnection::onRequestError(int status, std::string_view reason) {
   if (phase_ != Phase::kRequest) {
     // Before the head parsed, nothing of the request line is trustworthy.
     phase_ = Phase::kRequest;
-    record_.method = {};
-    record_.target = {};
+    record().method = {};
+    record().target = {};
   }
   keep_alive_ = false;
   sendError(status, RequestOutcome::kBadRequest, reason);
@@ -439,7 +471,7 @@ void ServerConnection::onRequestError(int status, std::string_view reason) {
 
 Buffer& ServerConnection::beginResponse(int status, std::string_view reason) {
   response_started_ = true;
-  record_.status = status;
+  record().status = status;
   Buffer& out = connection_.output();
   codec_->beginHead(status, reason, out);
   return out;
@@ -451,14 +483,14 @@ void ServerConnection::endResponseHead(http::BodySize body) {
   // body cannot be skipped safely), when draining, and when either side
   // asked for it.
   if (!request_done_ || draining_ || server_.draining) keep_alive_ = false;
-  codec_->endHead(record_.status, body, keep_alive_, connection_.output());
+  codec_->endHead(record().status, body, keep_alive_, connection_.output());
   keep_alive_ = codec_->keepAlive();
   connection_.wrote();
 }
 
 void ServerConnection::sendBody(std::string_view data) {
   codec_->encodeBody(data, connection_.output());
-  record_.body_bytes_sent += data.size();
+  record().body_bytes_sent += data.size();
   connection_.wrote();
 }
 
@@ -485,14 +517,14 @@ void ServerConnection::sendLocalResponse(
     const std::vector<std::pair<std::string, std::string>>& headers, RequestOutcome outcome) {
   response_started_ = true;
   response_done_ = true;
-  record_.status = status;
-  record_.outcome = outcome;
+  record().status = status;
+  record().outcome = outcome;
   if (draining_ || server_.draining) keep_alive_ = false;
   // The request body, if any, is still read and discarded (keep-alive
   // survives it), as nginx does for its own responses.
   keep_alive_ =
       codec_->encodeLocalResponse(status, body, headers, keep_alive_, connection_.output());
-  if (!codec_->head().isHead()) record_.body_bytes_sent = body.size();
+  if (!codec_->head().isHead()) record().body_bytes_sent = body.size();
   connection_.wrote();
   if (handler_) server_.loop->deferDelete(std::move(handler_));
   if (codec_->requestComplete()) {
@@ -529,7 +561,7 @@ void ServerConnection::sendError(int status, RequestOutcome outcome, std::string
 void ServerConnection::abortResponse(RequestOutcome outcome, std::string_view reason) {
   SLUICE_LOG(kWarn,
              "client " + peer_.toString() + ": closing mid-response: " + std::string(reason));
-  record_.outcome = outcome;
+  record().outcome = outcome;
   if (handler_) server_.loop->deferDelete(std::move(handler_));
   notifyObservers();
   // What is queued (earlier pipelined responses, the part of this one that
@@ -584,7 +616,7 @@ void ServerConnection::endTunnel(RequestOutcome outcome, std::string_view reason
   if (outcome != RequestOutcome::kOk) {
     SLUICE_LOG(kInfo, "client " + peer_.toString() + ": tunnel closed: " + std::string(reason));
   }
-  record_.outcome = outcome;
+  record().outcome = outcome;
   if (handler_) server_.loop->deferDelete(std::move(handler_));
   notifyObservers();
   connection_.flush();
@@ -593,7 +625,7 @@ void ServerConnection::endTunnel(RequestOutcome outcome, std::string_view reason
 
 void ServerConnection::setRequestId(std::string_view id) {
   request_id_.assign(id);
-  record_.request_id = request_id_;
+  record().request_id = request_id_;
 }
 
 // --- after a request ---------------------------------------------------------
@@ -615,7 +647,7 @@ void ServerConnection::afterRequest() {
   codec_->reset();  // resumes parsing
   phase_ = Phase::kIdle;
   observe::add(server_.worker_counters->connections_idle, 1);
-  record_ = observe::RequestRecord();
+  releaseRecord();  // a fresh one when the next request starts
   recorded_ = false;
   route_ = nullptr;
   body_limit_ = 0;
@@ -633,6 +665,7 @@ void ServerConnection::afterRequest() {
   // Idle keep-alive connections hold no I/O buffers and no parser: an idle
   // connection costs a few hundred bytes. The output goes once written.
   releaseCodec();
+  releaseRecord();
   connection_.releaseIdleMemory();
   if (!connection_.output().empty()) connection_.notifyWhenDrained();
 }
@@ -691,7 +724,7 @@ void ServerConnection::onReadTimeout() {
       closeNow(first_request_ ? "no request within timeouts.header" : "keep-alive idle timeout");
       return;
     case Phase::kHead:
-      record_.outcome = RequestOutcome::kClientTimeout;
+      record().outcome = RequestOutcome::kClientTimeout;
       phase_ = Phase::kRequest;
       keep_alive_ = false;
       sendError(408, RequestOutcome::kClientTimeout,
@@ -742,11 +775,11 @@ void ServerConnection::onBelowLowWatermark() {
 void ServerConnection::onTransportError(int error) {
   const bool in_request = phase_ == Phase::kRequest || phase_ == Phase::kHead;
   if ((phase_ == Phase::kRequest || phase_ == Phase::kTunnel) && !recorded_) {
-    record_.outcome =
+    record().outcome =
         error == ETIMEDOUT ? RequestOutcome::kClientTimeout : RequestOutcome::kClientAbort;
     // nginx's 499: the client went away before it got a response.
-    if (record_.status == 0) record_.status = 499;
-    cancelHandler(record_.outcome);
+    if (record().status == 0) record().status = 499;
+    cancelHandler(record().outcome);
     notifyObservers();
   }
   if (!connection_.connected()) {
@@ -771,19 +804,19 @@ void ServerConnection::cancelHandler(RequestOutcome why) {
 void ServerConnection::notifyObservers() {
   if (recorded_ || (phase_ != Phase::kRequest && phase_ != Phase::kTunnel)) return;
   recorded_ = true;
-  record_.listener = listener_.name;
-  record_.client_ip = client_ip_;
-  record_.client_port = peer_.port();
-  record_.duration =
+  record().listener = listener_.name;
+  record().client_ip = client_ip_;
+  record().client_port = peer_.port();
+  record().duration =
       std::chrono::duration_cast<std::chrono::microseconds>(server_.loop->now() - request_start_);
-  record_.started =
+  record().started =
       std::chrono::system_clock::now() -
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(record_.duration);
-  record_.bytes_received = connection_.bytesRead() - bytes_read_at_start_;
-  record_.bytes_sent =
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(record().duration);
+  record().bytes_received = connection_.bytesRead() - bytes_read_at_start_;
+  record().bytes_sent =
       connection_.bytesWritten() + connection_.output().size() - bytes_written_at_start_;
   for (observe::RequestObserver* observer : server_.observers)
-    observer->onRequestFinished(record_);
+    observer->onRequestFinished(record());
 }
 
 void ServerConnection::closeNow(const char* why) {

@@ -66,7 +66,11 @@ class ServerConnection final : public net::ConnectionCallbacks,
   const http::RequestHead& request() const override { return codec_->head(); }
   const net::Address& peer() const override { return peer_; }
   const net::Address& localAddress() override;
-  const net::TransportInfo& transportInfo() const override { return info_; }
+  // The transport's own (it lives as long as the connection): no copy per
+  // connection.
+  const net::TransportInfo& transportInfo() const override {
+    return connection_.transport().info();
+  }
   event::EventLoop& loop() const override { return *server_.loop; }
   bool requestComplete() const override { return request_done_; }
   Buffer& beginResponse(int status, std::string_view reason) override;
@@ -87,7 +91,7 @@ class ServerConnection final : public net::ConnectionCallbacks,
   bool blocked() const override { return connection_.aboveHighWatermark(); }
   void pauseRequestBody() override;
   void resumeRequestBody() override;
-  observe::RequestRecord& record() override { return record_; }
+  observe::RequestRecord& record() override;
   void setRequestId(std::string_view id) override;
   std::string_view requestHost() const override { return request_host_; }
 
@@ -104,6 +108,7 @@ class ServerConnection final : public net::ConnectionCallbacks,
 
   http::ServerCodec& codec();
   void releaseCodec();
+  void releaseRecord();
   void processInput();
   void chooseHandler();
   void startRequestRecord();
@@ -126,8 +131,9 @@ class ServerConnection final : public net::ConnectionCallbacks,
   const ListenerContext& listener_;
   net::Connection connection_;
   net::Address peer_;
-  std::optional<net::Address> local_;  // looked up when first needed
-  net::TransportInfo info_;
+  // Looked up when first needed (few requests do: Forwarded, PROXY out),
+  // so an idle connection does not carry a second address.
+  std::unique_ptr<net::Address> local_;
   std::unique_ptr<http::ServerCodec> codec_;  // while a request is in progress
   std::unique_ptr<RequestHandler> handler_;   // the current request's
   const config::Route* route_ = nullptr;      // its route, when one matched
@@ -137,7 +143,7 @@ class ServerConnection final : public net::ConnectionCallbacks,
   event::Timer read_timer_;  // header, idle, body or linger
   Phase phase_ = Phase::kIdle;
   uint32_t requests_ = 0;
-  observe::RequestRecord record_;
+  std::unique_ptr<observe::RequestRecord> record_;  // while a request is in progress
   std::string request_id_;
   std::string client_ip_;
   event::TimePoint request_start_{};

@@ -21,6 +21,7 @@
 #include "observe/counters.h"
 #include "observe/request_record.h"
 #include "proxy/router.h"
+#include "tls/server_context.h"
 #include "upstream/cluster.h"
 #include "upstream/connector.h"
 
@@ -33,6 +34,8 @@ struct ListenerContext {
   std::string name;                            // for records and logs
   std::unique_ptr<Router> router;              // null for the admin listener
   bool admin = false;                          // serves /healthz and /ready instead of routes
+  // The listener's TLS (certificates loaded by this worker), or null.
+  std::shared_ptr<const tls::ServerContext> tls;
 };
 
 // A peer listed in trusted_proxies: its X-Forwarded-* and PROXY headers are
@@ -68,6 +71,7 @@ struct ServerContext {
   // Per-request codecs of idle connections, kept warm for the next request:
   // a keep-alive connection costs no allocation per request.
   std::vector<std::unique_ptr<http::ServerCodec>> spare_codecs;
+  std::vector<std::unique_ptr<observe::RequestRecord>> spare_records;
   // Called once when a connection has closed its socket; the owner destroys
   // it at the end of the loop pass.
   std::function<void(ServerConnection*)> on_closed;

@@ -1282,3 +1282,49 @@ TEST(LoaderRouteFeatures, MistakesArePointedAt) {
 
 }  // namespace
 }  // namespace sluice::config
+
+namespace sluice::config {
+namespace {
+
+// TLS keys that can be judged without certificate files (the files
+// themselves are checked end to end in tests/integration/tls_test.cc).
+TEST(LoaderTest, TlsSettingsAreCheckedAndLocated) {
+  const auto with = [](const std::string& tls) {
+    return "listeners:\n  - address: 127.0.0.1:8443\n    tls:\n" + tls +
+           "    routes:\n      - respond: { status: 200 }\n";
+  };
+  EXPECT_EQ(errorOf(with("      protocols: [TLSv1.3]\n")),
+            "t.yaml:4:7: listeners[0].tls: missing required key \"certificates\"");
+  const std::vector<std::string> errors =
+      errorsOf(with("      certificates: []\n"
+                    "      protocols: [TLSv1.1]\n"
+                    "      alpn: [h2]\n"
+                    "      client_auth: {mode: sometimes}\n"
+                    "      handshake_timeout: 0s\n"
+                    "      session_tickets: maybe\n"
+                    "      sesion_cache: 1m\n"));
+  EXPECT_THAT(
+      errors,
+      ElementsAre(
+          "t.yaml:4:21: listeners[0].tls.certificates: expected at least one certificate",
+          "t.yaml:5:19: listeners[0].tls.protocols[0]: \"TLSv1.1\" is not offered; "
+          "accepted: TLSv1.2, TLSv1.3 (older versions are broken)",
+          "t.yaml:6:14: listeners[0].tls.alpn[0]: \"h2\" cannot be offered: sluice "
+          "speaks http/1.1 and http/1.0",
+          "t.yaml:7:27: listeners[0].tls.client_auth.mode: expected off, optional or "
+          "required, got \"sometimes\"",
+          "t.yaml:8:26: listeners[0].tls.handshake_timeout: must be greater than 0",
+          "t.yaml:9:24: listeners[0].tls.session_tickets: expected true or false, got \"maybe\"",
+          "t.yaml:10:7: listeners[0].tls.sesion_cache: unknown key (did you mean "
+          "\"session_cache\"?)"));
+  EXPECT_THAT(errorsOf(with("      certificates: [{cert: /nonexistent.crt, key: /x.key, ocsp: "
+                            "/x.ocsp}]\n")),
+              ElementsAre(HasSubstr("cannot read certificate /nonexistent.crt"),
+                          HasSubstr("tls.certificates[0].ocsp: OCSP stapling is not available "
+                                    "in this release")));
+  EXPECT_THAT(errorsOf(with("      certificates: [{key: /x.key}]\n")),
+              ElementsAre(HasSubstr("missing required key \"cert\"")));
+}
+
+}  // namespace
+}  // namespace sluice::config

@@ -1,0 +1,157 @@
+#include "tls/tls_transport.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <sys/socket.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+
+#include "tls/certificate.h"
+
+namespace sluice::tls {
+namespace {
+
+constexpr std::string_view kPlainHttpAnswer =
+    "HTTP/1.1 400 Bad Request\r\n"
+    "Content-Type: text/plain\r\n"
+    "Content-Length: 55\r\n"
+    "Connection: close\r\n"
+    "\r\n"
+    "This port speaks HTTPS: a plain HTTP request was sent.\n";
+static_assert(std::string_view("This port speaks HTTPS: a plain HTTP request was sent.\n").size() ==
+              55);
+
+}  // namespace
+
+TlsTransport::TlsTransport(std::unique_ptr<net::Transport> inner, const ServerContext& context)
+    : inner_(std::move(inner)), ssl_(context.newSsl()) {
+  if (ssl_ != nullptr) SSL_set_fd(ssl_, inner_->fd());  // BIO_NOCLOSE: the inner one closes
+  info_.secure = true;
+}
+
+TlsTransport::~TlsTransport() {
+  if (ssl_ != nullptr) SSL_free(ssl_);
+}
+
+bool TlsTransport::refusedPlainHttp() {
+  unsigned char first = 0;
+  const ssize_t n = ::recv(inner_->fd(), &first, 1, MSG_PEEK);
+  if (n != 1) return false;  // nothing yet (or EOF/error): OpenSSL will say
+  checked_first_byte_ = true;
+  // 0x16 starts a TLS handshake record; an upper-case letter starts a
+  // request line ("GET ", "POST "…), which no TLS record type can be.
+  if (!std::isupper(first)) return false;
+  // Take what the client sent, so that closing does not reset the answer
+  // away before the client reads it.
+  char discard[4096];
+  while (::recv(inner_->fd(), discard, sizeof discard, MSG_DONTWAIT) > 0) {
+  }
+  (void)!::send(inner_->fd(), kPlainHttpAnswer.data(), kPlainHttpAnswer.size(),
+                MSG_NOSIGNAL | MSG_DONTWAIT);
+  ::shutdown(inner_->fd(), SHUT_WR);
+  reason_ = "plain HTTP sent to a TLS listener (answered 400)";
+  return true;
+}
+
+IoResult TlsTransport::handshake() {
+  if (!inner_done_) {
+    IoResult r = inner_->handshake();
+    if (!r.isOk()) return r;
+    inner_done_ = true;
+  }
+  if (ssl_ == nullptr) {
+    reason_ = "cannot create a TLS session: " + takeOpensslErrors();
+    return IoResult::failed(ENOMEM);
+  }
+  if (!checked_first_byte_ && refusedPlainHttp()) return IoResult::failed(EPROTO);
+  ERR_clear_error();
+  const int ret = SSL_do_handshake(ssl_);
+  if (ret != 1) return fromSslError(ret, "handshake");
+  info_.protocol = SSL_get_version(ssl_);
+  info_.cipher = SSL_get_cipher_name(ssl_);
+  if (const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name)) {
+    info_.server_name = name;
+  }
+  if (X509* peer = SSL_get0_peer_certificate(ssl_);
+      peer != nullptr && SSL_get_verify_result(ssl_) == X509_V_OK) {
+    char subject[512];
+    X509_NAME_oneline(X509_get_subject_name(peer), subject, sizeof subject);
+    info_.peer_subject = subject;
+  }
+  const unsigned char* alpn = nullptr;
+  unsigned int alpn_len = 0;
+  SSL_get0_alpn_selected(ssl_, &alpn, &alpn_len);
+  (void)alpn;  // http/1.1 is all we speak; the list was checked in the callback
+  return IoResult::ok(0);
+}
+
+IoResult TlsTransport::read(Buffer& into, size_t max) {
+  char* tail = into.reserveTail(max);
+  size_t n = 0;
+  ERR_clear_error();
+  const int ret = SSL_read_ex(ssl_, tail, max, &n);
+  if (ret == 1) {
+    into.commit(n);
+    // Never "drained": OpenSSL may hold more decrypted bytes, and the
+    // socket more records; read on until it says want-read.
+    return IoResult::ok(n);
+  }
+  return fromSslError(ret, "read");
+}
+
+IoResult TlsTransport::write(Buffer& from) {
+  size_t n = 0;
+  ERR_clear_error();
+  const int ret = SSL_write_ex(ssl_, from.data(), from.size(), &n);
+  if (ret == 1) {
+    from.consume(n);
+    return IoResult::ok(n);
+  }
+  return fromSslError(ret, "write");
+}
+
+IoResult TlsTransport::shutdownWrite() {
+  if (!close_notify_sent_ && ssl_ != nullptr && SSL_is_init_finished(ssl_)) {
+    ERR_clear_error();
+    const int ret = SSL_shutdown(ssl_);  // 0: ours sent, the peer's not yet read
+    if (ret < 0) {
+      const int code = SSL_get_error(ssl_, ret);
+      if (code == SSL_ERROR_WANT_WRITE) return IoResult::again(WaitFor::kWritable);
+      if (code == SSL_ERROR_WANT_READ) return IoResult::again(WaitFor::kReadable);
+      ERR_clear_error();  // the peer is gone: nothing left to say
+    }
+    close_notify_sent_ = true;
+  }
+  return inner_->shutdownWrite();
+}
+
+IoResult TlsTransport::fromSslError(int ret, const char* what) {
+  const int code = SSL_get_error(ssl_, ret);
+  switch (code) {
+    case SSL_ERROR_WANT_READ:
+      return IoResult::again(WaitFor::kReadable);
+    case SSL_ERROR_WANT_WRITE:
+      return IoResult::again(WaitFor::kWritable);
+    case SSL_ERROR_ZERO_RETURN:
+      return IoResult::eof();  // close_notify
+    case SSL_ERROR_SYSCALL: {
+      const int error = errno;
+      ERR_clear_error();
+      if (error == 0) return IoResult::eof();  // EOF without close_notify
+      if (error == EAGAIN || error == EWOULDBLOCK) return IoResult::again(WaitFor::kReadable);
+      reason_ = std::string("TLS ") + what + ": " + std::strerror(error);
+      return IoResult::failed(error);
+    }
+    default: {
+      const std::string errors = takeOpensslErrors();
+      reason_ = std::string("TLS ") + what + " failed" + (errors.empty() ? "" : ": " + errors);
+      return IoResult::failed(EPROTO);
+    }
+  }
+}
+
+}  // namespace sluice::tls

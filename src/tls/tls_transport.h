@@ -1,0 +1,49 @@
+// TlsTransport: a net::Transport that speaks TLS (server side) over an inner
+// transport's socket — the connection layer's OpenSSL implementation. Its
+// handshake() drives SSL_do_handshake non-blocking (a want-read during a
+// write and the reverse become kAgain with the readiness OpenSSL wants);
+// before it, a first byte that cannot start a TLS record but starts an HTTP
+// method is answered with a plain-text 400 (nginx answers 497) and the
+// connection refused. shutdownWrite() sends close_notify, then the FIN.
+// Owned by its Connection; single-threaded.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "net/transport.h"
+#include "tls/server_context.h"
+
+namespace sluice::tls {
+
+class TlsTransport final : public net::Transport {
+ public:
+  // `context` outlives the transport (the worker's listener holds it).
+  TlsTransport(std::unique_ptr<net::Transport> inner, const ServerContext& context);
+  ~TlsTransport() override;
+
+  int fd() const override { return inner_->fd(); }
+  IoResult handshake() override;
+  IoResult read(Buffer& into, size_t max) override;
+  IoResult write(Buffer& from) override;
+  IoResult shutdownWrite() override;
+  std::string reason() const override { return reason_.empty() ? inner_->reason() : reason_; }
+  const net::TransportInfo& info() const override { return info_; }
+
+ private:
+  // Maps an SSL_* failure to an IoResult; `eof_ok`: a clean close_notify
+  // or EOF reads as kEof.
+  IoResult fromSslError(int ret, const char* what);
+  // True (and the 400 written) if the first byte says plain HTTP.
+  bool refusedPlainHttp();
+
+  std::unique_ptr<net::Transport> inner_;
+  SSL* ssl_ = nullptr;
+  bool inner_done_ = false;
+  bool checked_first_byte_ = false;
+  bool close_notify_sent_ = false;
+  std::string reason_;
+  net::TransportInfo info_;
+};
+
+}  // namespace sluice::tls

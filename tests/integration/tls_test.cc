@@ -1,0 +1,346 @@
+// TLS listeners through the real binary, with certificates made by the
+// openssl command line for the test and real TLS clients (curl, openssl
+// s_client): SNI, protocol versions, plain HTTP on a TLS port, session
+// resumption across workers, X-Forwarded-Proto, client certificates,
+// located config errors and reloads with broken or renewed certificates.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "integration/backend.h"
+#include "integration/harness.h"
+
+namespace sluice::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Runs `command` with sh (stdin from /dev/null), returns its exit code and
+// combined output. Every command here is bounded by `timeout`.
+CommandResult shell(const std::string& command) {
+  CommandResult result;
+  const std::string full = "timeout 20 sh -c '" + command + "' </dev/null 2>&1";
+  FILE* pipe = ::popen(full.c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0)
+    result.output.append(buf, n);
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+  return result;
+}
+
+// Certificates for the whole suite: a CA, an RSA certificate for a.test and
+// *.b.test, an ECDSA one for c.test, a client certificate, all signed by
+// the CA, and a second CA nobody trusts.
+class Pki {
+ public:
+  Pki() {
+    const std::string d = dir_.path();
+    ok_ = run("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + d + "/ca.key -out " + d +
+              "/ca.crt -subj /CN=sluice-test-ca -days 2") &&
+          run("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + d + "/evil-ca.key -out " + d +
+              "/evil-ca.crt -subj /CN=evil-ca -days 2") &&
+          leaf("a", "rsa:2048", "DNS:a.test,DNS:*.b.test", "ca") &&
+          leaf("c", "ec -pkeyopt ec_paramgen_curve:prime256v1", "DNS:c.test", "ca") &&
+          leaf("a2", "rsa:2048", "DNS:a.test,DNS:*.b.test", "ca") &&
+          leaf("client", "rsa:2048", "DNS:client.test", "ca") &&
+          leaf("intruder", "rsa:2048", "DNS:client.test", "evil-ca");
+  }
+  bool ok() const { return ok_; }
+  std::string path(const std::string& name) const { return dir_.path() + "/" + name; }
+
+ private:
+  bool run(const std::string& command) {
+    CommandResult r = shell(command);
+    if (r.exit_code != 0) std::fprintf(stderr, "%s\n%s\n", command.c_str(), r.output.c_str());
+    return r.exit_code == 0;
+  }
+  bool leaf(const std::string& name, const std::string& key, const std::string& sans,
+            const std::string& ca) {
+    const std::string d = dir_.path() + "/";
+    dir_.write(name + ".ext", "subjectAltName=" + sans + "\n");
+    return run("openssl req -newkey " + key + " -nodes -keyout " + d + name + ".key -out " + d +
+               name + ".csr -subj /CN=" + name + ".test") &&
+           run("openssl x509 -req -in " + d + name + ".csr -CA " + d + ca + ".crt -CAkey " + d +
+               ca + ".key -CAcreateserial -out " + d + name + ".crt -days 2 -extfile " + d + name +
+               ".ext");
+  }
+  TempDir dir_;
+  bool ok_ = false;
+};
+
+const Pki& pki() {
+  static const Pki* instance = new Pki();  // made once, for every test
+  return *instance;
+}
+
+class TlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(pki().ok()); }
+  void TearDown() override {
+    if (sluice_.running()) {
+      EXPECT_EQ(sluice_.stop(SIGTERM), 0);
+      EXPECT_EQ(sanitizerReport(sluice_.errorLog()), "");
+    }
+  }
+
+  // A TLS listener on port_ in front of `backend_port`, plus a plain
+  // listener on plain_port_.
+  std::string config(const std::string& tls_extra = "", int workers = 1,
+                     const std::string& certificates = "") const {
+    const std::string certs = certificates.empty()
+                                  ? "        - {cert: " + pki().path("a.crt") +
+                                        ", key: " + pki().path("a.key") +
+                                        "}\n        - {cert: " + pki().path("c.crt") +
+                                        ", key: " + pki().path("c.key") + "}\n"
+                                  : certificates;
+    return "workers: " + std::to_string(workers) +
+           "\nshutdown_timeout: 1s\npid_file: " + sluice_.dir().path() +
+           "/sluice.pid\n"
+           "log: {level: debug, error: stderr, access: off}\n"
+           "listeners:\n"
+           "  - name: secure\n"
+           "    address: 127.0.0.1:" +
+           std::to_string(port_) +
+           "\n"
+           "    tls:\n"
+           "      certificates:\n" +
+           certs + tls_extra +
+           "    routes:\n"
+           "      - upstream: app\n"
+           "upstreams:\n"
+           "  app:\n"
+           "    servers: [{address: 127.0.0.1:" +
+           std::to_string(backend_.port()) + "}]\n";
+  }
+
+  void start(const std::string& yaml) {
+    ASSERT_TRUE(sluice_.start(yaml, port_)) << sluice_.errorLog();
+  }
+
+  std::string curl(const std::string& host, const std::string& extra = "") const {
+    return "curl -sS --max-time 5 --cacert " + pki().path("ca.crt") + " --resolve " + host + ":" +
+           std::to_string(port_) + ":127.0.0.1 " + extra + " https://" + host + ":" +
+           std::to_string(port_) + "/hello";
+  }
+
+  std::string sClient(const std::string& options) const {
+    return "openssl s_client -connect 127.0.0.1:" + std::to_string(port_) + " -CAfile " +
+           pki().path("ca.crt") + " " + options;
+  }
+
+  Backend backend_{[](const ReceivedRequest& request, int, int) {
+    return Reply::send(httpResponse(200, "proto=" + request.value("x-forwarded-proto")));
+  }};
+  int port_ = freePort();
+  SluiceProcess sluice_;
+};
+
+TEST_F(TlsTest, CurlGetsTheResponseAndTheUpstreamSeesHttps) {
+  start(config());
+  CommandResult r = shell(curl("a.test"));
+  EXPECT_EQ(r.exit_code, 0) << r.output << sluice_.errorLog();
+  EXPECT_EQ(r.output, "proto=https");
+  // A wildcard name of the same certificate.
+  r = shell(curl("x.b.test"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "proto=https");
+}
+
+TEST_F(TlsTest, SniChoosesTheCertificateAndTheFirstIsTheDefault) {
+  start(config());
+  CommandResult c = shell("echo | " + sClient("-servername c.test -verify_return_error") +
+                          " | openssl x509 -noout -subject");
+  EXPECT_NE(c.output.find("CN = c.test"), std::string::npos) << c.output;
+  CommandResult unknown =
+      shell("echo | " + sClient("-servername nobody.test") + " | openssl x509 -noout -subject");
+  EXPECT_NE(unknown.output.find("CN = a.test"), std::string::npos) << unknown.output;
+  CommandResult none =
+      shell("echo | " + sClient("-noservername") + " | openssl x509 -noout -subject");
+  EXPECT_NE(none.output.find("CN = a.test"), std::string::npos) << none.output;
+}
+
+TEST_F(TlsTest, ProtocolVersionsAreEnforced) {
+  start(config("      protocols: [TLSv1.3]\n"));
+  EXPECT_EQ(shell("echo | " + sClient("-servername a.test -tls1_3")).exit_code, 0);
+  CommandResult old = shell("echo | " + sClient("-servername a.test -tls1_2"));
+  EXPECT_NE(old.exit_code, 0) << old.output;
+  CommandResult older = shell("echo | " + sClient("-servername a.test -tls1_1"));
+  EXPECT_NE(older.exit_code, 0) << older.output;
+}
+
+TEST_F(TlsTest, DefaultsOfferTls12WithIntermediateCiphersAndTls13) {
+  start(config());
+  CommandResult v12 = shell("echo | " + sClient("-servername a.test -tls1_2"));
+  EXPECT_EQ(v12.exit_code, 0) << v12.output;
+  // The client's preference among the offered suites (Mozilla intermediate:
+  // no server preference): an ECDHE AEAD suite.
+  EXPECT_TRUE(std::regex_search(v12.output, std::regex("Cipher is ECDHE-RSA-(AES(128|256)-GCM|"
+                                                       "CHACHA20-POLY1305)")))
+      << v12.output;
+  // A suite Mozilla's intermediate list leaves out.
+  CommandResult weak =
+      shell("echo | " + sClient("-servername a.test -tls1_2 -cipher AES128-SHA256"));
+  EXPECT_NE(weak.exit_code, 0) << weak.output;
+  CommandResult v13 = shell("echo | " + sClient("-servername a.test -tls1_3"));
+  EXPECT_NE(v13.output.find("TLSv1.3"), std::string::npos) << v13.output;
+  // ALPN: http/1.1 is offered; h2 alone is refused (RFC 7301 alert).
+  CommandResult alpn = shell("echo | " + sClient("-servername a.test -alpn h2,http/1.1"));
+  EXPECT_NE(alpn.output.find("ALPN protocol: http/1.1"), std::string::npos) << alpn.output;
+  EXPECT_NE(shell("echo | " + sClient("-servername a.test -alpn h2")).exit_code, 0);
+}
+
+TEST_F(TlsTest, PlainHttpOnTheTlsPortGetsA400AndIsClosed) {
+  start(config());
+  RawClient c;
+  ASSERT_TRUE(c.connect(port_));
+  ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+  bool closed = false;
+  const std::string got = c.readUntilClose(3000ms, &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(statusOf(got), 400) << got;
+  EXPECT_NE(got.find("This port speaks HTTPS"), std::string::npos) << got;
+  EXPECT_EQ(backend_.requestCount(), 0);
+}
+
+TEST_F(TlsTest, SessionsResumeAcrossWorkers) {
+  start(config("", /*workers=*/2));
+  const std::string session = pki().path("session-" + std::to_string(port_));
+  // A whole request and its answer, so that s_client reads the TLS 1.3
+  // session ticket (sent after the handshake) before it exits.
+  const std::string request =
+      "printf \"GET / HTTP/1.1\\r\\nHost: a.test\\r\\nConnection: close\\r\\n\\r\\n\" | ";
+  CommandResult first =
+      shell(request + sClient("-servername a.test -tls1_3 -ign_eof -sess_out " + session));
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  ASSERT_NE(first.output.find("proto=https"), std::string::npos) << first.output;
+  // Each reconnection lands on either worker; every one resumes.
+  for (int i = 0; i < 8; ++i) {
+    CommandResult again =
+        shell(request + sClient("-servername a.test -tls1_3 -ign_eof -sess_in " + session));
+    EXPECT_NE(again.output.find("Reused, TLSv1.3"), std::string::npos) << i << "\n" << again.output;
+  }
+}
+
+TEST_F(TlsTest, ClientCertificatesWhenRequired) {
+  start(config("      client_auth: {mode: required, ca: " + pki().path("ca.crt") + "}\n"));
+  const std::string client =
+      "--cert " + pki().path("client.crt") + " --key " + pki().path("client.key");
+  CommandResult with = shell(curl("a.test", client));
+  EXPECT_EQ(with.exit_code, 0) << with.output;
+  EXPECT_EQ(with.output, "proto=https");
+  CommandResult without = shell(curl("a.test"));
+  EXPECT_NE(without.exit_code, 0) << without.output;
+  CommandResult intruder = shell(curl(
+      "a.test", "--cert " + pki().path("intruder.crt") + " --key " + pki().path("intruder.key")));
+  EXPECT_NE(intruder.exit_code, 0) << intruder.output;
+  EXPECT_EQ(backend_.requestCount(), 1);
+}
+
+TEST_F(TlsTest, HandshakeTimeoutClosesASilentClient) {
+  start(config("      handshake_timeout: 500ms\n"));
+  RawClient c;
+  ASSERT_TRUE(c.connect(port_));
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_TRUE(c.closedByPeer(3000ms));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2000ms);
+}
+
+TEST_F(TlsTest, BadCertificatesAreLocatedConfigErrors) {
+  TempDir dir;
+  const auto check = [&](const std::string& certificates) {
+    const std::string path = dir.write("sluice.yaml", config("", 1, certificates));
+    return runSluice({"-t", "-c", path});
+  };
+  CommandResult missing =
+      check("        - {cert: /nonexistent/site.crt, key: " + pki().path("a.key") + "}\n");
+  EXPECT_EQ(missing.exit_code, 1);
+  // Line and column of the cert value itself.
+  EXPECT_NE(missing.output.find("sluice.yaml:10:18: "), std::string::npos) << missing.output;
+  EXPECT_NE(missing.output.find("listeners[0].tls.certificates[0].cert: cannot read certificate "
+                                "/nonexistent/site.crt: No such file or directory"),
+            std::string::npos)
+      << missing.output;
+  CommandResult mismatch =
+      check("        - {cert: " + pki().path("a.crt") + ", key: " + pki().path("c.key") + "}\n");
+  EXPECT_EQ(mismatch.exit_code, 1);
+  EXPECT_NE(mismatch.output.find("does not match certificate"), std::string::npos)
+      << mismatch.output;
+  CommandResult good = check("");
+  EXPECT_EQ(good.exit_code, 0) << good.output;
+}
+
+TEST_F(TlsTest, RouteHostsNeedACertificateName) {
+  TempDir dir;
+  std::string yaml = config();
+  const std::string routes = "    routes:\n      - upstream: app\n";
+  yaml.replace(yaml.find(routes), routes.size(),
+               "    routes:\n      - match: {host: d.test}\n        upstream: app\n");
+  CommandResult r = runSluice({"-t", "-c", dir.write("sluice.yaml", yaml)});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("no certificate of this listener is valid for \"d.test\""),
+            std::string::npos)
+      << r.output;
+}
+
+// Reload re-reads the certificates; a broken one refuses the reload and
+// the old generation keeps serving with the old certificate.
+TEST_F(TlsTest, ReloadRenewsCertificatesAndRefusesBrokenOnes) {
+  TempDir files;
+  const std::string cert = files.path() + "/site.crt";
+  const std::string key = files.path() + "/site.key";
+  const auto install = [&](const std::string& name) {
+    ASSERT_EQ(shell("cp " + pki().path(name + ".crt") + " " + cert + " && cp " +
+                    pki().path(name + ".key") + " " + key)
+                  .exit_code,
+              0);
+  };
+  install("a");
+  const std::string certificates = "        - {cert: " + cert + ", key: " + key + "}\n";
+  start(config("", 1, certificates));
+  const auto serial = [&] {
+    return shell("echo | " + sClient("-servername a.test") + " | openssl x509 -noout -serial")
+        .output;
+  };
+  const std::string before = serial();
+  ASSERT_NE(before.find("serial="), std::string::npos) << before;
+  // A key that does not match: refused, the old certificate still served.
+  ASSERT_EQ(shell("cp " + pki().path("c.key") + " " + key).exit_code, 0);
+  CommandResult refused = runSluice({"-s", "reload", "-c", sluice_.dir().path() + "/sluice.yaml"});
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("does not match"), std::string::npos) << refused.output;
+  EXPECT_EQ(serial(), before);
+  // The master refuses it too when signalled directly (no -s pre-check).
+  ::kill(sluice_.pid(), SIGHUP);
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (sluice_.errorLog().find("reload failed") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_NE(sluice_.errorLog().find("reload failed"), std::string::npos) << sluice_.errorLog();
+  EXPECT_EQ(serial(), before);
+  EXPECT_EQ(shell(curl("a.test")).output, "proto=https");
+  // A renewed certificate (same names, new serial): served after reload.
+  install("a2");
+  CommandResult renewed = runSluice({"-s", "reload", "-c", sluice_.dir().path() + "/sluice.yaml"});
+  EXPECT_EQ(renewed.exit_code, 0) << renewed.output;
+  const std::string after = serial();
+  EXPECT_NE(after, before);
+  EXPECT_NE(after.find("serial="), std::string::npos) << after;
+}
+
+}  // namespace
+}  // namespace sluice::testing
