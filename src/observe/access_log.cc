@@ -236,6 +236,19 @@ void AccessLog::appendJson(const AccessRecord& r) {
   appendJsonString(r.user_agent, &out);
   out.append(",\"upstream\":");
   appendJsonString(r.upstream, &out);
+  if (!r.tls_protocol.empty()) {
+    // Only on TLS listeners: protocol, cipher, the SNI the client sent, and
+    // the verified client certificate's subject (mTLS), as nginx's
+    // $ssl_protocol, $ssl_cipher, $ssl_server_name, $ssl_client_s_dn.
+    out.append(",\"tls_protocol\":");
+    appendJsonString(r.tls_protocol, &out);
+    out.append(",\"tls_cipher\":");
+    appendJsonString(r.tls_cipher, &out);
+    out.append(",\"tls_server_name\":");
+    appendJsonString(r.tls_server_name, &out);
+    out.append(",\"tls_client_subject\":");
+    appendJsonString(r.tls_client_subject, &out);
+  }
   out.append("}\n");
 }
 

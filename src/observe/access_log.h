@@ -31,6 +31,11 @@ struct AccessRecord {
   std::string_view upstream;  // server address, empty when sluice answered itself
   std::chrono::system_clock::time_point started;
   std::chrono::microseconds duration{0};
+  // TLS listeners only (empty otherwise).
+  std::string_view tls_protocol;
+  std::string_view tls_cipher;
+  std::string_view tls_server_name;
+  std::string_view tls_client_subject;
 };
 
 class AccessLog {

@@ -16,6 +16,10 @@ void AccessLogObserver::onRequestFinished(const RequestRecord& record) {
   line.upstream = record.server;
   line.started = record.started;
   line.duration = record.duration;
+  line.tls_protocol = record.tls_protocol;
+  line.tls_cipher = record.tls_cipher;
+  line.tls_server_name = record.tls_server_name;
+  line.tls_client_subject = record.tls_client_subject;
   log_.append(line);
 }
 

@@ -58,10 +58,11 @@ struct RequestRecord {
   std::chrono::microseconds duration{0};              // first byte in to last byte queued
   std::chrono::microseconds upstream_connect{-1};     // -1 = no connect was made
   std::chrono::microseconds upstream_first_byte{-1};  // request sent → first response byte
-  // TLS, once listeners speak it.
+  // TLS listeners only (empty otherwise).
   std::string_view tls_protocol;
   std::string_view tls_cipher;
   std::string_view tls_server_name;
+  std::string_view tls_client_subject;  // verified client certificate (mTLS)
 };
 
 class RequestObserver {

@@ -805,6 +805,12 @@ void ServerConnection::notifyObservers() {
   if (recorded_ || (phase_ != Phase::kRequest && phase_ != Phase::kTunnel)) return;
   recorded_ = true;
   record().listener = listener_.name;
+  if (const net::TransportInfo& tls = transportInfo(); tls.secure) {
+    record().tls_protocol = tls.protocol;
+    record().tls_cipher = tls.cipher;
+    record().tls_server_name = tls.server_name;
+    record().tls_client_subject = tls.peer_subject;
+  }
   record().client_ip = client_ip_;
   record().client_port = peer_.port();
   record().duration =

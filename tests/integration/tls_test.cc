@@ -250,6 +250,27 @@ TEST_F(TlsTest, ClientCertificatesWhenRequired) {
   EXPECT_EQ(backend_.requestCount(), 1);
 }
 
+TEST_F(TlsTest, TheAccessLogSaysProtocolCipherSniAndClientSubject) {
+  const std::string log_path = sluice_.dir().path() + "/access.log";
+  std::string yaml =
+      config("      client_auth: {mode: optional, ca: " + pki().path("ca.crt") + "}\n");
+  const std::string off = "access: off";
+  yaml.replace(yaml.find(off), off.size(), "access: " + log_path + ", access_format: json");
+  start(yaml);
+  CommandResult r = shell(curl("a.test", "--tlsv1.3 --cert " + pki().path("client.crt") +
+                                             " --key " + pki().path("client.key")));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(sluice_.stop(SIGTERM), 0);  // flushes the log
+  std::ifstream in(log_path);
+  std::stringstream lines;
+  lines << in.rdbuf();
+  const std::string text = lines.str();
+  EXPECT_NE(text.find("\"tls_protocol\":\"TLSv1.3\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"tls_cipher\":\"TLS_"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"tls_server_name\":\"a.test\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"tls_client_subject\":\"/CN=client.test\""), std::string::npos) << text;
+}
+
 TEST_F(TlsTest, HandshakeTimeoutClosesASilentClient) {
   start(config("      handshake_timeout: 500ms\n"));
   RawClient c;
