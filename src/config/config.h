@@ -125,6 +125,15 @@ struct DirectResponse {
   HeaderList headers;  // names as written
 };
 
+// `redirect:` — answer with a redirect to the same path and query under
+// another scheme, host or port (nginx's `return 308 https://$host$request_uri`).
+struct Redirect {
+  std::string scheme;            // "http" or "https"; empty = the request's
+  int status = 308;              // 301, 302, 303, 307 or 308
+  std::string host;              // empty = the request's host (without its port)
+  std::optional<uint16_t> port;  // unset = none in the Location (the scheme's default)
+};
+
 struct Route {
   // Position among all routes of all listeners in file order (listener 0's
   // routes first): the route's slot in per-route counters.
@@ -132,6 +141,7 @@ struct Route {
   RouteMatch match;
   std::string upstream;                   // set when the action is proxying
   std::optional<DirectResponse> respond;  // set when the action is a direct response
+  std::optional<Redirect> redirect;       // set when the action is a redirect
   // A client that closes its connection while its request is at the
   // upstream: false = cancel the upstream request and log a client abort
   // (499, nginx's default); true = let it finish (nginx's

@@ -936,11 +936,12 @@ class Loader {
       Route route;
       bool has_upstream = false;
       bool has_respond = false;
+      bool has_redirect = false;
       std::vector<Field> rewrite_fields;  // strip_prefix / rewrite_prefix, where written
       walkMap(item,
-              {"match", "upstream", "respond", "ignore_client_abort", "upgrade", "strip_prefix",
-               "rewrite_prefix", "request_headers", "response_headers", "max_body_bytes",
-               "timeouts", "rate_limit"},
+              {"match", "upstream", "respond", "redirect", "ignore_client_abort", "upgrade",
+               "strip_prefix", "rewrite_prefix", "request_headers", "response_headers",
+               "max_body_bytes", "timeouts", "rate_limit"},
               [&](const std::string& key, const Field& value) {
                 if (key == "match") {
                   parseMatch(value, &route.match);
@@ -949,6 +950,10 @@ class Loader {
                   if (readText(value, "an upstream name", &route.upstream)) {
                     upstream_refs_.push_back({route.upstream, value.mark(), value.path});
                   }
+                } else if (key == "redirect") {
+                  has_redirect = true;
+                  route.redirect.emplace();
+                  parseRedirect(value, &*route.redirect);
                 } else if (key == "respond") {
                   has_respond = true;
                   route.respond.emplace();
@@ -985,7 +990,7 @@ class Loader {
               });
       if (rewrite_fields.size() > 1) {
         report(rewrite_fields[1], "a route takes \"strip_prefix\" or \"rewrite_prefix\", not both");
-      } else if (!rewrite_fields.empty() && has_respond) {
+      } else if (!rewrite_fields.empty() && (has_respond || has_redirect)) {
         report(rewrite_fields[0], "path rewrites apply to routes with an \"upstream\"");
       } else if (route.rewrite_prefix && route.match.path_prefix.empty()) {
         report(rewrite_fields[0],
@@ -994,10 +999,18 @@ class Loader {
       if (!route.upgrade.empty() && has_respond) {
         report(item, "\"upgrade\" applies to routes with an \"upstream\", not \"respond\"");
       }
-      if (has_upstream && has_respond) {
-        report(item, "a route takes exactly one action, but has both \"upstream\" and \"respond\"");
-      } else if (!has_upstream && !has_respond) {
-        report(item, "a route needs an action: \"upstream\" or \"respond\"");
+      const int actions = int{has_upstream} + int{has_respond} + int{has_redirect};
+      if (actions > 1) {
+        std::string which;
+        for (const auto& [present, name] :
+             {std::pair{has_upstream, "\"upstream\""}, std::pair{has_respond, "\"respond\""},
+              std::pair{has_redirect, "\"redirect\""}}) {
+          if (present) which += (which.empty() ? "" : " and ") + std::string(name);
+        }
+        report(item, std::string("a route takes exactly one action, but has ") +
+                         (actions == 2 ? "both " : "") + which);
+      } else if (actions == 0) {
+        report(item, "a route needs an action: \"upstream\", \"respond\" or \"redirect\"");
       }
       out->push_back(std::move(route));
     }
@@ -1232,6 +1245,42 @@ class Loader {
       if (!readDuration(value, /*allow_zero=*/false, &d)) return;
       (key == "body" ? t->body : t->response) = d;
     });
+  }
+
+  // `redirect: { scheme: https, status: 308, host: …, port: … }`.
+  void parseRedirect(const Field& f, Redirect* redirect) {
+    if (!expectMap(f)) return;
+    walkMap(f, {"scheme", "status", "host", "port"},
+            [&](const std::string& key, const Field& value) {
+              if (key == "scheme") {
+                auto text = scalar(value, "http or https");
+                if (!text) return;
+                if (*text != "http" && *text != "https") {
+                  report(value, "expected http or https, got " + quote(*text));
+                  return;
+                }
+                redirect->scheme = *text;
+              } else if (key == "status") {
+                uint64_t status = 0;
+                if (!readNumber(value, 301, 308, &status)) return;
+                if (status == 304 || status == 305 || status == 306) {
+                  report(value, "expected a redirect status: 301, 302, 303, 307 or 308");
+                  return;
+                }
+                redirect->status = static_cast<int>(status);
+              } else if (key == "host") {
+                std::string host;
+                if (!readText(value, "a host name", &host)) return;
+                if (host.find_first_of("/?#@ ") != std::string::npos) {
+                  report(value, quote(host) + " is not a host name");
+                  return;
+                }
+                redirect->host = toLower(host);
+              } else if (key == "port") {
+                uint16_t port = 0;
+                if (readNumberAs(value, 1, 65535, &port)) redirect->port = port;
+              }
+            });
   }
 
   void parseRespond(const Field& f, DirectResponse* respond) {

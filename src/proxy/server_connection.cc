@@ -11,6 +11,7 @@
 #include "proxy/direct_response_handler.h"
 #include "proxy/forwarding.h"
 #include "proxy/proxy_handler.h"
+#include "proxy/redirect_handler.h"
 
 namespace sluice::proxy {
 namespace {
@@ -186,7 +187,11 @@ void ServerConnection::beginDrain() {
 // --- reading -------------------------------------------------------------
 
 void ServerConnection::onConnected() {
-  const net::TransportInfo& info = connection_.transport().info();
+  const net::TransportInfo& live = connection_.transport().info();
+  if (live.secure || live.proxied_source || live.proxied_destination) {
+    info_ = std::make_unique<net::TransportInfo>(live);
+  }
+  const net::TransportInfo& info = transportInfo();
   if (info.proxied_source) {
     // The client behind the load balancer, for everything from here on:
     // logs, X-Forwarded-For, limits.
@@ -196,6 +201,11 @@ void ServerConnection::onConnected() {
   if (info.proxied_destination) local_ = std::make_unique<net::Address>(*info.proxied_destination);
   if (listener_.tls) armHeaderTimer();  // the handshake is done: now the request head
   countClientConnection();
+}
+
+const net::TransportInfo& ServerConnection::transportInfo() const {
+  static const net::TransportInfo kPlain;
+  return info_ ? *info_ : kPlain;
 }
 
 const net::Address& ServerConnection::localAddress() {
@@ -294,8 +304,8 @@ void ServerConnection::onPeerClosed() {
         return;
       }
       keep_alive_ = false;
-      if (!response_started_ && handler_ != nullptr && route_ != nullptr && !route_->respond &&
-          !route_->ignore_client_abort) {
+      if (!response_started_ && handler_ != nullptr && route_ != nullptr &&
+          !route_->upstream.empty() && !route_->ignore_client_abort) {
         // TCP shows a closed socket and a half-closed one alike (a FIN).
         // An interim 100 Continue tells them apart without harm: every
         // HTTP/1.1 client must accept unexpected 1xx (RFC 9110 §15.2), a
@@ -406,6 +416,11 @@ void ServerConnection::chooseHandler() {
   }
   if (route->respond) {
     handler_ = std::make_unique<DirectResponseHandler>(*this, *route->respond);
+    handler_->start();
+    return;
+  }
+  if (route->redirect) {
+    handler_ = std::make_unique<RedirectHandler>(*this, *route->redirect);
     handler_->start();
     return;
   }

@@ -66,11 +66,8 @@ class ServerConnection final : public net::ConnectionCallbacks,
   const http::RequestHead& request() const override { return codec_->head(); }
   const net::Address& peer() const override { return peer_; }
   const net::Address& localAddress() override;
-  // The transport's own (it lives as long as the connection): no copy per
-  // connection.
-  const net::TransportInfo& transportInfo() const override {
-    return connection_.transport().info();
-  }
+  // What TLS or a PROXY header taught us; the plain default otherwise.
+  const net::TransportInfo& transportInfo() const override;
   event::EventLoop& loop() const override { return *server_.loop; }
   bool requestComplete() const override { return request_done_; }
   Buffer& beginResponse(int status, std::string_view reason) override;
@@ -134,6 +131,11 @@ class ServerConnection final : public net::ConnectionCallbacks,
   // Looked up when first needed (few requests do: Forwarded, PROXY out),
   // so an idle connection does not carry a second address.
   std::unique_ptr<net::Address> local_;
+  // A copy of the transport's info once it connected, kept only when there
+  // is something in it (TLS, PROXY): it must outlive the transport (closed
+  // first on errors) because records point into it, and plain connections
+  // should not carry 300 bytes of empty strings.
+  std::unique_ptr<net::TransportInfo> info_;
   std::unique_ptr<http::ServerCodec> codec_;  // while a request is in progress
   std::unique_ptr<RequestHandler> handler_;   // the current request's
   const config::Route* route_ = nullptr;      // its route, when one matched

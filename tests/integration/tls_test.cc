@@ -271,6 +271,28 @@ TEST_F(TlsTest, TheAccessLogSaysProtocolCipherSniAndClientSubject) {
   EXPECT_NE(text.find("\"tls_client_subject\":\"/CN=client.test\""), std::string::npos) << text;
 }
 
+// A plain listener sends clients to the TLS one: same host, path and query.
+TEST_F(TlsTest, RedirectRouteSendsPlainClientsToHttps) {
+  const int plain = freePort();
+  std::string yaml = config();
+  yaml.replace(yaml.find("upstreams:"), 0,
+               "  - name: plain\n    address: 127.0.0.1:" + std::to_string(plain) +
+                   "\n    routes:\n      - redirect: {scheme: https, port: " +
+                   std::to_string(port_) + "}\n");
+  start(yaml);
+  const std::string resolve = " --resolve a.test:" + std::to_string(plain) +
+                              ":127.0.0.1 --resolve a.test:" + std::to_string(port_) +
+                              ":127.0.0.1 ";
+  CommandResult head =
+      shell("curl -sS --max-time 5 -o /dev/null -w \"%{http_code} %{redirect_url}\"" + resolve +
+            "\"http://a.test:" + std::to_string(plain) + "/x/y?z=1\"");
+  EXPECT_EQ(head.output, "308 https://a.test:" + std::to_string(port_) + "/x/y?z=1") << head.output;
+  CommandResult followed = shell("curl -sS --max-time 5 -L --cacert " + pki().path("ca.crt") +
+                                 resolve + "http://a.test:" + std::to_string(plain) + "/x");
+  EXPECT_EQ(followed.output, "proto=https") << followed.output;
+  EXPECT_EQ(backend_.requestCount(), 1);  // the redirect itself forwarded nothing
+}
+
 TEST_F(TlsTest, HandshakeTimeoutClosesASilentClient) {
   start(config("      handshake_timeout: 500ms\n"));
   RawClient c;

@@ -594,7 +594,7 @@ upstreams:
     servers: [{address: 127.0.0.1:9001}]
 )"),
               ElementsAre("t.yaml:4:9: listeners[0].routes[0]: a route needs an action: "
-                          "\"upstream\" or \"respond\"",
+                          "\"upstream\", \"respond\" or \"redirect\"",
                           "t.yaml:5:9: listeners[0].routes[1]: a route takes exactly one action, "
                           "but has both \"upstream\" and \"respond\""));
 }
@@ -1324,6 +1324,38 @@ TEST(LoaderTest, TlsSettingsAreCheckedAndLocated) {
                                     "in this release")));
   EXPECT_THAT(errorsOf(with("      certificates: [{key: /x.key}]\n")),
               ElementsAre(HasSubstr("missing required key \"cert\"")));
+}
+
+}  // namespace
+}  // namespace sluice::config
+
+namespace sluice::config {
+namespace {
+
+TEST(LoaderTest, RedirectRoutes) {
+  const auto with = [](const std::string& route) {
+    return "listeners:\n  - address: 127.0.0.1:8080\n    routes:\n      - " + route + "\n";
+  };
+  auto config =
+      loadOk(with("redirect: {scheme: https, status: 301, host: Example.COM, port: 8443}"));
+  ASSERT_TRUE(config);
+  const Redirect& r = *config->listeners[0].routes[0].redirect;
+  EXPECT_EQ(r.scheme, "https");
+  EXPECT_EQ(r.status, 301);
+  EXPECT_EQ(r.host, "example.com");
+  EXPECT_EQ(r.port, 8443);
+  config = loadOk(with("redirect: {scheme: https}"));
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->listeners[0].routes[0].redirect->status, 308);  // keeps the method
+  EXPECT_EQ(errorOf(with("redirect: {scheme: ftp}")),
+            "t.yaml:4:28: listeners[0].routes[0].redirect.scheme: expected http or https, got "
+            "\"ftp\"");
+  EXPECT_EQ(errorOf(with("redirect: {status: 304}")),
+            "t.yaml:4:28: listeners[0].routes[0].redirect.status: expected a redirect status: "
+            "301, 302, 303, 307 or 308");
+  EXPECT_EQ(errorOf(with("{redirect: {scheme: https}, respond: {status: 200}}")),
+            "t.yaml:4:9: listeners[0].routes[0]: a route takes exactly one action, but has "
+            "both \"respond\" and \"redirect\"");
 }
 
 }  // namespace
