@@ -214,6 +214,16 @@ const char* balancePolicyName(BalancePolicy policy);
 // connection to the upstream, saying who the client is.
 enum class SendProxyProtocol : uint8_t { kOff, kV1, kV2 };
 
+// `passive:` — servers that fail `failures` times in a row (connect
+// failures, timeouts, resets, invalid responses, 5xx) are ejected for
+// `ejection` × the times they were ejected (at most 10×), shared by all
+// workers; never more than `max_ejected_percent` of an upstream at once.
+struct PassiveHealth {
+  uint32_t failures = 5;  // 0 = off
+  Duration ejection{std::chrono::seconds(30)};
+  uint32_t max_ejected_percent = 50;
+};
+
 struct Upstream {
   std::string name;
   SendProxyProtocol send_proxy_protocol = SendProxyProtocol::kOff;
@@ -223,6 +233,7 @@ struct Upstream {
   uint32_t retries = 1;
   Keepalive keepalive;
   UpstreamTimeouts timeouts;
+  PassiveHealth passive;
 };
 
 struct Config {

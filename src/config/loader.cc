@@ -1380,30 +1380,32 @@ class Loader {
   void parseUpstream(const Field& f, Upstream* upstream) {
     if (!expectMap(f)) return;
     bool has_servers = false;
-    walkMap(
-        f,
-        {"balance", "hash", "servers", "retries", "keepalive", "timeouts", "send_proxy_protocol"},
-        [&](const std::string& key, const Field& value) {
-          if (key == "balance") {
-            parseBalance(value, &upstream->balance);
-          } else if (key == "hash") {
-            parseHashKey(value, &upstream->hash);
-          } else if (key == "servers") {
-            has_servers = true;
-            parseServers(value, &upstream->servers);
-          } else if (key == "retries") {
-            readNumberAs(value, 0, kMaxRetries, &upstream->retries);
-          } else if (key == "keepalive") {
-            parseKeepalive(value, &upstream->keepalive);
-          } else if (key == "timeouts") {
-            parseUpstreamTimeouts(value, &upstream->timeouts);
-          } else if (key == "send_proxy_protocol") {
-            std::string version;
-            if (!readChoice(value, {"v1", "v2"}, &version)) return;
-            upstream->send_proxy_protocol =
-                version == "v1" ? SendProxyProtocol::kV1 : SendProxyProtocol::kV2;
-          }
-        });
+    walkMap(f,
+            {"balance", "hash", "servers", "retries", "keepalive", "timeouts",
+             "send_proxy_protocol", "passive"},
+            [&](const std::string& key, const Field& value) {
+              if (key == "balance") {
+                parseBalance(value, &upstream->balance);
+              } else if (key == "hash") {
+                parseHashKey(value, &upstream->hash);
+              } else if (key == "servers") {
+                has_servers = true;
+                parseServers(value, &upstream->servers);
+              } else if (key == "retries") {
+                readNumberAs(value, 0, kMaxRetries, &upstream->retries);
+              } else if (key == "keepalive") {
+                parseKeepalive(value, &upstream->keepalive);
+              } else if (key == "passive") {
+                parsePassive(value, &upstream->passive);
+              } else if (key == "timeouts") {
+                parseUpstreamTimeouts(value, &upstream->timeouts);
+              } else if (key == "send_proxy_protocol") {
+                std::string version;
+                if (!readChoice(value, {"v1", "v2"}, &version)) return;
+                upstream->send_proxy_protocol =
+                    version == "v1" ? SendProxyProtocol::kV1 : SendProxyProtocol::kV2;
+              }
+            });
     if (!has_servers) report(f, "upstream has no servers (add a \"servers\" list)");
   }
 
@@ -1484,6 +1486,33 @@ class Loader {
       if (!has_address) report(item, "missing required key \"address\"");
       out->push_back(std::move(server));
     }
+  }
+
+  // `passive: { failures: 5, ejection: 30s, max_ejected: 50% }` or `off`.
+  void parsePassive(const Field& f, PassiveHealth* passive) {
+    if (f.node.IsScalar() && f.node.Scalar() == "off") {
+      passive->failures = 0;
+      return;
+    }
+    if (!expectMap(f)) return;
+    walkMap(f, {"failures", "ejection", "max_ejected"},
+            [&](const std::string& key, const Field& value) {
+              if (key == "failures") {
+                readNumberAs(value, 0, 1000, &passive->failures);
+              } else if (key == "ejection") {
+                readDuration(value, /*allow_zero=*/false, &passive->ejection);
+              } else if (key == "max_ejected") {
+                auto text = scalar(value, "a percentage like 50%");
+                if (!text) return;
+                uint64_t percent = 0;
+                if (text->size() < 2 || text->back() != '%' ||
+                    !parseUnsigned(text->substr(0, text->size() - 1), 100, &percent, nullptr)) {
+                  report(value, "expected a percentage 0%-100%, got " + quote(*text));
+                  return;
+                }
+                passive->max_ejected_percent = static_cast<uint32_t>(percent);
+              }
+            });
   }
 
   void parseKeepalive(const Field& f, Keepalive* keepalive) {

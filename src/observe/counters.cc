@@ -60,6 +60,7 @@ std::span<const CounterField> ServerCounters::fields() {
       SLUICE_GAUGE(ServerCounters, connections_active),
       SLUICE_GAUGE(ServerCounters, connections_idle),
       SLUICE_COUNTER(ServerCounters, retries),
+      SLUICE_COUNTER(ServerCounters, ejections),
   };
   return kFields;
 }

@@ -88,6 +88,7 @@ struct alignas(kCacheLine) ServerCounters {
   Gauge connections_active{0};  // in use by a request
   Gauge connections_idle{0};    // pooled
   Counter retries{0};           // attempts that were retries
+  Counter ejections{0};         // times this worker ejected the server (passive health)
 
   static std::span<const CounterField> fields();
 };

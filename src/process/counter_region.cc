@@ -10,6 +10,7 @@ namespace {
 static_assert(sizeof(observe::WorkerCounters) % observe::kCacheLine == 0);
 static_assert(sizeof(observe::RouteCounters) % observe::kCacheLine == 0);
 static_assert(sizeof(observe::ServerCounters) % observe::kCacheLine == 0);
+static_assert(sizeof(upstream::ServerHealth) % observe::kCacheLine == 0);
 
 template <typename Counters>
 void zeroGauges(Counters& counters) {
@@ -28,7 +29,8 @@ std::unique_ptr<CounterRegion> CounterRegion::create(uint32_t slots, size_t rout
   const size_t slot_bytes = sizeof(observe::WorkerCounters) +
                             routes * sizeof(observe::RouteCounters) +
                             servers * sizeof(observe::ServerCounters);
-  const size_t bytes = slot_bytes * (slots == 0 ? 1 : slots);
+  const size_t bytes =
+      slot_bytes * (slots == 0 ? 1 : slots) + servers * sizeof(upstream::ServerHealth);
   void* memory = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (memory == MAP_FAILED) return nullptr;
   std::unique_ptr<CounterRegion> region(new CounterRegion(memory, bytes, slots, routes, servers));
@@ -42,6 +44,7 @@ std::unique_ptr<CounterRegion> CounterRegion::create(uint32_t slots, size_t rout
     base += routes * sizeof(observe::RouteCounters);
     new (base) observe::ServerCounters[servers];
   }
+  new (region->slotBase(slots)) upstream::ServerHealth[servers];
   return region;
 }
 
@@ -71,6 +74,10 @@ observe::RouteCounters* CounterRegion::routeCounters(uint32_t slot) const {
 observe::ServerCounters* CounterRegion::serverCounters(uint32_t slot) const {
   return std::launder(reinterpret_cast<observe::ServerCounters*>(
       slotBase(slot) + sizeof(observe::WorkerCounters) + routes_ * sizeof(observe::RouteCounters)));
+}
+
+upstream::ServerHealth* CounterRegion::serverHealth() const {
+  return std::launder(reinterpret_cast<upstream::ServerHealth*>(slotBase(slots_)));
 }
 
 void CounterRegion::resetGauges(uint32_t slot) const {

@@ -3,7 +3,8 @@
 // generation's config: per worker slot, its WorkerCounters, then one
 // RouteCounters per route and one ServerCounters per upstream server (the
 // config's numbering), each cache-line aligned and written by the one worker
-// of that slot. Every worker of the generation and the master can read every
+// of that slot; then one ServerHealth per server, shared by them all. Every
+// worker of the generation and the master can read every
 // slot: least_conn adds up a server's in-flight requests over all of them,
 // and the master folds a finished generation's cumulative counters into the
 // totals carried across reloads (SharedState::carried). A worker respawned
@@ -16,6 +17,7 @@
 #include <memory>
 
 #include "observe/counters.h"
+#include "upstream/server_health.h"
 
 namespace sluice::process {
 
@@ -33,6 +35,9 @@ class CounterRegion {
   observe::WorkerCounters& worker(uint32_t slot) const;
   observe::RouteCounters* routeCounters(uint32_t slot) const;    // routes() of them
   observe::ServerCounters* serverCounters(uint32_t slot) const;  // servers() of them
+  // Passive-health state per server, one for the whole generation (after
+  // the slots), written by any of its workers.
+  upstream::ServerHealth* serverHealth() const;
 
   // Zeroes the gauges of `slot` (a new worker starts with nothing open);
   // cumulative counters are kept.

@@ -106,7 +106,9 @@ Worker::Worker(std::shared_ptr<const config::Config> config, std::vector<int> li
   for (const config::Upstream& upstream : server_.config->upstreams) {
     server_.clusters.emplace(
         upstream.name,
-        std::make_unique<upstream::Cluster>(loop_, upstream, connector_, server_.server_counters));
+        std::make_unique<upstream::Cluster>(
+            loop_, upstream, connector_, server_.server_counters,
+            options_.counters != nullptr ? options_.counters->serverHealth() : nullptr));
   }
   if (const CounterRegion* region = options_.counters) {
     // least_conn counts a server's requests in flight in every worker.

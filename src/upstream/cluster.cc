@@ -1,14 +1,17 @@
 #include "upstream/cluster.h"
 
+#include <algorithm>
 #include <random>
 
+#include "core/log.h"
 #include "upstream/conn_pool.h"
 
 namespace sluice::upstream {
 
 Cluster::Cluster(event::EventLoop& loop, const config::Upstream& config, Connector& connector,
-                 observe::ServerCounters* server_counters)
+                 observe::ServerCounters* server_counters, ServerHealth* health)
     : loop_(loop), config_(config), connector_(connector) {
+  if (health == nullptr) own_health_ = std::vector<ServerHealth>(config.servers.size());
   std::vector<Host*> raw;
   for (const config::UpstreamServer& server : config.servers) {
     auto host = std::make_unique<Host>();
@@ -18,6 +21,7 @@ Cluster::Cluster(event::EventLoop& loop, const config::Upstream& config, Connect
     host->index = server.index;
     host->cluster_index = static_cast<uint32_t>(hosts_.size());
     host->counters = &server_counters[server.index];
+    host->shared_health = health != nullptr ? &health[server.index] : &own_health_[hosts_.size()];
     host->pool = std::make_unique<ConnPool>(loop, *host, config.keepalive.max_idle,
                                             config.keepalive.idle_timeout);
     raw.push_back(host.get());
@@ -64,8 +68,71 @@ void Cluster::attemptDone(Host& host, AttemptOutcome outcome, event::Duration la
     case AttemptOutcome::kCancelled:
       break;
   }
-  if (isFailure(outcome)) ++host.consecutive_failures;
+  if (isFailure(outcome)) {
+    ++host.consecutive_failures;
+    passiveFailure(host);
+  } else if (outcome == AttemptOutcome::kSuccess) {
+    ServerHealth& shared = *host.shared_health;
+    shared.consecutive_failures.store(0, std::memory_order_relaxed);
+    // Back for longer than one ejection: the next one starts from 1× again.
+    const int64_t recovered = shared.recovered_at_ms.load(std::memory_order_relaxed);
+    if (recovered != 0 && nowMs() - recovered > config_.passive.ejection.count()) {
+      shared.ejections.store(0, std::memory_order_relaxed);
+      shared.recovered_at_ms.store(0, std::memory_order_relaxed);
+    }
+  }
   balancer_->onAttemptDone(host, outcome, latency);
+}
+
+int64_t Cluster::nowMs() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(loop_.now().time_since_epoch())
+      .count();
+}
+
+void Cluster::refreshHealth() {
+  if (config_.passive.failures == 0) return;
+  const int64_t now = nowMs();
+  for (auto& host : hosts_) {
+    ServerHealth& shared = *host->shared_health;
+    int64_t until = shared.ejected_until_ms.load(std::memory_order_relaxed);
+    if (until > now) {
+      host->health = HealthState::kEjected;
+      continue;
+    }
+    host->health = HealthState::kHealthy;
+    if (until != 0 && shared.ejected_until_ms.compare_exchange_strong(until, 0)) {
+      shared.recovered_at_ms.store(now, std::memory_order_relaxed);
+      SLUICE_LOG(kInfo, "upstream " + config_.name + ": server " + host->address_text +
+                            " back in service after its ejection");
+    }
+  }
+}
+
+void Cluster::passiveFailure(Host& host) {
+  const config::PassiveHealth& passive = config_.passive;
+  if (passive.failures == 0) return;
+  ServerHealth& shared = *host.shared_health;
+  const uint32_t failures = shared.consecutive_failures.fetch_add(1) + 1;
+  if (failures < passive.failures) return;
+  const int64_t now = nowMs();
+  size_t ejected = 0;
+  for (const auto& other : hosts_) {
+    if (other->shared_health->ejected_until_ms.load(std::memory_order_relaxed) > now) ++ejected;
+  }
+  // Never more than max_ejected of the upstream out (two workers deciding
+  // at the same instant may overshoot by one).
+  if ((ejected + 1) * 100 > passive.max_ejected_percent * hosts_.size()) return;
+  const uint32_t times = std::min<uint32_t>(shared.ejections.load() + 1, 10);
+  int64_t expected = 0;
+  const int64_t until = now + passive.ejection.count() * times;
+  if (!shared.ejected_until_ms.compare_exchange_strong(expected, until)) return;  // another did
+  shared.ejections.store(times, std::memory_order_relaxed);
+  shared.consecutive_failures.store(0, std::memory_order_relaxed);
+  observe::add(host.counters->ejections);
+  host.health = HealthState::kEjected;
+  SLUICE_LOG(kWarn, "upstream " + config_.name + ": server " + host.address_text + " ejected for " +
+                        std::to_string(passive.ejection.count() * times) + "ms after " +
+                        std::to_string(failures) + " failures in a row");
 }
 
 }  // namespace sluice::upstream

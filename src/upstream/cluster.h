@@ -23,8 +23,10 @@ class Cluster {
  public:
   // `server_counters`: the worker's per-server counters, indexed by
   // config::UpstreamServer::index.
+  // `health`: passive-health state by config::UpstreamServer::index, shared
+  // by the workers of the generation; null = this cluster's own.
   Cluster(event::EventLoop& loop, const config::Upstream& config, Connector& connector,
-          observe::ServerCounters* server_counters);
+          observe::ServerCounters* server_counters, ServerHealth* health = nullptr);
   ~Cluster();
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
@@ -37,17 +39,29 @@ class Cluster {
   event::EventLoop& loop() const { return loop_; }
 
   // The host for the next attempt; null when every host has been tried.
-  Host* pick(const PickContext& context) { return balancer_->pick(context); }
+  // Ejected hosts are skipped while others are left.
+  Host* pick(const PickContext& context) {
+    refreshHealth();
+    return balancer_->pick(context);
+  }
   // An attempt on `host` began / ended. Keeps Host::in_flight, the
   // consecutive failure count, the counters and the balancer up to date.
   void attemptStarted(Host& host, bool retry);
   void attemptDone(Host& host, AttemptOutcome outcome, event::Duration latency);
 
  private:
+  int64_t nowMs() const;
+  // Host::health from the shared state; brings back hosts whose ejection
+  // ended (the worker that notices first logs it).
+  void refreshHealth();
+  // Counts a failure against `host`; ejects it after passive.failures in a
+  // row, unless max_ejected would be exceeded.
+  void passiveFailure(Host& host);
   event::EventLoop& loop_;
   const config::Upstream& config_;
   Connector& connector_;
   std::vector<std::unique_ptr<Host>> hosts_;
+  std::vector<ServerHealth> own_health_;  // when no shared state was given
   std::unique_ptr<LoadBalancer> balancer_;
 };
 

@@ -12,6 +12,7 @@
 #include "event/clock.h"
 #include "net/address.h"
 #include "observe/counters.h"
+#include "upstream/server_health.h"
 
 namespace sluice::upstream {
 
@@ -49,6 +50,7 @@ struct Host {
   uint32_t consecutive_failures = 0;
   HealthState health = HealthState::kHealthy;
   observe::ServerCounters* counters = nullptr;  // never null
+  ServerHealth* shared_health = nullptr;        // never null; shared by the generation
   // This server's counters in every worker of the generation (this one's
   // included): least_conn adds up their in_flight.
   std::vector<const observe::ServerCounters*> peers;

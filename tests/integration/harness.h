@@ -155,6 +155,7 @@ struct ProxyConfig {
   int workers = 1;
   std::string balance;  // upstreams.app.balance, when not empty
   std::string hash;     // upstreams.app.hash, when not empty
+  std::string passive;  // upstreams.app.passive, when not empty
 };
 std::string proxyConfigYaml(int listen_port, const ProxyConfig& config);
 

@@ -879,6 +879,59 @@ TEST_F(ProxyTest, HashByCookieAndUri) {
   }
 }
 
+// --- 8b'. Passive health --------------------------------------------------------------------
+
+// A server that resets every connection is ejected after `failures` in a
+// row, counted over both workers, and then left alone: it sees about
+// `failures` connections, not half of the 40 requests.
+TEST_F(ProxyTest, PassiveHealthEjectsAFailingServerForEveryWorker) {
+  Backend dead([](const ReceivedRequest&, int, int) { return Reply::closeNow(); });
+  Backend good([](const ReceivedRequest&, int, int) { return replyWithName("ok"); });
+  ProxyConfig config;
+  config.workers = 2;
+  config.servers = {{dead.port(), 1}, {good.port(), 1}};
+  config.retries = 0;
+  config.passive = "{failures: 3, ejection: 30s, max_ejected: 50%}";
+  int port = startSluice(config);
+  ASSERT_NE(port, 0);
+  int answered = 0, failed = 0;
+  for (int i = 0; i < 40; ++i) {
+    RawClient c = connectTo(port);
+    ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+    const std::string response = c.readResponse();
+    if (statusOf(response) == 200) {
+      ++answered;
+    } else {
+      EXPECT_EQ(statusOf(response), 502) << response;
+      ++failed;
+    }
+  }
+  // Three failures eject it (two workers deciding at once could add one).
+  EXPECT_GE(dead.connections(), 3);
+  EXPECT_LE(dead.connections(), 4);
+  EXPECT_EQ(failed, dead.connections());
+  EXPECT_EQ(answered + failed, 40);
+  const std::string log = sluice().errorLog();
+  EXPECT_NE(log.find("ejected for 30000ms after 3 failures in a row"), std::string::npos) << log;
+}
+
+TEST_F(ProxyTest, PassiveHealthOffKeepsTryingTheServer) {
+  Backend dead([](const ReceivedRequest&, int, int) { return Reply::closeNow(); });
+  Backend good([](const ReceivedRequest&, int, int) { return replyWithName("ok"); });
+  ProxyConfig config;
+  config.servers = {{dead.port(), 1}, {good.port(), 1}};
+  config.retries = 0;
+  config.passive = "off";
+  int port = startSluice(config);
+  ASSERT_NE(port, 0);
+  for (int i = 0; i < 20; ++i) {
+    RawClient c = connectTo(port);
+    ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+    c.readResponse();
+  }
+  EXPECT_EQ(dead.connections(), 10);  // round robin, every other request
+}
+
 // --- 8c. Out of file descriptors ---------------------------------------------------------
 
 // The lowest descriptor number `pid` has free: with RLIMIT_NOFILE set to it,

@@ -1360,3 +1360,33 @@ TEST(LoaderTest, RedirectRoutes) {
 
 }  // namespace
 }  // namespace sluice::config
+
+namespace sluice::config {
+namespace {
+
+TEST(LoaderTest, PassiveHealth) {
+  const auto with = [](const std::string& passive) {
+    return std::string(kListener) + "upstreams:\n  app:\n    passive: " + passive +
+           "\n    servers: [{address: 127.0.0.1:9001}]\n";
+  };
+  auto config = loadOk(std::string(kListener) +
+                       "upstreams:\n  app:\n    servers: [{address: 127.0.0.1:9001}]\n");
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->upstreams[0].passive.failures, 5u);  // on by default
+  EXPECT_EQ(config->upstreams[0].passive.ejection, std::chrono::seconds(30));
+  EXPECT_EQ(config->upstreams[0].passive.max_ejected_percent, 50u);
+  config = loadOk(with("{failures: 2, ejection: 5s, max_ejected: 30%}"));
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->upstreams[0].passive.failures, 2u);
+  EXPECT_EQ(config->upstreams[0].passive.ejection, std::chrono::seconds(5));
+  EXPECT_EQ(config->upstreams[0].passive.max_ejected_percent, 30u);
+  config = loadOk(with("off"));
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->upstreams[0].passive.failures, 0u);
+  EXPECT_EQ(errorOf(with("{max_ejected: 150%}")),
+            "t.yaml:7:28: upstreams.app.passive.max_ejected: expected a percentage 0%-100%, got "
+            "\"150%\"");
+}
+
+}  // namespace
+}  // namespace sluice::config
