@@ -224,6 +224,25 @@ struct PassiveHealth {
   uint32_t max_ejected_percent = 50;
 };
 
+// `retry_on:` — what makes an attempt worth retrying on another server.
+// Only connect failures are retried for any request; the others only for
+// requests that can be replayed (idempotent method, no body) and whose
+// response has not started.
+struct RetryOn {
+  bool connect_failure = true;
+  bool reset = false;
+  bool timeout = false;
+  std::vector<int> statuses;  // e.g. 502, 503, 504
+};
+
+// `retry_budget:` — retries allowed = ratio × requests + min_per_second ×
+// 10 s, over a sliding 10 s window (Finagle's RetryBudget), per worker.
+struct RetryBudget {
+  bool enabled = true;
+  uint32_t ratio_percent = 20;
+  uint32_t min_per_second = 3;
+};
+
 struct Upstream {
   std::string name;
   SendProxyProtocol send_proxy_protocol = SendProxyProtocol::kOff;
@@ -234,6 +253,9 @@ struct Upstream {
   Keepalive keepalive;
   UpstreamTimeouts timeouts;
   PassiveHealth passive;
+  RetryOn retry_on;
+  std::optional<Duration> per_try_timeout;  // until the response head, per attempt
+  RetryBudget retry_budget;
 };
 
 struct Config {

@@ -1382,7 +1382,7 @@ class Loader {
     bool has_servers = false;
     walkMap(f,
             {"balance", "hash", "servers", "retries", "keepalive", "timeouts",
-             "send_proxy_protocol", "passive"},
+             "send_proxy_protocol", "passive", "retry_on", "per_try_timeout", "retry_budget"},
             [&](const std::string& key, const Field& value) {
               if (key == "balance") {
                 parseBalance(value, &upstream->balance);
@@ -1397,6 +1397,13 @@ class Loader {
                 parseKeepalive(value, &upstream->keepalive);
               } else if (key == "passive") {
                 parsePassive(value, &upstream->passive);
+              } else if (key == "retry_on") {
+                parseRetryOn(value, &upstream->retry_on);
+              } else if (key == "per_try_timeout") {
+                Duration d{};
+                if (readDuration(value, /*allow_zero=*/false, &d)) upstream->per_try_timeout = d;
+              } else if (key == "retry_budget") {
+                parseRetryBudget(value, &upstream->retry_budget);
               } else if (key == "timeouts") {
                 parseUpstreamTimeouts(value, &upstream->timeouts);
               } else if (key == "send_proxy_protocol") {
@@ -1486,6 +1493,60 @@ class Loader {
       if (!has_address) report(item, "missing required key \"address\"");
       out->push_back(std::move(server));
     }
+  }
+
+  // `retry_on: [connect_failure, reset, timeout, 502, 503, 504]`.
+  void parseRetryOn(const Field& f, RetryOn* retry_on) {
+    if (!expectList(f)) return;
+    *retry_on = RetryOn();
+    retry_on->connect_failure = false;
+    for (size_t i = 0; i < f.node.size(); ++i) {
+      const Field item{f.node[i], indexed(f.path, i), f.mark()};
+      auto text = scalar(item, "connect_failure, reset, timeout or a 5xx status");
+      if (!text) continue;
+      uint64_t status = 0;
+      if (*text == "connect_failure") {
+        retry_on->connect_failure = true;
+      } else if (*text == "reset") {
+        retry_on->reset = true;
+      } else if (*text == "timeout") {
+        retry_on->timeout = true;
+      } else if (parseUnsigned(*text, 599, &status, nullptr) && status >= 500) {
+        retry_on->statuses.push_back(static_cast<int>(status));
+      } else {
+        report(item,
+               "expected connect_failure, reset, timeout or a 5xx status, got " + quote(*text));
+      }
+    }
+  }
+
+  // `retry_budget: { ratio: 20%, min_per_second: 3 }` or `off`.
+  void parseRetryBudget(const Field& f, RetryBudget* budget) {
+    if (f.node.IsScalar() && f.node.Scalar() == "off") {
+      budget->enabled = false;
+      return;
+    }
+    if (!expectMap(f)) return;
+    walkMap(f, {"ratio", "min_per_second"}, [&](const std::string& key, const Field& value) {
+      if (key == "ratio") {
+        readPercent(value, &budget->ratio_percent);
+      } else if (key == "min_per_second") {
+        readNumberAs(value, 0, 100000, &budget->min_per_second);
+      }
+    });
+  }
+
+  bool readPercent(const Field& f, uint32_t* out) {
+    auto text = scalar(f, "a percentage like 50%");
+    if (!text) return false;
+    uint64_t percent = 0;
+    if (text->size() < 2 || text->back() != '%' ||
+        !parseUnsigned(text->substr(0, text->size() - 1), 100, &percent, nullptr)) {
+      report(f, "expected a percentage 0%-100%, got " + quote(*text));
+      return false;
+    }
+    *out = static_cast<uint32_t>(percent);
+    return true;
   }
 
   // `passive: { failures: 5, ejection: 30s, max_ejected: 50% }` or `off`.

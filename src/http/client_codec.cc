@@ -72,7 +72,10 @@ void ClientCodec::decode(Buffer& input) {
     }
     return;
   }
-  while (!paused_ && !failed_ && !response_complete_ && (!input.empty() || feed_again_)) {
+  // callbacks_ goes null when the user lets go of this connection from
+  // inside a callback (a retry after a 5xx head): stop decoding then.
+  while (callbacks_ != nullptr && !paused_ && !failed_ && !response_complete_ &&
+         (!input.empty() || feed_again_)) {
     feed_again_ = false;
     if (!input.empty()) response_started_ = true;
     ResponseParser::Result result = parser_.feed(input.data(), input.size());

@@ -27,6 +27,7 @@ std::span<const CounterField> WorkerCounters::fields() {
       SLUICE_COUNTER(WorkerCounters, accept_errors),
       SLUICE_COUNTER(WorkerCounters, access_log_lines_dropped),
       SLUICE_COUNTER(WorkerCounters, requests_limited),
+      SLUICE_COUNTER(WorkerCounters, retry_budget_exhausted),
   };
   return kFields;
 }

@@ -59,7 +59,8 @@ struct alignas(kCacheLine) WorkerCounters {
   Counter bytes_sent{0};        // to clients, including heads
   Counter accept_errors{0};     // accept(2) failures, EMFILE included
   Counter access_log_lines_dropped{0};
-  Counter requests_limited{0};  // 429s from rate_limit / connections_per_client
+  Counter requests_limited{0};        // 429s from rate_limit / connections_per_client
+  Counter retry_budget_exhausted{0};  // retries refused by an upstream's retry_budget
 
   static std::span<const CounterField> fields();
 };

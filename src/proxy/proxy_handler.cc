@@ -1,5 +1,6 @@
 #include "proxy/proxy_handler.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -83,8 +84,14 @@ ProxyHandler::ProxyHandler(Downstream& downstream, ServerContext& server,
                         failAttempt(AttemptOutcome::kTimeout, 504, RequestOutcome::kUpstreamTimeout,
                                     "response timed out", Retry::kNone);
                       }),
-      tunnel_timer_(loop_.timers(), [this] {
-        endTunnel(RequestOutcome::kOk, "no bytes either way within timeouts.tunnel_idle");
+      tunnel_timer_(loop_.timers(),
+                    [this] {
+                      endTunnel(RequestOutcome::kOk,
+                                "no bytes either way within timeouts.tunnel_idle");
+                    }),
+      try_timer_(loop_.timers(), [this] {
+        failAttempt(AttemptOutcome::kTimeout, 504, RequestOutcome::kUpstreamTimeout,
+                    "no response head within per_try_timeout", Retry::kNone);
       }) {}
 
 ProxyHandler::~ProxyHandler() {
@@ -151,6 +158,7 @@ void ProxyHandler::start() {
     // does: the body is wanted as soon as we are ready to stream it.
     downstream_.sendContinue();
   }
+  cluster_.requestStarted();
   connectNext();
 }
 
@@ -168,6 +176,7 @@ void ProxyHandler::connectNext() {
     attempt_open_ = true;
     ++attempts_;
     attempt_start_ = loop_.now();
+    if (config.per_try_timeout) try_timer_.arm(*config.per_try_timeout);
     observe::RequestRecord& record = downstream_.record();
     record.attempts = attempts_;
     record.server_index = static_cast<int32_t>(host_->index);
@@ -183,9 +192,15 @@ void ProxyHandler::connectNext() {
     connection = upstream::UpstreamConnection::open(loop_, *host_, cluster_.connector(), &error);
     if (!connection) {
       SLUICE_LOG(kWarn, describe() + ": connect failed: " + std::strerror(error));
+      try_timer_.cancel();
       endAttempt(AttemptOutcome::kConnectFailure);
       last_failure_status_ = 502;
       last_failure_ = RequestOutcome::kUpstreamUnavailable;
+      if (!retryApproved(config.retry_on.connect_failure)) {
+        state_ = State::kDone;
+        downstream_.sendError(last_failure_status_, last_failure_, "connect failed");
+        return;
+      }
       continue;
     }
     attach(std::move(connection));
@@ -304,6 +319,16 @@ void ProxyHandler::onDownstreamUnblocked() {
 
 void ProxyHandler::onResponseHead(const http::ResponseHead& head) {
   if (state_ == State::kDone) return;
+  try_timer_.cancel();
+  const std::vector<int>& retry_statuses = cluster_.config().retry_on.statuses;
+  if (std::find(retry_statuses.begin(), retry_statuses.end(), head.status) !=
+          retry_statuses.end() &&
+      replayable() && retryApproved(true)) {
+    // Nothing of this answer has reached the client: ask another server.
+    last_failure_status_ = head.status;
+    retryElsewhere(AttemptOutcome::kHttp5xx);
+    return;
+  }
   response_started_ = true;
   armResponseTimer();
   observe::RequestRecord& record = downstream_.record();
@@ -451,7 +476,8 @@ void ProxyHandler::failAttempt(AttemptOutcome outcome, int status, RequestOutcom
     downstream_.abortResponse(why, reason);
     return;
   }
-  if (retry == Retry::kNextHost && state_ == State::kConnecting) {
+  if (retry == Retry::kNextHost && state_ == State::kConnecting &&
+      retryApproved(cluster_.config().retry_on.connect_failure)) {
     // Nothing reached the server: everything queued moves to the next try.
     carry_ = std::move(upstream_->connection().output());
     upstream_->connection().output() = Buffer();
@@ -482,10 +508,40 @@ void ProxyHandler::failAttempt(AttemptOutcome outcome, int status, RequestOutcom
     SLUICE_LOG(kWarn, describe() + ": connect failed: " + std::strerror(error));
     outcome = AttemptOutcome::kConnectFailure;
   }
+  const config::RetryOn& retry_on = cluster_.config().retry_on;
+  const bool wanted = (outcome == AttemptOutcome::kReset && retry_on.reset) ||
+                      (outcome == AttemptOutcome::kTimeout && retry_on.timeout);
+  if (wanted && replayable() && retryApproved(true)) {
+    retryElsewhere(outcome);
+    return;
+  }
   endAttempt(outcome);
   discardUpstream();
   state_ = State::kDone;
   downstream_.sendError(status, why, reason);
+}
+
+bool ProxyHandler::replayable() const {
+  const http::RequestHead& request = downstream_.request();
+  return !response_started_ && request_complete_ && request.framing == http::BodyFraming::kNone &&
+         isIdempotent(request.method) && upgrade_.empty();
+}
+
+bool ProxyHandler::retryApproved(bool reason_enabled) {
+  if (!reason_enabled || attempts_ > cluster_.config().retries) return false;
+  if (tried_.count() >= cluster_.hostCount()) return false;  // never the same server again
+  return cluster_.mayRetry(server_.worker_counters->retry_budget_exhausted);
+}
+
+void ProxyHandler::retryElsewhere(AttemptOutcome outcome) {
+  SLUICE_LOG(kInfo, describe() + ": retrying on another server");
+  stopTimers();
+  endAttempt(outcome);
+  discardUpstream();
+  carry_ = Buffer();  // the head is written again from head_lines_
+  request_sent_all_ = false;
+  state_ = State::kConnecting;
+  connectNext();
 }
 
 void ProxyHandler::endAttempt(AttemptOutcome outcome) {
@@ -563,6 +619,7 @@ void ProxyHandler::stopTimers() {
   connect_timer_.cancel();
   response_timer_.cancel();
   tunnel_timer_.cancel();
+  try_timer_.cancel();
 }
 
 std::string ProxyHandler::describe() const {

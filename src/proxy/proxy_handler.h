@@ -72,6 +72,13 @@ class ProxyHandler final : public RequestHandler, public upstream::UpstreamConne
   void failAttempt(upstream::AttemptOutcome outcome, int status, observe::RequestOutcome why,
                    const std::string& reason, Retry retry);
   bool mayReplayOnFreshConnection() const;
+  // The request can be sent again as it is: complete, idempotent, no body,
+  // no upgrade, and nothing of its response reached the client.
+  bool replayable() const;
+  // Another attempt on another host is allowed: `reason_enabled` (its
+  // retry_on), retries left, an untried host, and the retry budget.
+  bool retryApproved(bool reason_enabled);
+  void retryElsewhere(upstream::AttemptOutcome outcome);
   void endAttempt(upstream::AttemptOutcome outcome);
   void discardUpstream();
   void armResponseTimer();
@@ -100,6 +107,7 @@ class ProxyHandler final : public RequestHandler, public upstream::UpstreamConne
   event::Timer connect_timer_;
   event::Timer response_timer_;
   event::Timer tunnel_timer_;  // timeouts.tunnel_idle
+  event::Timer try_timer_;     // per_try_timeout: attempt start to response head
   event::TimePoint attempt_start_{};
   event::TimePoint request_sent_{};
   State state_ = State::kConnecting;

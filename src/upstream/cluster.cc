@@ -10,7 +10,7 @@ namespace sluice::upstream {
 
 Cluster::Cluster(event::EventLoop& loop, const config::Upstream& config, Connector& connector,
                  observe::ServerCounters* server_counters, ServerHealth* health)
-    : loop_(loop), config_(config), connector_(connector) {
+    : loop_(loop), config_(config), connector_(connector), retry_budget_(config.retry_budget) {
   if (health == nullptr) own_health_ = std::vector<ServerHealth>(config.servers.size());
   std::vector<Host*> raw;
   for (const config::UpstreamServer& server : config.servers) {
@@ -82,6 +82,18 @@ void Cluster::attemptDone(Host& host, AttemptOutcome outcome, event::Duration la
     }
   }
   balancer_->onAttemptDone(host, outcome, latency);
+}
+
+bool Cluster::mayRetry(observe::Counter& exhausted) {
+  const int64_t now = nowMs();
+  if (retry_budget_.tryRetry(now)) return true;
+  observe::add(exhausted);
+  if (now - budget_logged_ms_ >= 1000) {
+    budget_logged_ms_ = now;
+    SLUICE_LOG(kWarn,
+               "upstream " + config_.name + ": retry budget exhausted; answering without retrying");
+  }
+  return false;
 }
 
 int64_t Cluster::nowMs() const {

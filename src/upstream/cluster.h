@@ -16,6 +16,7 @@
 #include "upstream/connector.h"
 #include "upstream/host.h"
 #include "upstream/load_balancer.h"
+#include "upstream/retry_budget.h"
 
 namespace sluice::upstream {
 
@@ -49,6 +50,12 @@ class Cluster {
   void attemptStarted(Host& host, bool retry);
   void attemptDone(Host& host, AttemptOutcome outcome, event::Duration latency);
 
+  // A new request (first attempt): feeds the retry budget.
+  void requestStarted() { retry_budget_.onRequest(nowMs()); }
+  // True if a retry fits the budget; logs (at most once a second) and
+  // counts in `exhausted` when it does not.
+  bool mayRetry(observe::Counter& exhausted);
+
  private:
   int64_t nowMs() const;
   // Host::health from the shared state; brings back hosts whose ejection
@@ -62,6 +69,8 @@ class Cluster {
   Connector& connector_;
   std::vector<std::unique_ptr<Host>> hosts_;
   std::vector<ServerHealth> own_health_;  // when no shared state was given
+  RetryBudget retry_budget_;
+  int64_t budget_logged_ms_ = -1000;
   std::unique_ptr<LoadBalancer> balancer_;
 };
 

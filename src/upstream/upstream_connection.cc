@@ -71,6 +71,7 @@ void UpstreamConnection::onReadable() {
   }
   if (!user_) return;
   codec_.decode(connection_.input());
+  if (user_ == nullptr) return;  // let go of inside a callback
   maybeFinish();
 }
 

@@ -474,6 +474,7 @@ std::string proxyConfigYaml(int listen_port, const ProxyConfig& config) {
   if (!config.balance.empty()) yaml += "    balance: " + config.balance + "\n";
   if (!config.hash.empty()) yaml += "    hash: " + config.hash + "\n";
   if (!config.passive.empty()) yaml += "    passive: " + config.passive + "\n";
+  yaml += config.upstream_extra;
   yaml += "    servers:\n";
   for (const ProxyConfig::Server& server : config.servers) {
     yaml += "      - {address: 127.0.0.1:" + std::to_string(server.port) +

@@ -153,9 +153,10 @@ struct ProxyConfig {
   std::string limits = "{max_header_bytes: 8k, max_headers: 50}";
   std::string trusted_proxies = "[127.0.0.1/32]";
   int workers = 1;
-  std::string balance;  // upstreams.app.balance, when not empty
-  std::string hash;     // upstreams.app.hash, when not empty
-  std::string passive;  // upstreams.app.passive, when not empty
+  std::string balance;         // upstreams.app.balance, when not empty
+  std::string hash;            // upstreams.app.hash, when not empty
+  std::string passive;         // upstreams.app.passive, when not empty
+  std::string upstream_extra;  // more lines for upstreams.app ("    key: value\n")
 };
 std::string proxyConfigYaml(int listen_port, const ProxyConfig& config);
 

@@ -932,6 +932,115 @@ TEST_F(ProxyTest, PassiveHealthOffKeepsTryingTheServer) {
   EXPECT_EQ(dead.connections(), 10);  // round robin, every other request
 }
 
+// --- 8b''. Retries -------------------------------------------------------------------------
+
+struct RetryCase {
+  int ok = 0, passed_5xx = 0, generated_502 = 0, other = 0;
+};
+
+RetryCase sendMany(int port, int n, const std::string& request) {
+  RetryCase r;
+  for (int i = 0; i < n; ++i) {
+    RawClient c;
+    if (!c.connect(port) || !c.send(request)) {
+      ++r.other;
+      continue;
+    }
+    const std::string response = c.readResponse(false, 5000ms);
+    const int status = statusOf(response);
+    if (status == 200) {
+      ++r.ok;
+    } else if (status == 503) {
+      ++r.passed_5xx;
+    } else if (status == 502) {
+      ++r.generated_502;
+    } else {
+      ++r.other;
+    }
+  }
+  return r;
+}
+
+constexpr const char* kGetClose = "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+
+TEST_F(ProxyTest, RetryOnStatusAsksAnotherServerForIdempotentRequestsOnly) {
+  Backend busy(
+      [](const ReceivedRequest&, int, int) { return Reply::send(httpResponse(503, "busy")); });
+  Backend good([](const ReceivedRequest&, int, int) { return replyWithName("ok"); });
+  ProxyConfig config;
+  config.servers = {{busy.port(), 1}, {good.port(), 1}};
+  config.passive = "off";
+  config.upstream_extra = "    retry_on: [connect_failure, 503]\n";
+  int port = startSluice(config);
+  ASSERT_NE(port, 0);
+  const RetryCase gets = sendMany(port, 10, kGetClose);
+  EXPECT_EQ(gets.ok, 10);
+  EXPECT_EQ(busy.requestCount(), 5);  // every other first attempt, each retried
+  // A request with a body is never replayed: the 503 goes to the client.
+  const RetryCase posts = sendMany(
+      port, 4, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc");
+  EXPECT_EQ(posts.ok, 2);
+  EXPECT_EQ(posts.passed_5xx, 2);
+}
+
+TEST_F(ProxyTest, RetryOnResetAndPerTryTimeout) {
+  Backend resetting([](const ReceivedRequest&, int, int) { return Reply::closeNow(); });
+  Backend silent([](const ReceivedRequest&, int, int) { return Reply::silent(); });
+  Backend good([](const ReceivedRequest&, int, int) { return replyWithName("ok"); });
+  ProxyConfig config;
+  config.servers = {{resetting.port(), 1}, {silent.port(), 1}, {good.port(), 1}};
+  config.retries = 2;
+  config.passive = "off";
+  config.upstream_extra =
+      "    retry_on: [connect_failure, reset, timeout]\n"
+      "    per_try_timeout: 300ms\n";
+  int port = startSluice(config);
+  ASSERT_NE(port, 0);
+  const auto started = std::chrono::steady_clock::now();
+  const RetryCase gets = sendMany(port, 6, kGetClose);
+  EXPECT_EQ(gets.ok, 6);
+  // Each silent try costs 300 ms, not timeouts.response (5 s).
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 4s);
+  EXPECT_GE(silent.requestCount(), 2);
+  EXPECT_GE(resetting.requestCount(), 2);
+  // A POST is not replayed after it reached a server.
+  const RetryCase posts = sendMany(
+      port, 3, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx");
+  EXPECT_EQ(posts.ok, 1) << posts.generated_502 << " " << posts.other;
+}
+
+TEST_F(ProxyTest, WithoutRetryOnResetAResetIsA502) {
+  Backend resetting([](const ReceivedRequest&, int, int) { return Reply::closeNow(); });
+  Backend good([](const ReceivedRequest&, int, int) { return replyWithName("ok"); });
+  ProxyConfig config;
+  config.servers = {{resetting.port(), 1}, {good.port(), 1}};
+  config.passive = "off";
+  int port = startSluice(config);
+  ASSERT_NE(port, 0);
+  const RetryCase gets = sendMany(port, 6, kGetClose);
+  EXPECT_EQ(gets.ok, 3);
+  EXPECT_EQ(gets.generated_502, 3);
+}
+
+// A server answering 503 to everything: without a budget every other
+// request is sent twice; with one (no ratio, 1 retry a second: 10 in the
+// 10 s window) retries stop after 10 and the 503s reach the clients.
+TEST_F(ProxyTest, RetryBudgetStopsARetryStorm) {
+  Backend busy(
+      [](const ReceivedRequest&, int, int) { return Reply::send(httpResponse(503, "busy")); });
+  Backend good([](const ReceivedRequest&, int, int) { return replyWithName("ok"); });
+  ProxyConfig config;
+  config.servers = {{busy.port(), 1}, {good.port(), 1}};
+  config.passive = "off";
+  config.upstream_extra = "    retry_on: [503]\n    retry_budget: {ratio: 0%, min_per_second: 1}\n";
+  int port = startSluice(config);
+  ASSERT_NE(port, 0);
+  const RetryCase r = sendMany(port, 60, kGetClose);
+  EXPECT_EQ(r.ok + r.passed_5xx, 60);
+  EXPECT_EQ(r.passed_5xx, 20);  // 30 started at the busy server, 10 retried
+  EXPECT_NE(sluice().errorLog().find("retry budget exhausted"), std::string::npos);
+}
+
 // --- 8c. Out of file descriptors ---------------------------------------------------------
 
 // The lowest descriptor number `pid` has free: with RLIMIT_NOFILE set to it,

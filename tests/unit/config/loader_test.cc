@@ -1390,3 +1390,42 @@ TEST(LoaderTest, PassiveHealth) {
 
 }  // namespace
 }  // namespace sluice::config
+
+namespace sluice::config {
+namespace {
+
+TEST(LoaderTest, RetrySettings) {
+  const auto with = [](const std::string& lines) {
+    return std::string(kListener) + "upstreams:\n  app:\n" + lines +
+           "    servers: [{address: 127.0.0.1:9001}]\n";
+  };
+  auto config = loadOk(with(""));
+  ASSERT_TRUE(config);
+  const Upstream& d = config->upstreams[0];
+  EXPECT_TRUE(d.retry_on.connect_failure);  // today's behaviour by default
+  EXPECT_FALSE(d.retry_on.reset);
+  EXPECT_FALSE(d.per_try_timeout.has_value());
+  EXPECT_TRUE(d.retry_budget.enabled);
+  EXPECT_EQ(d.retry_budget.ratio_percent, 20u);
+  EXPECT_EQ(d.retry_budget.min_per_second, 3u);
+  config =
+      loadOk(with("    retry_on: [reset, timeout, 502, 503]\n    per_try_timeout: 2s\n"
+                  "    retry_budget: {ratio: 10%, min_per_second: 1}\n"));
+  ASSERT_TRUE(config);
+  const Upstream& u = config->upstreams[0];
+  EXPECT_FALSE(u.retry_on.connect_failure);  // the list replaces the default
+  EXPECT_TRUE(u.retry_on.reset);
+  EXPECT_TRUE(u.retry_on.timeout);
+  EXPECT_THAT(u.retry_on.statuses, ElementsAre(502, 503));
+  EXPECT_EQ(u.per_try_timeout, std::chrono::seconds(2));
+  EXPECT_EQ(u.retry_budget.ratio_percent, 10u);
+  config = loadOk(with("    retry_budget: off\n"));
+  ASSERT_TRUE(config);
+  EXPECT_FALSE(config->upstreams[0].retry_budget.enabled);
+  EXPECT_EQ(errorOf(with("    retry_on: [404]\n")),
+            "t.yaml:7:16: upstreams.app.retry_on[0]: expected connect_failure, reset, timeout or "
+            "a 5xx status, got \"404\"");
+}
+
+}  // namespace
+}  // namespace sluice::config
