@@ -256,6 +256,7 @@ struct Upstream {
   RetryOn retry_on;
   std::optional<Duration> per_try_timeout;  // until the response head, per attempt
   RetryBudget retry_budget;
+  std::optional<tls::ClientSettings> tls;  // TLS to the servers (docs/tls.md)
 };
 
 struct Config {

@@ -1380,40 +1380,50 @@ class Loader {
   void parseUpstream(const Field& f, Upstream* upstream) {
     if (!expectMap(f)) return;
     bool has_servers = false;
-    walkMap(f,
-            {"balance", "hash", "servers", "retries", "keepalive", "timeouts",
-             "send_proxy_protocol", "passive", "retry_on", "per_try_timeout", "retry_budget"},
-            [&](const std::string& key, const Field& value) {
-              if (key == "balance") {
-                parseBalance(value, &upstream->balance);
-              } else if (key == "hash") {
-                parseHashKey(value, &upstream->hash);
-              } else if (key == "servers") {
-                has_servers = true;
-                parseServers(value, &upstream->servers);
-              } else if (key == "retries") {
-                readNumberAs(value, 0, kMaxRetries, &upstream->retries);
-              } else if (key == "keepalive") {
-                parseKeepalive(value, &upstream->keepalive);
-              } else if (key == "passive") {
-                parsePassive(value, &upstream->passive);
-              } else if (key == "retry_on") {
-                parseRetryOn(value, &upstream->retry_on);
-              } else if (key == "per_try_timeout") {
-                Duration d{};
-                if (readDuration(value, /*allow_zero=*/false, &d)) upstream->per_try_timeout = d;
-              } else if (key == "retry_budget") {
-                parseRetryBudget(value, &upstream->retry_budget);
-              } else if (key == "timeouts") {
-                parseUpstreamTimeouts(value, &upstream->timeouts);
-              } else if (key == "send_proxy_protocol") {
-                std::string version;
-                if (!readChoice(value, {"v1", "v2"}, &version)) return;
-                upstream->send_proxy_protocol =
-                    version == "v1" ? SendProxyProtocol::kV1 : SendProxyProtocol::kV2;
-              }
-            });
+    Field tls_field;
+    walkMap(
+        f,
+        {"balance", "hash", "servers", "retries", "keepalive", "timeouts", "send_proxy_protocol",
+         "passive", "retry_on", "per_try_timeout", "retry_budget", "tls"},
+        [&](const std::string& key, const Field& value) {
+          if (key == "balance") {
+            parseBalance(value, &upstream->balance);
+          } else if (key == "hash") {
+            parseHashKey(value, &upstream->hash);
+          } else if (key == "servers") {
+            has_servers = true;
+            parseServers(value, &upstream->servers);
+          } else if (key == "retries") {
+            readNumberAs(value, 0, kMaxRetries, &upstream->retries);
+          } else if (key == "keepalive") {
+            parseKeepalive(value, &upstream->keepalive);
+          } else if (key == "passive") {
+            parsePassive(value, &upstream->passive);
+          } else if (key == "retry_on") {
+            parseRetryOn(value, &upstream->retry_on);
+          } else if (key == "per_try_timeout") {
+            Duration d{};
+            if (readDuration(value, /*allow_zero=*/false, &d)) upstream->per_try_timeout = d;
+          } else if (key == "retry_budget") {
+            parseRetryBudget(value, &upstream->retry_budget);
+          } else if (key == "tls") {
+            upstream->tls.emplace();
+            parseUpstreamTls(value, &*upstream->tls);
+            tls_field = value;
+          } else if (key == "timeouts") {
+            parseUpstreamTimeouts(value, &upstream->timeouts);
+          } else if (key == "send_proxy_protocol") {
+            std::string version;
+            if (!readChoice(value, {"v1", "v2"}, &version)) return;
+            upstream->send_proxy_protocol =
+                version == "v1" ? SendProxyProtocol::kV1 : SendProxyProtocol::kV2;
+          }
+        });
     if (!has_servers) report(f, "upstream has no servers (add a \"servers\" list)");
+    if (upstream->tls && upstream->send_proxy_protocol != SendProxyProtocol::kOff) {
+      // The PROXY header must precede the TLS handshake; not built yet.
+      report(tls_field, "send_proxy_protocol together with tls is not supported yet");
+    }
   }
 
   void parseBalance(const Field& f, BalancePolicy* out) {
@@ -1492,6 +1502,43 @@ class Loader {
       });
       if (!has_address) report(item, "missing required key \"address\"");
       out->push_back(std::move(server));
+    }
+  }
+
+  // `upstreams.NAME.tls: { verify, ca, server_name, cert, key }`.
+  void parseUpstreamTls(const Field& f, tls::ClientSettings* settings) {
+    if (!expectMap(f)) return;
+    Field ca_field, cert_field;
+    walkMap(f, {"verify", "ca", "server_name", "cert", "key"},
+            [&](const std::string& key, const Field& value) {
+              if (key == "verify") {
+                readBool(value, &settings->verify);
+              } else if (key == "ca") {
+                ca_field = value;
+                readText(value, "a CA bundle file (PEM)", &settings->ca);
+              } else if (key == "server_name") {
+                readText(value, "a host name", &settings->server_name);
+              } else if (key == "cert") {
+                cert_field = value;
+                readText(value, "a certificate file (PEM)", &settings->client_certificate.cert);
+              } else if (key == "key") {
+                readText(value, "a private key file (PEM)", &settings->client_certificate.key);
+              }
+            });
+    std::string error;
+    if (!settings->ca.empty() && !tls::inspectCaBundle(settings->ca, &error))
+      report(ca_field, error);
+    const tls::CertificateFiles& client = settings->client_certificate;
+    if (client.cert.empty() != client.key.empty()) {
+      report(f, "a client certificate needs both \"cert\" and \"key\"");
+    } else if (!client.cert.empty()) {
+      tls::CertificateFacts facts;
+      if (!tls::inspectCertificate(client, &facts, &error)) report(cert_field, error);
+    }
+    if (!settings->verify) {
+      warn(f,
+           "verify: false — the servers' certificates are not checked; anyone on the path "
+           "can read and change the traffic");
     }
   }
 

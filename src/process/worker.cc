@@ -104,11 +104,20 @@ Worker::Worker(std::shared_ptr<const config::Config> config, std::vector<int> li
     server_.listeners.push_back(std::move(admin));
   }
   for (const config::Upstream& upstream : server_.config->upstreams) {
+    std::shared_ptr<const tls::ClientContext> upstream_tls;
+    if (upstream.tls) {
+      std::string tls_error;
+      upstream_tls = tls::ClientContext::create(*upstream.tls, &tls_error);
+      if (!upstream_tls && start_error_.empty()) {
+        start_error_ = "upstream " + upstream.name + ": TLS: " + tls_error;
+      }
+    }
     server_.clusters.emplace(
         upstream.name,
         std::make_unique<upstream::Cluster>(
             loop_, upstream, connector_, server_.server_counters,
-            options_.counters != nullptr ? options_.counters->serverHealth() : nullptr));
+            options_.counters != nullptr ? options_.counters->serverHealth() : nullptr,
+            std::move(upstream_tls)));
   }
   if (const CounterRegion* region = options_.counters) {
     // least_conn counts a server's requests in flight in every worker.

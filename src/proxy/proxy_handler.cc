@@ -435,7 +435,10 @@ void ProxyHandler::onUpstreamClosed(int error) {
     const bool timed_out = error == ETIMEDOUT;
     failAttempt(AttemptOutcome::kConnectFailure, timed_out ? 504 : 502,
                 timed_out ? RequestOutcome::kUpstreamTimeout : RequestOutcome::kUpstreamUnavailable,
-                std::string("connect failed: ") + std::strerror(error != 0 ? error : ECONNRESET),
+                std::string("connect failed: ") +
+                    (upstream_->connection().failureReason().empty()
+                         ? std::string(std::strerror(error != 0 ? error : ECONNRESET))
+                         : upstream_->connection().failureReason()),
                 Retry::kNextHost);
     return;
   }

@@ -40,4 +40,13 @@ struct ServerSettings {
   std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
 };
 
+// `upstreams.NAME.tls`: TLS to the servers, verified unless told not to.
+struct ClientSettings {
+  bool verify = true;
+  std::string ca;                       // PEM bundle; empty = the system's trust store
+  std::string server_name;              // SNI and the name to verify; empty = the server's IP
+  CertificateFiles client_certificate;  // both empty = none (no mTLS to the server)
+  uint16_t min_version = 0x0303;
+};
+
 }  // namespace sluice::tls

@@ -33,6 +33,12 @@ TlsTransport::TlsTransport(std::unique_ptr<net::Transport> inner, const ServerCo
   info_.secure = true;
 }
 
+TlsTransport::TlsTransport(std::unique_ptr<net::Transport> inner, SSL* client_ssl)
+    : inner_(std::move(inner)), ssl_(client_ssl), server_(false) {
+  if (ssl_ != nullptr) SSL_set_fd(ssl_, inner_->fd());
+  info_.secure = true;
+}
+
 TlsTransport::~TlsTransport() {
   if (ssl_ != nullptr) SSL_free(ssl_);
 }
@@ -67,10 +73,19 @@ IoResult TlsTransport::handshake() {
     reason_ = "cannot create a TLS session: " + takeOpensslErrors();
     return IoResult::failed(ENOMEM);
   }
-  if (!checked_first_byte_ && refusedPlainHttp()) return IoResult::failed(EPROTO);
+  if (server_ && !checked_first_byte_ && refusedPlainHttp()) return IoResult::failed(EPROTO);
   ERR_clear_error();
   const int ret = SSL_do_handshake(ssl_);
-  if (ret != 1) return fromSslError(ret, "handshake");
+  if (ret != 1) {
+    IoResult r = fromSslError(ret, "handshake");
+    if (r.isError() && !server_ && SSL_get_verify_result(ssl_) != X509_V_OK) {
+      // The one failure an operator must be able to read: why the
+      // upstream's certificate was refused.
+      reason_ = std::string("upstream certificate refused: ") +
+                X509_verify_cert_error_string(SSL_get_verify_result(ssl_));
+    }
+    return r;
+  }
   info_.protocol = SSL_get_version(ssl_);
   info_.cipher = SSL_get_cipher_name(ssl_);
   if (const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name)) {

@@ -12,14 +12,19 @@
 #include <string>
 
 #include "net/transport.h"
+#include "tls/client_context.h"
 #include "tls/server_context.h"
 
 namespace sluice::tls {
 
 class TlsTransport final : public net::Transport {
  public:
-  // `context` outlives the transport (the worker's listener holds it).
+  // Server side; `context` outlives the transport (the worker's listener
+  // holds it).
   TlsTransport(std::unique_ptr<net::Transport> inner, const ServerContext& context);
+  // Client side (to an upstream): `ssl` is in connect state with its SNI
+  // and verification set (ClientContext::newSsl); the transport owns it.
+  TlsTransport(std::unique_ptr<net::Transport> inner, SSL* client_ssl);
   ~TlsTransport() override;
 
   int fd() const override { return inner_->fd(); }
@@ -39,6 +44,7 @@ class TlsTransport final : public net::Transport {
 
   std::unique_ptr<net::Transport> inner_;
   SSL* ssl_ = nullptr;
+  bool server_ = true;
   bool inner_done_ = false;
   bool checked_first_byte_ = false;
   bool close_notify_sent_ = false;

@@ -9,8 +9,10 @@
 namespace sluice::upstream {
 
 Cluster::Cluster(event::EventLoop& loop, const config::Upstream& config, Connector& connector,
-                 observe::ServerCounters* server_counters, ServerHealth* health)
+                 observe::ServerCounters* server_counters, ServerHealth* health,
+                 std::shared_ptr<const tls::ClientContext> tls)
     : loop_(loop), config_(config), connector_(connector), retry_budget_(config.retry_budget) {
+  if (tls) tls_connector_ = std::make_unique<TlsConnector>(connector, std::move(tls));
   if (health == nullptr) own_health_ = std::vector<ServerHealth>(config.servers.size());
   std::vector<Host*> raw;
   for (const config::UpstreamServer& server : config.servers) {

@@ -26,8 +26,10 @@ class Cluster {
   // config::UpstreamServer::index.
   // `health`: passive-health state by config::UpstreamServer::index, shared
   // by the workers of the generation; null = this cluster's own.
+  // `tls`: the upstream's TLS client context (upstreams.NAME.tls), or null.
   Cluster(event::EventLoop& loop, const config::Upstream& config, Connector& connector,
-          observe::ServerCounters* server_counters, ServerHealth* health = nullptr);
+          observe::ServerCounters* server_counters, ServerHealth* health = nullptr,
+          std::shared_ptr<const tls::ClientContext> tls = nullptr);
   ~Cluster();
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
@@ -36,7 +38,7 @@ class Cluster {
   const std::string& name() const { return config_.name; }
   size_t hostCount() const { return hosts_.size(); }
   Host& host(size_t index) { return *hosts_[index]; }
-  Connector& connector() const { return connector_; }
+  Connector& connector() const { return tls_connector_ ? *tls_connector_ : connector_; }
   event::EventLoop& loop() const { return loop_; }
 
   // The host for the next attempt; null when every host has been tried.
@@ -70,6 +72,7 @@ class Cluster {
   std::vector<std::unique_ptr<Host>> hosts_;
   std::vector<ServerHealth> own_health_;  // when no shared state was given
   RetryBudget retry_budget_;
+  std::unique_ptr<TlsConnector> tls_connector_;
   int64_t budget_logged_ms_ = -1000;
   std::unique_ptr<LoadBalancer> balancer_;
 };

@@ -1,5 +1,7 @@
 #include "upstream/connector.h"
 
+#include "tls/tls_transport.h"
+
 #include "net/raw_transport.h"
 #include "net/socket.h"
 
@@ -16,6 +18,17 @@ std::unique_ptr<net::Transport> SocketConnector::connect(const net::Address& add
   // checks SO_ERROR on the first writable edge, which epoll reports as soon
   // as the fd is registered.
   return std::make_unique<net::RawTransport>(fd, /*connecting=*/true);
+}
+
+std::unique_ptr<net::Transport> TlsConnector::connect(const net::Address& address, int* error) {
+  std::unique_ptr<net::Transport> raw = inner_.connect(address, error);
+  if (!raw) return nullptr;
+  SSL* ssl = context_->newSsl(address.ipText());
+  if (ssl == nullptr) {
+    *error = ENOMEM;
+    return nullptr;
+  }
+  return std::make_unique<tls::TlsTransport>(std::move(raw), ssl);
 }
 
 }  // namespace sluice::upstream

@@ -8,6 +8,7 @@
 
 #include "net/address.h"
 #include "net/transport.h"
+#include "tls/client_context.h"
 
 namespace sluice::upstream {
 
@@ -22,6 +23,20 @@ class Connector {
 class SocketConnector final : public Connector {
  public:
   std::unique_ptr<net::Transport> connect(const net::Address& address, int* error) override;
+};
+
+// TLS over another connector's transports (`upstreams.NAME.tls`): the
+// handshake is part of connecting, so a refused certificate is a connect
+// failure of that server.
+class TlsConnector final : public Connector {
+ public:
+  TlsConnector(Connector& inner, std::shared_ptr<const tls::ClientContext> context)
+      : inner_(inner), context_(std::move(context)) {}
+  std::unique_ptr<net::Transport> connect(const net::Address& address, int* error) override;
+
+ private:
+  Connector& inner_;
+  std::shared_ptr<const tls::ClientContext> context_;
 };
 
 }  // namespace sluice::upstream

@@ -293,6 +293,46 @@ TEST_F(TlsTest, RedirectRouteSendsPlainClientsToHttps) {
   EXPECT_EQ(backend_.requestCount(), 1);  // the redirect itself forwarded nothing
 }
 
+// sluice in front of a TLS upstream (another sluice with a TLS listener):
+// verified by default, against server_name (or the address).
+TEST_F(TlsTest, UpstreamTlsIsVerifiedByDefault) {
+  start(config());
+  const auto front = [&](const std::string& tls) {
+    const int port = freePort();
+    auto process = std::make_unique<SluiceProcess>();
+    const std::string yaml =
+        "workers: 1\nshutdown_timeout: 1s\nlog: {level: debug, error: stderr, access: off}\n"
+        "listeners:\n  - address: 127.0.0.1:" +
+        std::to_string(port) +
+        "\n    routes: [{upstream: secure}]\n"
+        "upstreams:\n  secure:\n    retries: 0\n    passive: off\n    tls: " +
+        tls + "\n    servers: [{address: 127.0.0.1:" + std::to_string(port_) + "}]\n";
+    EXPECT_TRUE(process->start(yaml, port)) << process->errorLog();
+    RawClient c;
+    EXPECT_TRUE(c.connect(port));
+    c.send("GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    const std::string response = c.readResponse();
+    const std::string log = process->errorLog();
+    EXPECT_EQ(process->stop(SIGTERM), 0);
+    return std::make_pair(response, log);
+  };
+  const std::string ca = pki().path("ca.crt");
+  auto [ok, ok_log] = front("{ca: " + ca + ", server_name: a.test}");
+  EXPECT_EQ(statusOf(ok), 200) << ok << ok_log;
+  EXPECT_NE(ok.find("proto=https"), std::string::npos) << ok;
+  auto [untrusted, untrusted_log] = front("{server_name: a.test}");  // the system store
+  EXPECT_EQ(statusOf(untrusted), 502) << untrusted;
+  EXPECT_NE(untrusted_log.find("upstream certificate refused"), std::string::npos) << untrusted_log;
+  auto [wrong_name, wrong_name_log] = front("{ca: " + ca + ", server_name: other.test}");
+  EXPECT_EQ(statusOf(wrong_name), 502) << wrong_name;
+  EXPECT_NE(wrong_name_log.find("hostname mismatch"), std::string::npos) << wrong_name_log;
+  auto [by_ip, by_ip_log] = front("{ca: " + ca + "}");  // no IP in the certificate
+  EXPECT_EQ(statusOf(by_ip), 502) << by_ip;
+  auto [unverified, unverified_log] = front("{verify: false}");
+  EXPECT_EQ(statusOf(unverified), 200) << unverified << unverified_log;
+  EXPECT_NE(unverified_log.find("warning: verify: false"), std::string::npos) << unverified_log;
+}
+
 TEST_F(TlsTest, HandshakeTimeoutClosesASilentClient) {
   start(config("      handshake_timeout: 500ms\n"));
   RawClient c;

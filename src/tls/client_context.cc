@@ -1,0 +1,68 @@
+#include "tls/client_context.h"
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "tls/certificate.h"
+
+namespace sluice::tls {
+
+std::unique_ptr<ClientContext> ClientContext::create(const ClientSettings& settings,
+                                                     std::string* error) {
+  std::unique_ptr<ClientContext> self(new ClientContext(settings));
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (ctx == nullptr) {
+    *error = "SSL_CTX_new: " + takeOpensslErrors();
+    return nullptr;
+  }
+  self->ctx_ = ctx;
+  SSL_CTX_set_min_proto_version(ctx, settings.min_version);
+  SSL_CTX_set_options(
+      ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  if (settings.verify) {
+    const int loaded = settings.ca.empty()
+                           ? SSL_CTX_set_default_verify_paths(ctx)
+                           : SSL_CTX_load_verify_locations(ctx, settings.ca.c_str(), nullptr);
+    if (loaded != 1) {
+      *error = "cannot load CA certificates " +
+               (settings.ca.empty() ? std::string("(system store)") : settings.ca) + ": " +
+               takeOpensslErrors();
+      return nullptr;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  } else {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  }
+  const CertificateFiles& client = settings.client_certificate;
+  if (!client.cert.empty()) {
+    if (SSL_CTX_use_certificate_chain_file(ctx, client.cert.c_str()) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, client.key.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+      *error = "client certificate " + client.cert + ": " + takeOpensslErrors();
+      return nullptr;
+    }
+  }
+  return self;
+}
+
+ClientContext::~ClientContext() {
+  if (ctx_ != nullptr) SSL_CTX_free(ctx_);
+}
+
+SSL* ClientContext::newSsl(const std::string& ip) const {
+  SSL* ssl = SSL_new(ctx_);
+  if (ssl == nullptr) return nullptr;
+  SSL_set_connect_state(ssl);
+  if (!settings_.server_name.empty()) {
+    SSL_set_tlsext_host_name(ssl, settings_.server_name.c_str());
+    if (settings_.verify) SSL_set1_host(ssl, settings_.server_name.c_str());
+  } else if (settings_.verify) {
+    // No name to check: the certificate must name the address (IP SAN).
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ip.c_str());
+  }
+  return ssl;
+}
+
+}  // namespace sluice::tls

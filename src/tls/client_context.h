@@ -1,0 +1,37 @@
+// ClientContext: the OpenSSL client side for one upstream's `tls:` — an
+// SSL_CTX that verifies the server by default (the system's CA store, or
+// `ca`), and the settings each new connection needs (the name to send as
+// SNI and to check the certificate against, or the server's IP address).
+// Built by the worker when it starts; shared by the upstream's
+// connections; single-threaded.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "tls/settings.h"
+
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
+
+namespace sluice::tls {
+
+class ClientContext {
+ public:
+  static std::unique_ptr<ClientContext> create(const ClientSettings& settings, std::string* error);
+  ~ClientContext();
+  ClientContext(const ClientContext&) = delete;
+  ClientContext& operator=(const ClientContext&) = delete;
+
+  // A client SSL for a connection to `ip` (the server's address text,
+  // checked against the certificate's IP SANs when no server_name is set).
+  SSL* newSsl(const std::string& ip) const;
+  const ClientSettings& settings() const { return settings_; }
+
+ private:
+  explicit ClientContext(ClientSettings settings) : settings_(std::move(settings)) {}
+  ClientSettings settings_;
+  SSL_CTX* ctx_ = nullptr;
+};
+
+}  // namespace sluice::tls
