@@ -142,6 +142,10 @@ struct Route {
   std::string upstream;                   // set when the action is proxying
   std::optional<DirectResponse> respond;  // set when the action is a direct response
   std::optional<Redirect> redirect;       // set when the action is a redirect
+  // Send the client's verified certificate to the upstream in this header
+  // (lower-cased; empty = never). The client's own header of that name is
+  // always dropped.
+  std::string client_cert_header;
   // A client that closes its connection while its request is at the
   // upstream: false = cancel the upstream request and log a client abort
   // (499, nginx's default); true = let it finish (nginx's

@@ -939,9 +939,9 @@ class Loader {
       bool has_redirect = false;
       std::vector<Field> rewrite_fields;  // strip_prefix / rewrite_prefix, where written
       walkMap(item,
-              {"match", "upstream", "respond", "redirect", "ignore_client_abort", "upgrade",
-               "strip_prefix", "rewrite_prefix", "request_headers", "response_headers",
-               "max_body_bytes", "timeouts", "rate_limit"},
+              {"match", "upstream", "respond", "redirect", "client_cert_header",
+               "ignore_client_abort", "upgrade", "strip_prefix", "rewrite_prefix",
+               "request_headers", "response_headers", "max_body_bytes", "timeouts", "rate_limit"},
               [&](const std::string& key, const Field& value) {
                 if (key == "match") {
                   parseMatch(value, &route.match);
@@ -950,6 +950,14 @@ class Loader {
                   if (readText(value, "an upstream name", &route.upstream)) {
                     upstream_refs_.push_back({route.upstream, value.mark(), value.path});
                   }
+                } else if (key == "client_cert_header") {
+                  std::string name, error;
+                  if (!readText(value, "a header name", &name)) return;
+                  if (!validHeaderName(name, &error)) {
+                    report(value, error);
+                    return;
+                  }
+                  route.client_cert_header = toLower(name);
                 } else if (key == "redirect") {
                   has_redirect = true;
                   route.redirect.emplace();

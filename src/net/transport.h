@@ -27,6 +27,9 @@ struct TransportInfo {
   std::string cipher;        // "TLS_AES_128_GCM_SHA256"
   std::string server_name;   // SNI the client sent
   std::string peer_subject;  // verified client certificate subject (mTLS)
+  // That certificate as PEM, URL-encoded (nginx's $ssl_client_escaped_cert),
+  // for routes with client_cert_header.
+  std::string peer_certificate;
   // From a PROXY protocol header: who the client really is, and the address
   // it connected to (the load balancer's). Unset without such a header, or
   // when it said LOCAL/UNKNOWN.

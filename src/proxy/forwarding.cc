@@ -123,6 +123,10 @@ void appendUpstreamRequestHead(const http::RequestHead& head, const ForwardedFor
     const bool has_underscore = name.find('_') != std::string::npos;
     if (has_underscore && !forwarded.keep_underscores) continue;
     if (!kept(name)) continue;
+    if (!forwarded.client_cert_header.empty() &&
+        equalsIgnoreCase(name, forwarded.client_cert_header)) {
+      continue;  // only sluice says what certificate the client showed
+    }
     switch (classifyForwardingHeader(name)) {
       case ForwardingHeader::kXForwardedFor:
         if (forwarded.peer_trusted) {
@@ -182,6 +186,9 @@ void appendUpstreamRequestHead(const http::RequestHead& head, const ForwardedFor
     appendHeader("X-Request-Id", forwarded.request_id, out);
   }
   if (rules != nullptr) appendRuleHeaders(*rules, forwarded.rule_context, out);
+  if (!forwarded.client_cert_header.empty() && !forwarded.client_cert.empty()) {
+    appendHeader(forwarded.client_cert_header, forwarded.client_cert, out);
+  }
   if (acceptsTrailers(head)) {
     // TE is hop-by-hop; the client's willingness to take trailers is passed
     // on so that the upstream sends them (gRPC needs it).

@@ -44,6 +44,11 @@ struct ForwardedFor {
   std::string_view target;
   bool keep_underscores = false;           // headers.underscores: keep
   bool keep_untrusted_request_id = false;  // headers.request_id: keep
+  // The route's client_cert_header: always dropped from the client's
+  // headers (so it cannot be forged), and set to `client_cert` (the
+  // verified certificate, URL-encoded PEM) when there is one.
+  std::string_view client_cert_header;
+  std::string_view client_cert;
 };
 
 // Appends the request line and headers for the upstream: origin-form target

@@ -135,6 +135,8 @@ void ProxyHandler::start() {
   forwarded.rule_context = rule_context_;
   forwarded.keep_underscores = headers.keep_underscores;
   forwarded.keep_untrusted_request_id = headers.keep_untrusted_request_id;
+  forwarded.client_cert_header = route_.client_cert_header;
+  forwarded.client_cert = downstream_.transportInfo().peer_certificate;
   if (const http::Header* upgrade = request.find("upgrade");
       upgrade != nullptr && !route_.upgrade.empty() &&
       http::listContainsToken(connectionTokens(request.headers), "upgrade")) {

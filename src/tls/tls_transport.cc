@@ -1,6 +1,7 @@
 #include "tls/tls_transport.h"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/socket.h>
@@ -8,6 +9,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <string_view>
 
 #include "tls/certificate.h"
@@ -24,6 +26,28 @@ constexpr std::string_view kPlainHttpAnswer =
     "This port speaks HTTPS: a plain HTTP request was sent.\n";
 static_assert(std::string_view("This port speaks HTTPS: a plain HTTP request was sent.\n").size() ==
               55);
+
+// PEM with every byte outside [A-Za-z0-9-._~] percent-encoded: one header
+// line, as nginx's $ssl_client_escaped_cert and Envoy's XFCC "Cert=".
+std::string escapedPem(X509* cert) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+  if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1) return {};
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio.get(), &data);
+  std::string out;
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (long i = 0; i < n; ++i) {
+    const unsigned char c = static_cast<unsigned char>(data[i]);
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -96,6 +120,7 @@ IoResult TlsTransport::handshake() {
     char subject[512];
     X509_NAME_oneline(X509_get_subject_name(peer), subject, sizeof subject);
     info_.peer_subject = subject;
+    info_.peer_certificate = escapedPem(peer);
   }
   const unsigned char* alpn = nullptr;
   unsigned int alpn_len = 0;

@@ -333,6 +333,29 @@ TEST_F(TlsTest, UpstreamTlsIsVerifiedByDefault) {
   EXPECT_NE(unverified_log.find("warning: verify: false"), std::string::npos) << unverified_log;
 }
 
+// client_cert_header: the verified certificate reaches the upstream, URL-
+// encoded; a client's own header of that name never does.
+TEST_F(TlsTest, ClientCertificateIsPassedOnOnlyWhenVerified) {
+  Backend echo([](const ReceivedRequest& request, int, int) {
+    return Reply::send(httpResponse(200, "cert=" + request.value("x-client-cert")));
+  });
+  std::string yaml =
+      config("      client_auth: {mode: optional, ca: " + pki().path("ca.crt") + "}\n");
+  const std::string route = "      - upstream: app\n";
+  yaml.replace(yaml.find(route), route.size(),
+               "      - upstream: app\n        client_cert_header: X-Client-Cert\n");
+  const std::string old_backend = "127.0.0.1:" + std::to_string(backend_.port());
+  yaml.replace(yaml.find(old_backend), old_backend.size(),
+               "127.0.0.1:" + std::to_string(echo.port()));
+  start(yaml);
+  CommandResult with = shell(
+      curl("a.test", "--cert " + pki().path("client.crt") + " --key " + pki().path("client.key")));
+  EXPECT_EQ(with.output.rfind("cert=-----BEGIN%20CERTIFICATE-----%0A", 0), 0u) << with.output;
+  EXPECT_NE(with.output.find("-----END%20CERTIFICATE-----%0A"), std::string::npos) << with.output;
+  CommandResult forged = shell(curl("a.test", "-H \"X-Client-Cert: forged\""));
+  EXPECT_EQ(forged.output, "cert=") << forged.output;
+}
+
 TEST_F(TlsTest, HandshakeTimeoutClosesASilentClient) {
   start(config("      handshake_timeout: 500ms\n"));
   RawClient c;
