@@ -800,8 +800,17 @@ void ServerConnection::onTransportError(int error) {
   if (!connection_.connected()) {
     // The PROXY header or the TLS handshake failed.
     const std::string& reason = connection_.failureReason();
-    SLUICE_LOG(kWarn, "client " + peer_.toString() + ": connection refused before HTTP: " +
-                          (reason.empty() ? std::string(std::strerror(error)) : reason));
+    // A client that connects and leaves without a word (a port probe, a
+    // health check of the TCP port) is not worth a warning.
+    const bool just_left = reason.empty() && (error == ECONNABORTED || error == ECONNRESET);
+    const std::string message = "client " + peer_.toString() +
+                                ": connection refused before HTTP: " +
+                                (reason.empty() ? std::string(std::strerror(error)) : reason);
+    if (just_left) {
+      SLUICE_LOG(kDebug, message);
+    } else {
+      SLUICE_LOG(kWarn, message);
+    }
   } else if (error == ETIMEDOUT) {
     SLUICE_LOG(kInfo, "client " + peer_.toString() + ": send timed out, closing");
   } else if (in_request) {
