@@ -36,6 +36,8 @@ listeners:
       - match: { path_prefix: /ws }
         upstream: app
         upgrade: [websocket]
+      - match: { path_prefix: /retry }
+        upstream: retrying
       - match: { path_prefix: /quick }
         upstream: app
         timeouts: { response: 500ms, body: 1s }
@@ -49,6 +51,11 @@ upstreams:
     servers: [{ address: 127.0.0.1:9002 }, { address: 127.0.0.1:9003 }]
     retries: 1
     timeouts: { connect: 2s, response: 2s, send: 30s }
+  retrying:
+    servers: [{ address: 127.0.0.1:9004 }, { address: 127.0.0.1:9005 }]
+    retries: 1
+    retry_on: [connect_failure, reset, 503]
+    passive: off
 )";
 
 // What the test keeps of each finished request.
@@ -176,7 +183,7 @@ TEST_F(ProxyMachineTest, KeepAliveRequestsShareOnePooledUpstreamConnection) {
   EXPECT_EQ(recorder_.finished[2].server, "127.0.0.1:9001");
   EXPECT_EQ(recorder_.finished[2].outcome, observe::RequestOutcome::kOk);
   EXPECT_EQ(server_counters_[0].requests.load(), 3u);
-  EXPECT_EQ(route_counters_[4].requests[1].load(), 3u);  // route 4 (app), 2xx
+  EXPECT_EQ(route_counters_[5].requests[1].load(), 3u);  // route 5 (app), 2xx
 }
 
 TEST_F(ProxyMachineTest, PipelinedRequestsGoUpstreamOneAtATimeAndAnswerInOrder) {
@@ -382,6 +389,67 @@ TEST_F(ProxyMachineTest, PostIsNeverReplayedAfterTheKeepAliveRace) {
   client.takeReceived();
   client.send("POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi");
   step();
+  upstream(0).end->reset();
+  step();
+  EXPECT_EQ(connector_.connections(), 1u);
+  EXPECT_TRUE(client.takeReceived().starts_with("HTTP/1.1 502 "));
+}
+
+// retry_on: reset and 503, for a replayable request, before any byte of
+// the response has reached the client — and never otherwise.
+TEST_F(ProxyMachineTest, ResetAfterSendingAGetIsRetriedOnTheOtherServer) {
+  MemoryTransport& client = connectClient();
+  client.send("GET /retry HTTP/1.1\r\nHost: h\r\n\r\n");
+  step();
+  ASSERT_EQ(connector_.connections(), 1u);
+  EXPECT_TRUE(upstream(0).end->takeReceived().starts_with("GET /retry HTTP/1.1\r\n"));
+  upstream(0).end->reset();
+  step();
+  ASSERT_EQ(connector_.connections(), 2u);
+  EXPECT_EQ(upstream(1).address, "127.0.0.1:9005");
+  EXPECT_TRUE(upstream(1).end->takeReceived().starts_with("GET /retry HTTP/1.1\r\n"));
+  upstream(1).end->send(kOk);
+  step();
+  EXPECT_TRUE(client.takeReceived().starts_with("HTTP/1.1 200 "));
+  ASSERT_EQ(recorder_.finished.size(), 1u);
+  EXPECT_EQ(recorder_.finished[0].attempts, 2u);
+}
+
+TEST_F(ProxyMachineTest, A503HeadIsReplacedByTheOtherServersAnswer) {
+  MemoryTransport& client = connectClient();
+  client.send("GET /retry HTTP/1.1\r\nHost: h\r\n\r\n");
+  step();
+  upstream(0).end->takeReceived();
+  upstream(0).end->send("HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy");
+  step();
+  ASSERT_EQ(connector_.connections(), 2u);
+  upstream(1).end->takeReceived();
+  upstream(1).end->send(kOk);
+  step();
+  const std::string got = client.takeReceived();
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 200 ")) << got;
+  EXPECT_EQ(got.find("busy"), std::string::npos) << got;
+}
+
+TEST_F(ProxyMachineTest, AResponseThatStartedIsNeverRetried) {
+  MemoryTransport& client = connectClient();
+  client.send("GET /retry HTTP/1.1\r\nHost: h\r\n\r\n");
+  step();
+  upstream(0).end->takeReceived();
+  upstream(0).end->send("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+  step();
+  upstream(0).end->reset();
+  step();
+  EXPECT_EQ(connector_.connections(), 1u);
+  EXPECT_TRUE(client.takeReceived().starts_with("HTTP/1.1 200 "));
+  EXPECT_TRUE(clientClosed());  // the only honest signal left
+}
+
+TEST_F(ProxyMachineTest, APostIsNotRetriedAfterItReachedAServer) {
+  MemoryTransport& client = connectClient();
+  client.send("POST /retry HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi");
+  step();
+  upstream(0).end->takeReceived();
   upstream(0).end->reset();
   step();
   EXPECT_EQ(connector_.connections(), 1u);
