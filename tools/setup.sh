@@ -13,7 +13,7 @@ LLHTTP_MIN=9.2.1
 PACKAGES=(
   build-essential cmake pkg-config g++ clang libclang-rt-14-dev clang-format
   libssl-dev libyaml-cpp-dev libgtest-dev libgmock-dev
-  curl ca-certificates openssl
+  curl ca-certificates openssl sslscan
   nginx-light haproxy wrk apache2-utils strace python3-websockets python3-matplotlib
 )
 

@@ -3,7 +3,10 @@
 // s_client): SNI, protocol versions, plain HTTP on a TLS port, session
 // resumption across workers, X-Forwarded-Proto, client certificates,
 // located config errors and reloads with broken or renewed certificates.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -233,6 +236,15 @@ TEST_F(TlsTest, SessionsResumeAcrossWorkers) {
         shell(request + sClient("-servername a.test -tls1_3 -ign_eof -sess_in " + session));
     EXPECT_NE(again.output.find("Reused, TLSv1.3"), std::string::npos) << i << "\n" << again.output;
   }
+  // A reload starts new workers; the keys are the master's, so the same
+  // ticket still resumes.
+  CommandResult reload = runSluice({"-s", "reload", "-c", sluice_.dir().path() + "/sluice.yaml"});
+  ASSERT_EQ(reload.exit_code, 0) << reload.output;
+  for (int i = 0; i < 4; ++i) {
+    CommandResult after =
+        shell(request + sClient("-servername a.test -tls1_3 -ign_eof -sess_in " + session));
+    EXPECT_NE(after.output.find("Reused, TLSv1.3"), std::string::npos) << i << "\n" << after.output;
+  }
 }
 
 TEST_F(TlsTest, ClientCertificatesWhenRequired) {
@@ -354,6 +366,80 @@ TEST_F(TlsTest, ClientCertificateIsPassedOnOnlyWhenVerified) {
   EXPECT_NE(with.output.find("-----END%20CERTIFICATE-----%0A"), std::string::npos) << with.output;
   CommandResult forged = shell(curl("a.test", "-H \"X-Client-Cert: forged\""));
   EXPECT_EQ(forged.output, "cert=") << forged.output;
+}
+
+// Bad input before and during the handshake: each is closed with nothing
+// forwarded, the worker survives (the ASan build runs this too).
+TEST_F(TlsTest, GarbageAndTruncatedHandshakesAreClosed) {
+  start(config());
+  // Each is closed (perhaps after a TLS alert), never answered in HTTP.
+  const auto closedWithoutHttp = [&](const std::string& bytes, bool half_close) {
+    RawClient c;
+    EXPECT_TRUE(c.connect(port_));
+    EXPECT_TRUE(c.send(bytes));
+    if (half_close) c.shutdownWrite();
+    bool closed = false;
+    const std::string got = c.readUntilClose(3000ms, &closed);
+    EXPECT_TRUE(closed) << "not closed after " << bytes.size() << " bytes";
+    EXPECT_EQ(got.rfind("HTTP/", 0), std::string::npos) << got;
+  };
+  closedWithoutHttp(std::string("\x16\x03\x01\x00\x05garbagegarbage", 19), false);
+  // The start of a ClientHello record, then the client goes away.
+  closedWithoutHttp(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11), true);
+  closedWithoutHttp(std::string(64, '\0'), false);
+  EXPECT_EQ(backend_.requestCount(), 0);
+  CommandResult r = shell(curl("a.test"));
+  EXPECT_EQ(r.output, "proto=https") << r.output;
+  EXPECT_EQ(sluice_.errorLog().find("killed by signal"), std::string::npos) << sluice_.errorLog();
+}
+
+// An upstream that accepts and resets at once, in the middle of our
+// handshake: 502, the reason logged, the front sluice fine.
+TEST_F(TlsTest, UpstreamThatResetsItsHandshakeIs502) {
+  const int upstream_port = freePort();
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  const int one = 1;
+  ::setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(upstream_port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 16), 0);
+  std::thread resetter([listener] {
+    for (int i = 0; i < 3; ++i) {
+      const int fd = ::accept(listener, nullptr, nullptr);
+      if (fd < 0) return;
+      char buf[512];
+      (void)::recv(fd, buf, sizeof buf, 0);  // the ClientHello
+      const linger reset{1, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+      ::close(fd);  // RST
+    }
+  });
+  const int port = freePort();
+  SluiceProcess front;
+  const std::string yaml =
+      "workers: 1\nshutdown_timeout: 1s\nlog: {level: info, error: stderr, access: off}\n"
+      "listeners:\n  - address: 127.0.0.1:" +
+      std::to_string(port) +
+      "\n    routes: [{upstream: flaky}]\n"
+      "upstreams:\n  flaky:\n    retries: 0\n    passive: off\n    tls: {ca: " +
+      pki().path("ca.crt") +
+      "}\n    servers: [{address: 127.0.0.1:" + std::to_string(upstream_port) + "}]\n";
+  ASSERT_TRUE(front.start(yaml, port)) << front.errorLog();
+  for (int i = 0; i < 3; ++i) {
+    RawClient c;
+    ASSERT_TRUE(c.connect(port));
+    ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+    EXPECT_EQ(statusOf(c.readResponse()), 502);
+  }
+  resetter.join();
+  ::close(listener);
+  EXPECT_NE(front.errorLog().find("connect failed: "), std::string::npos) << front.errorLog();
+  EXPECT_EQ(front.stop(SIGTERM), 0);
+  EXPECT_EQ(sanitizerReport(front.errorLog()), "");
 }
 
 TEST_F(TlsTest, HandshakeTimeoutClosesASilentClient) {
