@@ -148,8 +148,14 @@ class ProxyTest : public ::testing::Test {
 
   // The one worker process of the last sluice started (workers: 1), whose
   // memory is what a transfer costs; the master only supervises.
+  // The listening socket accepts (in the kernel) before the master has
+  // forked its worker, so wait for the worker to appear.
   pid_t workerPid() {
     std::vector<pid_t> children = childProcesses(sluice().pid());
+    for (int i = 0; i < 250 && children.empty(); ++i) {
+      std::this_thread::sleep_for(20ms);
+      children = childProcesses(sluice().pid());
+    }
     EXPECT_EQ(children.size(), 1u);
     return children.empty() ? -1 : children.front();
   }
@@ -1067,7 +1073,14 @@ TEST_F(ProxyTest, AcceptingResumesAfterEmfileWithNoConnectionOpen) {
   ASSERT_NE(port, 0);
   const pid_t worker = workerPid();
   ASSERT_GT(worker, 0);
-  std::this_thread::sleep_for(100ms);  // the start-up probe's connection is gone
+  {
+    // A request answered: the worker is up and has every descriptor it
+    // keeps open (listeners, epoll, pipes) before we count them.
+    RawClient warm = connectTo(port);
+    ASSERT_TRUE(warm.send("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+    ASSERT_EQ(bodyOf(warm.readResponse()), "ok");
+  }
+  std::this_thread::sleep_for(200ms);  // its connections (client and upstream) are closed
   const int limit = lowestFreeFd(worker);
   ASSERT_GT(limit, 0);
   rlimit original{};
