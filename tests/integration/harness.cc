@@ -486,4 +486,13 @@ std::string proxyConfigYaml(int listen_port, const ProxyConfig& config) {
   return yaml;
 }
 
+std::vector<pid_t> waitForChildProcesses(pid_t parent, size_t count) {
+  std::vector<pid_t> children = childProcesses(parent);
+  for (int i = 0; i < 250 && children.size() != count; ++i) {
+    std::this_thread::sleep_for(milliseconds(20));
+    children = childProcesses(parent);
+  }
+  return children;
+}
+
 }  // namespace sluice::testing

@@ -137,6 +137,10 @@ long vmRssKiB(pid_t pid);
 
 // The live child processes of `parent` (e.g. sluice's workers), from /proc.
 std::vector<pid_t> childProcesses(pid_t parent);
+// The same once there are `count` of them (5 s at most): the kernel accepts
+// on the master's listening socket before the master has forked them all,
+// so SluiceProcess::start() can return first.
+std::vector<pid_t> waitForChildProcesses(pid_t parent, size_t count);
 
 // A sluice config with one listener whose every request goes to upstream
 // `app` (the servers below); the fields are YAML flow values.

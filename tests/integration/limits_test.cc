@@ -107,7 +107,7 @@ TEST_F(LimitsTest, ManyDistinctKeysDoNotGrowTheWorkers) {
   // size (4 MiB): the first 20 000 keys touch all of its pages, the next
   // 20 000 (evicting older ones) must not grow the workers at all. (Unit
   // tests cover 100 000 keys and what eviction keeps.)
-  std::vector<pid_t> workers = childProcesses(sluice_.pid());
+  std::vector<pid_t> workers = waitForChildProcesses(sluice_.pid(), 2);
   ASSERT_EQ(workers.size(), 2u);
   RawClient c;
   ASSERT_TRUE(c.connect(port_));

@@ -151,11 +151,7 @@ class ProxyTest : public ::testing::Test {
   // The listening socket accepts (in the kernel) before the master has
   // forked its worker, so wait for the worker to appear.
   pid_t workerPid() {
-    std::vector<pid_t> children = childProcesses(sluice().pid());
-    for (int i = 0; i < 250 && children.empty(); ++i) {
-      std::this_thread::sleep_for(20ms);
-      children = childProcesses(sluice().pid());
-    }
+    std::vector<pid_t> children = waitForChildProcesses(sluice().pid(), 1);
     EXPECT_EQ(children.size(), 1u);
     return children.empty() ? -1 : children.front();
   }
