@@ -57,6 +57,12 @@ void appendJsonString(std::string_view value, std::string* out) {
   out->push_back('"');
 }
 
+// `,"name":"value"` (value escaped), for every string field after the first.
+void appendJsonField(std::string_view name, std::string_view value, std::string* out) {
+  out->append(",\"").append(name).append("\":");
+  appendJsonString(value, out);
+}
+
 std::string_view orDash(std::string_view value) {
   return value.empty() ? "-" : value;
 }
@@ -222,32 +228,23 @@ void AccessLog::appendJson(const AccessRecord& r) {
   std::string& out = pending_;
   out.append("{\"time\":\"").append(time_text).append("\",\"client\":");
   appendJsonString(r.client_ip, &out);
-  out.append(",\"method\":");
-  appendJsonString(r.method, &out);
-  out.append(",\"target\":");
-  appendJsonString(r.target, &out);
+  appendJsonField("method", r.method, &out);
+  appendJsonField("target", r.target, &out);
   out.append(",\"protocol\":\"").append(r.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
   out.append("\",\"status\":").append(std::to_string(r.status));
   out.append(",\"body_bytes\":").append(std::to_string(r.body_bytes));
   out.append(",\"duration_ms\":").append(std::to_string(r.duration.count() / 1000.0));
-  out.append(",\"referer\":");
-  appendJsonString(r.referer, &out);
-  out.append(",\"user_agent\":");
-  appendJsonString(r.user_agent, &out);
-  out.append(",\"upstream\":");
-  appendJsonString(r.upstream, &out);
+  appendJsonField("referer", r.referer, &out);
+  appendJsonField("user_agent", r.user_agent, &out);
+  appendJsonField("upstream", r.upstream, &out);
   if (!r.tls_protocol.empty()) {
     // Only on TLS listeners: protocol, cipher, the SNI the client sent, and
     // the verified client certificate's subject (mTLS), as nginx's
     // $ssl_protocol, $ssl_cipher, $ssl_server_name, $ssl_client_s_dn.
-    out.append(",\"tls_protocol\":");
-    appendJsonString(r.tls_protocol, &out);
-    out.append(",\"tls_cipher\":");
-    appendJsonString(r.tls_cipher, &out);
-    out.append(",\"tls_server_name\":");
-    appendJsonString(r.tls_server_name, &out);
-    out.append(",\"tls_client_subject\":");
-    appendJsonString(r.tls_client_subject, &out);
+    appendJsonField("tls_protocol", r.tls_protocol, &out);
+    appendJsonField("tls_cipher", r.tls_cipher, &out);
+    appendJsonField("tls_server_name", r.tls_server_name, &out);
+    appendJsonField("tls_client_subject", r.tls_client_subject, &out);
   }
   out.append("}\n");
 }
