@@ -91,7 +91,12 @@ Master::Master(std::string config_path, std::shared_ptr<const config::Config> co
     : config_path_(std::move(config_path)),
       shared_(SharedState::create()),
       client_table_(limit::ClientTable::create()),
-      startup_config_(std::move(config)) {}
+      startup_config_(std::move(config)),
+      dns_(loop_),
+      health_checks_(loop_) {
+  // A server added by DNS is probed at once.
+  dns_.setOnChange([this](uint32_t generation) { health_checks_.addressesChanged(generation); });
+}
 
 Master::~Master() = default;
 
@@ -185,6 +190,12 @@ bool Master::startGeneration(std::shared_ptr<const config::Config> config, std::
     generations_.erase(id);
     return false;
   }
+  // Server names: the workers start with what the process knows already
+  // (a reload keeps serving the last answers) and follow the updates.
+  const CounterRegion* region = generation.counters.get();
+  dns_.attach(id, generation.config, region->addressTable(), region->serverHealth(),
+              [region](uint32_t index) { return region->serverInFlight(index); });
+  health_checks_.attach(id, generation.config, region->addressTable(), region->serverHealth());
   SLUICE_LOG(kInfo, "starting generation " + std::to_string(id) + " with " + std::to_string(count) +
                         " worker(s)");
   for (uint32_t slot = 0; slot < count; ++slot) {
@@ -467,6 +478,8 @@ void Master::retireGeneration(std::map<uint32_t, Generation>::iterator generatio
   if (generation->second.counters) {
     generation->second.counters->addWorkerTotalsTo(&shared_->carried);
   }
+  health_checks_.detach(generation->first);
+  dns_.detach(generation->first);
   generations_.erase(generation);
 }
 

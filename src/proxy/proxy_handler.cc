@@ -170,6 +170,15 @@ void ProxyHandler::connectNext() {
     host_ = attempts_ <= config.retries ? cluster_.pick({&tried_, hash_key_}) : nullptr;
     if (host_ == nullptr) {
       state_ = State::kDone;
+      if (attempts_ == 0) {
+        // No address resolved yet, or every server out with all_down: refuse.
+        const std::string reason = cluster_.unavailableReason();
+        if (!reason.empty()) {
+          downstream_.sendError(503, observe::RequestOutcome::kUpstreamUnavailable,
+                                "upstream " + config.name + ": " + reason);
+          return;
+        }
+      }
       downstream_.sendError(last_failure_status_, last_failure_, "no upstream server left to try");
       return;
     }
@@ -534,7 +543,7 @@ bool ProxyHandler::replayable() const {
 
 bool ProxyHandler::retryApproved(bool reason_enabled) {
   if (!reason_enabled || attempts_ > cluster_.config().retries) return false;
-  if (tried_.count() >= cluster_.hostCount()) return false;  // never the same server again
+  if (tried_.count() >= cluster_.presentCount()) return false;  // never the same server again
   return cluster_.mayRetry(server_.worker_counters->retry_budget_exhausted);
 }
 
