@@ -116,6 +116,7 @@ void DnsUpdater::onAnswer(const std::string& name, const dns::Answer& answer) {
     state.answered = true;
     state.failures_in_row = 0;
     state.last_error.clear();
+    countAnswer(name, true, changed);
     if (changed) publishName(name);
     scheduleRefresh(name, state, clamp(event::Duration(int64_t{answer.ttl_seconds} * 1000)));
     return;
@@ -128,6 +129,7 @@ void DnsUpdater::onAnswer(const std::string& name, const dns::Answer& answer) {
   }
   state.last_error = answer.error;
   ++state.failures_in_row;
+  countAnswer(name, false, false);
   if (!state.answered) publishName(name);  // pending -> failed, for the 503's reason
   // Back off from min_interval, doubling up to max_interval.
   const uint32_t shift = std::min<uint32_t>(state.failures_in_row - 1, 16);
@@ -139,6 +141,18 @@ void DnsUpdater::scheduleRefresh(const std::string& name, Name& state, event::Du
     state.refresh = std::make_unique<event::Timer>(loop_.timers(), [this, name] { lookup(name); });
   }
   state.refresh->arm(after);
+}
+
+void DnsUpdater::countAnswer(const std::string& name, bool ok, bool changed) {
+  for (auto& [id, attached] : generations_) {
+    for (Entry& entry : attached.entries) {
+      if (entry.server->name != name) continue;
+      ResolvedSlot& first = attached.table.slots[entry.server->index];
+      first.lookups.fetch_add(1, std::memory_order_relaxed);
+      if (!ok) first.lookup_failures.fetch_add(1, std::memory_order_relaxed);
+      if (changed) first.changes.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
 }
 
 void DnsUpdater::publishName(const std::string& name) {

@@ -81,6 +81,8 @@ class DnsUpdater {
   void onAnswer(const std::string& name, const dns::Answer& answer);
   void scheduleRefresh(const std::string& name, Name& state, event::Duration after);
   void publishName(const std::string& name);
+  // Counts a lookup's outcome in every table that uses the name.
+  void countAnswer(const std::string& name, bool ok, bool changed);
   void publish(Attached& attached, Entry& entry, const Name& state);
   void dropUnusedNames();
   const config::Resolver& settings() const { return settings_; }

@@ -256,8 +256,10 @@ void HealthChecker::syncTargets(Attached& attached) {
             } else {
               raw->passes = 0;
               ++raw->failures;
+              health->health_checks_failed.fetch_add(1, std::memory_order_relaxed);
               if (!down && raw->failures >= c.unhealthy) {
                 health->active_down.store(1, std::memory_order_relaxed);
+                health->health_check_outages.fetch_add(1, std::memory_order_relaxed);
                 SLUICE_LOG(kWarn, who + " out of service: health check " + c.path + " failed " +
                                       std::to_string(raw->failures) + " times in a row (" + why +
                                       ")");

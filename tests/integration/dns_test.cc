@@ -87,6 +87,9 @@ struct Servers {
       const std::string ip = options.bind_ip;
       backends.push_back(std::make_unique<Backend>(
           [ip, this](const ReceivedRequest& r, int, int) {
+            if (r.target == "/healthz") {
+              return Reply::send(httpResponse(ip == sick_ip ? 500 : 200, "")).andClose();
+            }
             if (r.target == "/slow") {
               return Reply::send(httpResponse(200, ip)).delayed(slow_delay);
             }
@@ -97,6 +100,7 @@ struct Servers {
   }
   int port;
   milliseconds slow_delay{1500};
+  std::string sick_ip = "none";  // its /healthz answers 500
   std::vector<std::unique_ptr<Backend>> backends;
 };
 
@@ -281,6 +285,35 @@ TEST_F(DnsTest, AReloadServesTheLastAnswerEvenWithTheDnsServerDown) {
       << sluice_.errorLog();
   for (int i = 0; i < 10; ++i)
     EXPECT_EQ(get(port), "200 127.0.0.1");
+  EXPECT_EQ(sanitizerReport(sluice_.errorLog()), "");
+}
+
+TEST_F(DnsTest, AnAddressAddedByDnsIsHealthCheckedAtOnce) {
+  Servers servers(2);
+  servers.sick_ip = "127.0.0.2";
+  dns_.setHosts("app.test", {"127.0.0.1"});
+  ASSERT_TRUE(dns_.start());
+  const int port = freePort();
+  ASSERT_TRUE(sluice_.start(config(port, servers.port, 2,
+                                   "    health_check: { path: /healthz, interval: 10s, timeout: "
+                                   "500ms, unhealthy: 1 }\n"),
+                            port))
+      << sluice_.errorLog();
+  ASSERT_TRUE(eventually(port, "200 127.0.0.1")) << sluice_.errorLog();
+  dns_.setHosts("app.test", {"127.0.0.1", "127.0.0.2"});
+  // With a 10 s interval, only a probe at once can find it this soon.
+  const std::string out = "upstream app: server 127.0.0.2:" + std::to_string(servers.port) +
+                          " (app.test) out of service: health check /healthz failed 1 times in a "
+                          "row (status 500)";
+  const auto deadline = Clock::now() + 3s;
+  while (sluice_.errorLog().find(out) == std::string::npos && Clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  ASSERT_NE(sluice_.errorLog().find(out), std::string::npos) << sluice_.errorLog();
+  std::this_thread::sleep_for(100ms);
+  const int sick_before = servers.backends[1]->requestCount();
+  for (int i = 0; i < 10; ++i)
+    EXPECT_EQ(get(port), "200 127.0.0.1");
+  EXPECT_EQ(servers.backends[1]->requestCount(), sick_before);
   EXPECT_EQ(sanitizerReport(sluice_.errorLog()), "");
 }
 
