@@ -151,6 +151,10 @@ struct Route {
   // (499, nginx's default); true = let it finish (nginx's
   // proxy_ignore_client_abort on).
   bool ignore_client_abort = false;
+  // Retries (upstream retry_on) may replay requests with a non-idempotent
+  // method or a body (kept up to 64 KiB for that) — nginx's
+  // `proxy_next_upstream non_idempotent`. Off: such requests are sent once.
+  bool retry_non_idempotent = false;
   // Path rewrites before forwarding (at most one): remove this prefix, or
   // replace match.path_prefix with this.
   std::string strip_prefix;

@@ -951,64 +951,67 @@ class Loader {
       bool has_respond = false;
       bool has_redirect = false;
       std::vector<Field> rewrite_fields;  // strip_prefix / rewrite_prefix, where written
-      walkMap(item,
-              {"match", "upstream", "respond", "redirect", "client_cert_header",
-               "ignore_client_abort", "upgrade", "strip_prefix", "rewrite_prefix",
-               "request_headers", "response_headers", "max_body_bytes", "timeouts", "rate_limit"},
-              [&](const std::string& key, const Field& value) {
-                if (key == "match") {
-                  parseMatch(value, &route.match);
-                } else if (key == "upstream") {
-                  has_upstream = true;
-                  if (readText(value, "an upstream name", &route.upstream)) {
-                    upstream_refs_.push_back({route.upstream, value.mark(), value.path});
-                  }
-                } else if (key == "client_cert_header") {
-                  std::string name, error;
-                  if (!readText(value, "a header name", &name)) return;
-                  if (!validHeaderName(name, &error)) {
-                    report(value, error);
-                    return;
-                  }
-                  route.client_cert_header = toLower(name);
-                } else if (key == "redirect") {
-                  has_redirect = true;
-                  route.redirect.emplace();
-                  parseRedirect(value, &*route.redirect);
-                } else if (key == "respond") {
-                  has_respond = true;
-                  route.respond.emplace();
-                  parseRespond(value, &*route.respond);
-                } else if (key == "ignore_client_abort") {
-                  readBool(value, &route.ignore_client_abort);
-                } else if (key == "upgrade") {
-                  parseUpgrade(value, &route.upgrade);
-                } else if (key == "strip_prefix") {
-                  auto text = scalar(value, "a path prefix starting with /");
-                  std::string error;
-                  if (text && !validPathPrefix(*text, &error)) report(value, error);
-                  if (text && error.empty()) route.strip_prefix = *text;
-                  rewrite_fields.push_back(value);
-                } else if (key == "rewrite_prefix") {
-                  auto text = scalar(value, "a path prefix starting with /");
-                  std::string error;
-                  if (text && !validPathPrefix(*text, &error)) report(value, error);
-                  if (text && error.empty()) route.rewrite_prefix = *text;
-                  rewrite_fields.push_back(value);
-                } else if (key == "request_headers") {
-                  parseHeaderRules(value, /*response=*/false, &route.request_headers);
-                } else if (key == "response_headers") {
-                  parseHeaderRules(value, /*response=*/true, &route.response_headers);
-                } else if (key == "max_body_bytes") {
-                  uint64_t bytes = 0;
-                  if (readSize(value, 0, UINT64_MAX, &bytes)) route.max_body_bytes = bytes;
-                } else if (key == "timeouts") {
-                  parseRouteTimeouts(value, &route.timeouts);
-                } else if (key == "rate_limit") {
-                  route.rate_limit.emplace();
-                  if (!parseRateLimit(value, &*route.rate_limit)) route.rate_limit.reset();
-                }
-              });
+      walkMap(
+          item,
+          {"match", "upstream", "respond", "redirect", "client_cert_header", "ignore_client_abort",
+           "retry_non_idempotent", "upgrade", "strip_prefix", "rewrite_prefix", "request_headers",
+           "response_headers", "max_body_bytes", "timeouts", "rate_limit"},
+          [&](const std::string& key, const Field& value) {
+            if (key == "match") {
+              parseMatch(value, &route.match);
+            } else if (key == "upstream") {
+              has_upstream = true;
+              if (readText(value, "an upstream name", &route.upstream)) {
+                upstream_refs_.push_back({route.upstream, value.mark(), value.path});
+              }
+            } else if (key == "client_cert_header") {
+              std::string name, error;
+              if (!readText(value, "a header name", &name)) return;
+              if (!validHeaderName(name, &error)) {
+                report(value, error);
+                return;
+              }
+              route.client_cert_header = toLower(name);
+            } else if (key == "redirect") {
+              has_redirect = true;
+              route.redirect.emplace();
+              parseRedirect(value, &*route.redirect);
+            } else if (key == "respond") {
+              has_respond = true;
+              route.respond.emplace();
+              parseRespond(value, &*route.respond);
+            } else if (key == "ignore_client_abort") {
+              readBool(value, &route.ignore_client_abort);
+            } else if (key == "retry_non_idempotent") {
+              readBool(value, &route.retry_non_idempotent);
+            } else if (key == "upgrade") {
+              parseUpgrade(value, &route.upgrade);
+            } else if (key == "strip_prefix") {
+              auto text = scalar(value, "a path prefix starting with /");
+              std::string error;
+              if (text && !validPathPrefix(*text, &error)) report(value, error);
+              if (text && error.empty()) route.strip_prefix = *text;
+              rewrite_fields.push_back(value);
+            } else if (key == "rewrite_prefix") {
+              auto text = scalar(value, "a path prefix starting with /");
+              std::string error;
+              if (text && !validPathPrefix(*text, &error)) report(value, error);
+              if (text && error.empty()) route.rewrite_prefix = *text;
+              rewrite_fields.push_back(value);
+            } else if (key == "request_headers") {
+              parseHeaderRules(value, /*response=*/false, &route.request_headers);
+            } else if (key == "response_headers") {
+              parseHeaderRules(value, /*response=*/true, &route.response_headers);
+            } else if (key == "max_body_bytes") {
+              uint64_t bytes = 0;
+              if (readSize(value, 0, UINT64_MAX, &bytes)) route.max_body_bytes = bytes;
+            } else if (key == "timeouts") {
+              parseRouteTimeouts(value, &route.timeouts);
+            } else if (key == "rate_limit") {
+              route.rate_limit.emplace();
+              if (!parseRateLimit(value, &*route.rate_limit)) route.rate_limit.reset();
+            }
+          });
       if (rewrite_fields.size() > 1) {
         report(rewrite_fields[1], "a route takes \"strip_prefix\" or \"rewrite_prefix\", not both");
       } else if (!rewrite_fields.empty() && (has_respond || has_redirect)) {

@@ -1492,6 +1492,23 @@ TEST(LoaderTest, ServerNameMistakesAreLocated) {
       "t.yaml:6:3: resolver: min_interval is longer than max_interval");
 }
 
+TEST(LoaderTest, RetryNonIdempotentIsARouteOption) {
+  auto config = loadOk(R"(listeners:
+  - address: 127.0.0.1:8080
+    routes:
+      - upstream: app
+        retry_non_idempotent: true
+      - upstream: app
+upstreams:
+  app:
+    servers:
+      - address: 127.0.0.1:9001
+)");
+  ASSERT_TRUE(config);
+  EXPECT_TRUE(config->listeners[0].routes[0].retry_non_idempotent);
+  EXPECT_FALSE(config->listeners[0].routes[1].retry_non_idempotent);  // the default
+}
+
 TEST(LoaderTest, HealthCheckAndAllDown) {
   const auto with = [](const std::string& extra) {
     return std::string(kListener) +
