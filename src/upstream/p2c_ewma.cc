@@ -1,5 +1,6 @@
 #include "upstream/p2c_ewma.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace sluice::upstream {
@@ -12,7 +13,13 @@ constexpr double kFailurePenaltyMs = 1000;  // what a failed attempt counts as
 
 P2cEwmaBalancer::P2cEwmaBalancer(const std::vector<Host*>& hosts, uint64_t seed,
                                  const event::Clock& clock)
-    : hosts_(hosts), ewma_(hosts.size()), rng_(seed), clock_(clock) {
+    : hosts_(hosts), rng_(seed), clock_(clock) {
+  // By Host::cluster_index, which may exceed hosts.size() when the cluster
+  // offers only the present hosts of its slots (DNS names).
+  size_t slots = 0;
+  for (const Host* host : hosts)
+    slots = std::max<size_t>(slots, host->cluster_index + 1);
+  ewma_.resize(slots);
   const event::TimePoint now = clock_.now();
   for (Ewma& e : ewma_)
     e.updated = now;
@@ -58,6 +65,8 @@ void P2cEwmaBalancer::onAttemptDone(Host& host, AttemptOutcome outcome, event::D
   if (outcome == AttemptOutcome::kCancelled) return;
   double sample = static_cast<double>(latency.count());
   if (isFailure(outcome)) sample = std::max(sample, kFailurePenaltyMs);
+  // A host that left the balancer (its address left DNS) finishing a request.
+  if (host.cluster_index >= ewma_.size()) return;
   Ewma& ewma = ewma_[host.cluster_index];
   const event::TimePoint now = clock_.now();
   const double elapsed_ms = std::chrono::duration<double, std::milli>(now - ewma.updated).count();

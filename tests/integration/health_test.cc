@@ -107,7 +107,8 @@ TEST(HealthCheckTest, AServerKilledUnderLoadIsTakenOutAndBroughtBack) {
   SluiceProcess sluice;
   ASSERT_TRUE(sluice.start(config(port, {a.backend->port(), b_port},
                                   "    health_check: { path: /healthz, interval: 200ms, "
-                                  "timeout: 150ms, unhealthy: 2, healthy: 2 }\n"),
+                                  "timeout: 150ms, unhealthy: 2, healthy: 2 }\n"
+                                  "    retry_on: [connect_failure, reset]\n"),
                            port))
       << sluice.errorLog();
   // Load from four clients through the kill, the detection and the return.
@@ -149,9 +150,11 @@ TEST(HealthCheckTest, AServerKilledUnderLoadIsTakenOutAndBroughtBack) {
   for (const ReceivedRequest& r : b.backend->requests())
     served_by_b += r.target == "/" ? 1 : 0;
   EXPECT_GT(served_by_b, 5);
-  // GETs are retried on a refused connect, so even before detection the
-  // clients saw no failure.
-  EXPECT_EQ(failed.load(), 0) << "of " << sent.load();
+  // Before detection a request can still lose the race with the kill (in
+  // flight on b, or on a pooled connection b closed): a few at most, since
+  // refused connects and resets of GETs are retried on a.
+  EXPECT_LE(failed_at_detection, 3) << "of " << sent.load();
+  EXPECT_EQ(failed.load(), failed_at_detection);
   EXPECT_EQ(sanitizerReport(sluice.errorLog()), "");
 }
 
