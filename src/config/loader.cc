@@ -820,7 +820,7 @@ class Loader {
       const Field item{f.node[i], indexed(f.path, i), f.mark()};
       if (!expectMap(item)) continue;
       tls::CertificateFiles files;
-      Field cert_field;
+      Field cert_field, ocsp_field;
       bool has_cert = false, has_key = false;
       walkMap(item, {"cert", "key", "ocsp"}, [&](const std::string& key, const Field& value) {
         if (key == "cert") {
@@ -829,7 +829,8 @@ class Loader {
         } else if (key == "key") {
           has_key = readText(value, "a private key file (PEM)", &files.key);
         } else if (key == "ocsp") {
-          report(value, "OCSP stapling is not available in this release");
+          readText(value, "an OCSP response file (DER)", &files.ocsp);
+          ocsp_field = value;
         }
       });
       if (!item.node["cert"]) report(item, "missing required key \"cert\"");
@@ -844,6 +845,14 @@ class Loader {
       if (facts.expired) {
         warn(cert_field, "certificate " + files.cert + " expired (" + facts.not_after +
                              "); clients will refuse it");
+      }
+      if (!files.ocsp.empty()) {
+        std::string der, warning;
+        if (!tls::loadOcspResponse(files, &der, &error, &warning)) {
+          report(ocsp_field, error);
+          continue;
+        }
+        if (!warning.empty()) warn(ocsp_field, warning);
       }
       names->insert(names->end(), facts.names.begin(), facts.names.end());
       settings->certificates.push_back(std::move(files));

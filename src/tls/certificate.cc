@@ -1,6 +1,7 @@
 #include "tls/certificate.h"
 
 #include <openssl/err.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -121,6 +122,72 @@ bool inspectCaBundle(const std::string& path, std::string* error) {
   if (count == 0) {
     *error = path + " holds no PEM certificate";
     return false;
+  }
+  return true;
+}
+
+bool loadOcspResponse(const CertificateFiles& files, std::string* der, std::string* error,
+                      std::string* warning) {
+  warning->clear();
+  File file(std::fopen(files.ocsp.c_str(), "rb"));
+  if (!file) {
+    *error = "cannot read OCSP response " + files.ocsp + ": " + std::strerror(errno);
+    return false;
+  }
+  der->clear();
+  char chunk[4096];
+  size_t n;
+  while ((n = std::fread(chunk, 1, sizeof chunk, file.get())) > 0 && der->size() < (1u << 20))
+    der->append(chunk, n);
+  const auto* bytes = reinterpret_cast<const unsigned char*>(der->data());
+  std::unique_ptr<OCSP_RESPONSE, decltype(&OCSP_RESPONSE_free)> response(
+      d2i_OCSP_RESPONSE(nullptr, &bytes, static_cast<long>(der->size())), OCSP_RESPONSE_free);
+  if (!response) {
+    takeOpensslErrors();
+    *error = files.ocsp + " is not a DER OCSP response (openssl ocsp -respout writes one)";
+    return false;
+  }
+  const int status = OCSP_response_status(response.get());
+  if (status != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+    *error = "OCSP response " + files.ocsp + " is not successful (" +
+             OCSP_response_status_str(status) + ")";
+    return false;
+  }
+  std::unique_ptr<OCSP_BASICRESP, decltype(&OCSP_BASICRESP_free)> basic(
+      OCSP_response_get1_basic(response.get()), OCSP_BASICRESP_free);
+  if (!basic) {
+    takeOpensslErrors();
+    *error = "OCSP response " + files.ocsp + " has no basic response";
+    return false;
+  }
+  // The certificate and, after it in the same file, its issuer.
+  File cert_file(std::fopen(files.cert.c_str(), "r"));
+  if (!cert_file) return true;  // inspectCertificate reports it
+  std::unique_ptr<X509, decltype(&X509_free)> cert(
+      PEM_read_X509(cert_file.get(), nullptr, nullptr, nullptr), X509_free);
+  std::unique_ptr<X509, decltype(&X509_free)> issuer(
+      PEM_read_X509(cert_file.get(), nullptr, nullptr, nullptr), X509_free);
+  takeOpensslErrors();
+  if (!cert || !issuer) return true;  // no chain in the file: nothing to match against
+  std::unique_ptr<OCSP_CERTID, decltype(&OCSP_CERTID_free)> id(
+      OCSP_cert_to_id(nullptr, cert.get(), issuer.get()), OCSP_CERTID_free);
+  int cert_status = 0, reason = 0;
+  ASN1_GENERALIZEDTIME *this_update = nullptr, *next_update = nullptr;
+  if (!id || OCSP_resp_find_status(basic.get(), id.get(), &cert_status, &reason, nullptr,
+                                   &this_update, &next_update) != 1) {
+    takeOpensslErrors();
+    *error = "OCSP response " + files.ocsp + " is not about certificate " + files.cert;
+    return false;
+  }
+  if (cert_status != V_OCSP_CERTSTATUS_GOOD) {
+    *error = "OCSP response " + files.ocsp + " says certificate " + files.cert + " is " +
+             OCSP_cert_status_str(cert_status);
+    return false;
+  }
+  if (OCSP_check_validity(this_update, next_update, 300, -1) != 1) {
+    takeOpensslErrors();
+    *warning = "OCSP response " + files.ocsp +
+               " is out of date (nextUpdate passed); clients may ignore it: fetch a new one";
   }
   return true;
 }

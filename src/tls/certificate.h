@@ -26,6 +26,14 @@ bool inspectCertificate(const CertificateFiles& files, CertificateFacts* facts, 
 // CA certificate (for client_auth.ca).
 bool inspectCaBundle(const std::string& path, std::string* error);
 
+// OCSP stapling: reads the DER OCSP response `files.ocsp` into *der and
+// checks it is a successful response; when the certificate file also holds
+// its issuer, that the response is about this certificate and says "good".
+// False with *error otherwise; *warning (maybe empty) when its nextUpdate
+// has passed (clients may ignore a stale response).
+bool loadOcspResponse(const CertificateFiles& files, std::string* der, std::string* error,
+                      std::string* warning);
+
 // True if certificate name `pattern` (maybe "*.example.com") covers `host`
 // (lower case): a wildcard stands for exactly one leftmost label (RFC 6125).
 bool nameMatches(std::string_view pattern, std::string_view host);

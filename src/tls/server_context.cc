@@ -41,6 +41,19 @@ int onServerName(SSL* ssl, int* alert, void* arg) {
   return SSL_TLSEXT_ERR_OK;
 }
 
+// The client asked for the certificate's status (status_request): staple
+// the response for the certificate chosen for it (by SNI and key type).
+int onStatusRequest(SSL* ssl, void* arg) {
+  const auto* self = static_cast<const ServerContext*>(arg);
+  const std::string* der = self->ocspFor(SSL_get_certificate(ssl));
+  if (der == nullptr) return SSL_TLSEXT_ERR_NOACK;
+  auto* copy = static_cast<unsigned char*>(OPENSSL_malloc(der->size()));  // OpenSSL frees it
+  if (copy == nullptr) return SSL_TLSEXT_ERR_NOACK;
+  std::memcpy(copy, der->data(), der->size());
+  SSL_set_tlsext_status_ocsp_resp(ssl, copy, static_cast<long>(der->size()));
+  return SSL_TLSEXT_ERR_OK;
+}
+
 int onAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_len, const unsigned char* in,
            unsigned int in_len, void* arg) {
   (void)ssl;
@@ -175,6 +188,19 @@ SSL_CTX* ServerContext::build(const std::vector<const CertificateFiles*>& certif
       return fail("key " + files->key);
     }
     if (SSL_CTX_check_private_key(ctx) != 1) return fail("key " + files->key);
+    if (!files->ocsp.empty()) {
+      std::string der, ocsp_error, warning;
+      // Checked by the config loader already; read again here, so a
+      // reload staples the file as it is now.
+      if (!loadOcspResponse(*files, &der, &ocsp_error, &warning)) {
+        *error = ocsp_error;
+        SSL_CTX_free(ctx);
+        return nullptr;
+      }
+      ocsp_.emplace_back(SSL_CTX_get0_certificate(ctx), std::move(der));
+      SSL_CTX_set_tlsext_status_cb(ctx, onStatusRequest);
+      SSL_CTX_set_tlsext_status_arg(ctx, this);
+    }
   }
   SSL_CTX_set_session_id_context(ctx, kSessionIdContext, sizeof kSessionIdContext - 1);
   if (settings_.session_cache_bytes == 0) {
@@ -213,6 +239,13 @@ SSL* ServerContext::newSsl() const {
   SSL* ssl = SSL_new(contexts_.front());
   if (ssl != nullptr) SSL_set_accept_state(ssl);
   return ssl;
+}
+
+const std::string* ServerContext::ocspFor(const X509* cert) const {
+  for (const auto& [owner, der] : ocsp_) {
+    if (owner == cert) return &der;
+  }
+  return nullptr;
 }
 
 SSL_CTX* ServerContext::contextFor(std::string_view server_name) const {

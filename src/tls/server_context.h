@@ -17,6 +17,7 @@
 
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
+typedef struct x509_st X509;
 
 namespace sluice::tls {
 
@@ -34,6 +35,8 @@ class ServerContext {
 
   // The context serving `server_name` (lower case; empty = no SNI).
   SSL_CTX* contextFor(std::string_view server_name) const;
+  // The OCSP response to staple for certificate `cert` (ocsp:), or null.
+  const std::string* ocspFor(const X509* cert) const;
 
  private:
   explicit ServerContext(ServerSettings settings) : settings_(std::move(settings)) {}
@@ -43,6 +46,9 @@ class ServerContext {
   std::vector<SSL_CTX*> contexts_;                     // [0] is the default
   std::vector<std::pair<std::string, size_t>> names_;  // certificate name → contexts_ index
   std::vector<unsigned char> alpn_wire_;               // ALPN list in wire format
+  // OCSP responses to staple, by the certificate they are about (owned by
+  // its SSL_CTX): RSA and ECDSA certificates of one context each have theirs.
+  std::vector<std::pair<const X509*, std::string>> ocsp_;
 };
 
 }  // namespace sluice::tls

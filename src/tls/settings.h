@@ -13,6 +13,7 @@ namespace sluice::tls {
 struct CertificateFiles {
   std::string cert;  // PEM: the certificate, then its chain
   std::string key;   // PEM private key
+  std::string ocsp;  // DER OCSP response to staple (empty = none)
 };
 
 enum class ClientAuth : uint8_t { kOff, kOptional, kRequired };

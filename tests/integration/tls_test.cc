@@ -475,6 +475,60 @@ TEST_F(TlsTest, BadCertificatesAreLocatedConfigErrors) {
   EXPECT_EQ(good.exit_code, 0) << good.output;
 }
 
+// An OCSP response made by the test CA for `name`'s certificate (openssl
+// ocsp as a one-shot responder over an index file), written to DIR/name.ocsp;
+// and NAME-chain.crt, the certificate followed by its issuer.
+bool makeOcsp(const TempDir& dir, const std::string& name) {
+  const std::string d = dir.path() + "/";
+  const std::string serial = shell("openssl x509 -noout -serial -in " + pki().path(name + ".crt"))
+                                 .output.substr(7);  // "serial=ABCD\n"
+  dir.write("index.txt", "V\t301231235959Z\t\t" + serial.substr(0, serial.size() - 1) +
+                             "\tunknown\t/CN=" + name + ".test\n");
+  return shell("cat " + pki().path(name + ".crt") + " " + pki().path("ca.crt") + " > " + d + name +
+               "-chain.crt && openssl ocsp -issuer " + pki().path("ca.crt") + " -cert " +
+               pki().path(name + ".crt") + " -no_nonce -reqout " + d + name +
+               ".req && openssl ocsp -index " + d + "index.txt -rsigner " + pki().path("ca.crt") +
+               " -rkey " + pki().path("ca.key") + " -CA " + pki().path("ca.crt") + " -reqin " + d +
+               name + ".req -respout " + d + name + ".ocsp -ndays 1")
+             .exit_code == 0;
+}
+
+TEST_F(TlsTest, OcspResponsesAreStapledAndCheckedAtLoad) {
+  TempDir dir;
+  ASSERT_TRUE(makeOcsp(dir, "a"));
+  const std::string chain = dir.path() + "/a-chain.crt";
+  start(config("", 1,
+               "        - {cert: " + chain + ", key: " + pki().path("a.key") +
+                   ", ocsp: " + dir.path() + "/a.ocsp}\n"));
+  CommandResult r = shell("echo | " + sClient("-servername a.test -status"));
+  EXPECT_NE(r.output.find("OCSP Response Status: successful"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Cert Status: good"), std::string::npos) << r.output;
+  // A client that does not ask gets no staple.
+  CommandResult plain = shell("echo | " + sClient("-servername a.test"));
+  EXPECT_EQ(plain.output.find("OCSP Response Status"), std::string::npos) << plain.output;
+
+  // At load: not a response, a response about another certificate.
+  const auto check = [&](const std::string& cert, const std::string& ocsp) {
+    const std::string path = dir.write(
+        "check.yaml", config("", 1,
+                             "        - {cert: " + cert + ", key: " + pki().path("a.key") +
+                                 ", ocsp: " + ocsp + "}\n"));
+    return runSluice({"-t", "-c", path});
+  };
+  CommandResult garbage = check(chain, dir.write("garbage.ocsp", "not DER"));
+  EXPECT_EQ(garbage.exit_code, 1);
+  EXPECT_NE(garbage.output.find("check.yaml:10:"), std::string::npos) << garbage.output;
+  EXPECT_NE(garbage.output.find("listeners[0].tls.certificates[0].ocsp: " + dir.path() +
+                                "/garbage.ocsp is not a DER OCSP response"),
+            std::string::npos)
+      << garbage.output;
+  ASSERT_TRUE(makeOcsp(dir, "client"));  // a response about client.crt
+  CommandResult other = check(chain, dir.path() + "/client.ocsp");
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_NE(other.output.find("is not about certificate " + chain), std::string::npos)
+      << other.output;
+}
+
 TEST_F(TlsTest, RouteHostsNeedACertificateName) {
   TempDir dir;
   std::string yaml = config();
