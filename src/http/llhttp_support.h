@@ -62,6 +62,11 @@ class SectionBudget {
 // Runs llhttp on `len` bytes and returns how many it used: all on HPE_OK,
 // else those before its error position (for a pause: up to the event).
 inline size_t executeCounted(llhttp_t* parser, const char* data, size_t len, llhttp_errno_t* err) {
+  // llhttp restarts an open span (a body piece) at the pointer it is given;
+  // an empty Buffer without storage gives nullptr, which would make the next
+  // piece start at address 0 (and measure the pointer's value in bytes).
+  static constexpr char kNothing = 0;
+  if (data == nullptr) data = &kNothing;
   *err = llhttp_execute(parser, data, len);
   if (*err == HPE_OK) return len;
   const char* pos = llhttp_get_error_pos(parser);

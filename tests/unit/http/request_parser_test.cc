@@ -378,6 +378,30 @@ TEST(RequestParserLimits, BodyTooLargeByContentLengthIs413AtHead) {
   EXPECT_EQ(ok[1], "BODY 0123456789");
 }
 
+// An empty input with no storage (a Buffer that gave its memory back while
+// the client paused mid-body) reaches the parser as (nullptr, 0). llhttp
+// restarts an open body span at the pointer it is given, so a null one made
+// the next piece measure from address 0: a body "piece" of about the
+// pointer's value, which crashed the worker (std::bad_alloc) under load.
+TEST(RequestParserBody, AnEmptyNullInputMidBodyKeepsThePiecesExact) {
+  RequestParser parser{ParserLimits()};
+  const std::string head = req("Host: a\r\nContent-Length: 10\r\n", "POST / HTTP/1.1");
+  const std::string first = head + "01234";
+  RequestParser::Result r = parser.feed(first.data(), first.size());
+  ASSERT_EQ(r.event, Event::kHeadComplete);
+  size_t offset = r.consumed;
+  r = parser.feed(first.data() + offset, first.size() - offset);
+  ASSERT_EQ(r.event, Event::kBody);
+  EXPECT_EQ(parser.body(), "01234");
+  r = parser.feed(nullptr, 0);  // the client is slow; the buffer was released
+  EXPECT_EQ(r.event, Event::kNeedMore);
+  const std::string rest = "56789";
+  r = parser.feed(rest.data(), rest.size());
+  ASSERT_EQ(r.event, Event::kBody);
+  EXPECT_EQ(parser.body(), "56789");
+  EXPECT_EQ(parser.body().data(), rest.data());
+}
+
 TEST(RequestParserLimits, BodyTooLargeChunkedIs413) {
   ParserLimits limits;
   limits.max_body_bytes = 10;

@@ -126,6 +126,24 @@ TEST(ResponseParser, ContentLengthBody) {
   EXPECT_EQ(parser.finish().event, Event::kNeedMore);
 }
 
+// As for requests (request_parser_test.cc): an empty, storage-less input in
+// the middle of a body must not move the start of the next piece.
+TEST(ResponseParser, AnEmptyNullInputMidBodyKeepsThePiecesExact) {
+  ResponseParser parser;
+  const std::string input = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234";
+  ResponseParser::Result r = parser.feed(input.data(), input.size());
+  ASSERT_EQ(r.event, Event::kHeadComplete);
+  r = parser.feed(input.data() + r.consumed, 5);
+  ASSERT_EQ(r.event, Event::kBody);
+  EXPECT_EQ(parser.body(), "01234");
+  EXPECT_EQ(parser.feed(nullptr, 0).event, Event::kNeedMore);
+  const std::string rest = "56789";
+  r = parser.feed(rest.data(), rest.size());
+  ASSERT_EQ(r.event, Event::kBody);
+  EXPECT_EQ(parser.body().size(), 5u);
+  EXPECT_EQ(parser.body().data(), rest.data());
+}
+
 TEST(ResponseParser, Chunked) {
   Driven d = driveWhole(
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
