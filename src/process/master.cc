@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -73,6 +74,12 @@ void closeInheritedFds(const std::vector<int>& keep) {
   }
 }
 
+int64_t unixMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 uint32_t Master::autoWorkerCount() {
@@ -91,7 +98,12 @@ Master::Master(std::string config_path, std::shared_ptr<const config::Config> co
     : config_path_(std::move(config_path)),
       shared_(SharedState::create()),
       client_table_(limit::ClientTable::create()),
-      startup_config_(std::move(config)) {}
+      startup_config_(std::move(config)) {
+  shared_->figures.master_pid.store(::getpid());
+  const int64_t now_ms = unixMillis();
+  shared_->figures.start_unix_ms.store(now_ms);
+  shared_->figures.last_reload_success_unix_ms.store(now_ms);
+}
 
 Master::~Master() = default;
 
@@ -185,6 +197,14 @@ bool Master::startGeneration(std::shared_ptr<const config::Config> config, std::
     generations_.erase(id);
     return false;
   }
+  if (!publishGeneration(generation)) {
+    SLUICE_LOG(kError, "cannot start generation " + std::to_string(id) + ": " +
+                           std::to_string(SharedState::kMaxLiveGenerations) +
+                           " generations are still running");
+    pending_generation_ = 0;
+    generations_.erase(id);
+    return false;
+  }
   SLUICE_LOG(kInfo, "starting generation " + std::to_string(id) + " with " + std::to_string(count) +
                         " worker(s)");
   for (uint32_t slot = 0; slot < count; ++slot) {
@@ -195,6 +215,37 @@ bool Master::startGeneration(std::shared_ptr<const config::Config> config, std::
     }
   }
   return true;
+}
+
+bool Master::publishGeneration(Generation& generation) {
+  // Route and server series are keyed by their names, so that a reload that
+  // renumbers them carries each count to the same series.
+  const config::Config& config = *generation.config;
+  std::vector<uint32_t> routes(config.routeCount(), SharedState::kNoLabelSet);
+  std::vector<uint32_t> servers(config.serverCount(), SharedState::kNoLabelSet);
+  for (const config::Listener& listener : config.listeners) {
+    for (size_t i = 0; i < listener.routes.size(); ++i) {
+      const config::Route& route = listener.routes[i];
+      routes[route.index] = shared_->labelSetFor(LabelSet::Kind::kRoute, listener.name,
+                                                 std::to_string(i), route.upstream);
+    }
+  }
+  for (const config::Upstream& upstream : config.upstreams) {
+    for (const config::UpstreamServer& server : upstream.servers) {
+      servers[server.index] = shared_->labelSetFor(LabelSet::Kind::kServer, upstream.name,
+                                                   server.address.toString(), "");
+    }
+  }
+  generation.counters->setLabelSets(std::move(routes), std::move(servers));
+  for (LiveGeneration& live : shared_->live) {
+    if (live.id.load() != 0) continue;
+    shared_->beginWrite();
+    live.region.store(generation.counters.get(), std::memory_order_relaxed);
+    live.id.store(generation.id, std::memory_order_relaxed);
+    shared_->endWrite();
+    return true;
+  }
+  return false;
 }
 
 bool Master::spawnWorker(Generation& generation, uint32_t slot) {
@@ -250,6 +301,8 @@ void Master::runWorkerChild(const Generation& generation, uint32_t slot, int rea
   options.not_ready = &shared_->not_ready;
   options.client_table = client_table_;
   options.counters = generation.counters.get();
+  options.shared = shared_;
+  options.generation = generation.id;
   options.ticket_keys = &shared_->ticket_keys;
   options.slot = slot;
   int code;
@@ -291,6 +344,7 @@ void Master::generationServes(uint32_t id) {
   pending_generation_ = 0;
   uint32_t previous = current_generation_;
   current_generation_ = id;
+  shared_->figures.serving_generation.store(id);
   slot_failures_.clear();
   listeners_.commit();  // close what the new config no longer names
   SLUICE_LOG(kInfo, "generation " + std::to_string(id) + " serving");
@@ -298,6 +352,9 @@ void Master::generationServes(uint32_t id) {
     if (gen_id < id && !generation.draining) drainGeneration(generation);
   }
   if (previous != 0) {
+    observe::add(shared_->figures.reloads_succeeded);
+    shared_->figures.last_reload_successful.store(1);
+    shared_->figures.last_reload_success_unix_ms.store(unixMillis());
     ++reloads_done_;
     last_reload_result_ = "ok";
     last_reload_errors_.clear();
@@ -358,6 +415,8 @@ void Master::reloadFailed(const std::string& why) {
   // The listeners exactly as they were: ports the failed config added are
   // closed, none that the serving generation uses was touched.
   listeners_.rollback();
+  observe::add(shared_->figures.reloads_failed);
+  shared_->figures.last_reload_successful.store(0);
   ++reloads_done_;
   last_reload_result_ = "failed";
   writeStateFile();
@@ -425,6 +484,12 @@ void Master::onChildExited() {
     WorkerProcess worker = std::move(it->second);
     workers_.erase(it);
     dropReadyPipe(worker);
+    if (auto gen = generations_.find(worker.generation);
+        gen != generations_.end() && gen->second.counters) {
+      // /metrics no longer reads this process's /proc entry (the pid may be
+      // reused); its CPU time is in the master's cutime/cstime now.
+      gen->second.counters->worker(worker.slot).pid.store(0);
+    }
     Duration lifetime = std::chrono::duration_cast<Duration>(loop_.now() - worker.started);
     bool expected = worker.stop_requested || stopping_;
     if (expected) {
@@ -464,8 +529,18 @@ void Master::onChildExited() {
 void Master::retireGeneration(std::map<uint32_t, Generation>::iterator generation) {
   // Its cumulative counts live on in the carried totals, so that figures
   // summed over the live generations plus these never go backwards.
-  if (generation->second.counters) {
-    generation->second.counters->addWorkerTotalsTo(&shared_->carried);
+  if (const CounterRegion* region = generation->second.counters.get()) {
+    // One step for /metrics readers (the seqlock): the generation is either
+    // live or carried, never both nor neither.
+    shared_->beginWrite();
+    region->addWorkerTotalsTo(&shared_->carried);
+    region->addKeyedTotalsTo(shared_->label_sets);
+    for (LiveGeneration& live : shared_->live) {
+      if (live.id.load(std::memory_order_relaxed) != generation->first) continue;
+      live.id.store(0, std::memory_order_relaxed);
+      live.region.store(nullptr, std::memory_order_relaxed);
+    }
+    shared_->endWrite();
   }
   generations_.erase(generation);
 }
@@ -493,7 +568,11 @@ void Master::respawnDue(uint32_t slot) {
   if (stopping_ || generation != current_generation_) return;
   auto gen = generations_.find(generation);
   if (gen == generations_.end()) return;
-  if (!spawnWorker(gen->second, slot)) scheduleRespawn(slot, Duration(0));
+  if (spawnWorker(gen->second, slot)) {
+    observe::add(shared_->figures.worker_respawns);
+  } else {
+    scheduleRespawn(slot, Duration(0));
+  }
 }
 
 void Master::stop(bool graceful, const char* why) {
