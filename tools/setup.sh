@@ -15,6 +15,7 @@ PACKAGES=(
   libssl-dev libyaml-cpp-dev libgtest-dev libgmock-dev
   curl ca-certificates openssl sslscan
   nginx-light haproxy wrk apache2-utils strace python3-websockets python3-matplotlib
+  prometheus
 )
 
 if [ "$(id -u)" -ne 0 ]; then
