@@ -35,20 +35,28 @@ std::string_view metricsContentType(MetricsFormat format) {
 }
 
 void MetricsWriter::appendLabelValue(std::string& out, std::string_view value) {
-  for (const char c : value) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
-    }
+  // Runs without a character to escape are appended whole (label values are
+  // mostly names and addresses: one append each).
+  size_t start = 0;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
+    if (c != '\\' && c != '"' && c != '\n') continue;
+    out.append(value.data() + start, i - start);
+    out += c == '\n' ? "\\n" : c == '"' ? "\\\"" : "\\\\";
+    start = i + 1;
+  }
+  out.append(value.data() + start, value.size() - start);
+}
+
+void MetricsWriter::appendLabels(std::string& out, MetricLabels labels) {
+  bool first = true;
+  for (const MetricLabel& label : labels) {
+    if (!first) out += ',';
+    first = false;
+    out.append(label.name);
+    out.append("=\"", 2);
+    appendLabelValue(out, label.value);
+    out += '"';
   }
 }
 
@@ -79,28 +87,12 @@ void MetricsWriter::family(std::string_view name, Type type, std::string_view he
                                  : " histogram\n";
 }
 
-void MetricsWriter::beginSample(std::string_view suffix, MetricLabels labels,
-                                std::string_view extra_name, std::string_view extra_value) {
-  out_ += name_;
-  out_ += suffix;
-  if (labels.size() != 0 || !extra_name.empty()) {
+void MetricsWriter::beginSample(std::string_view suffix, MetricLabels labels) {
+  out_.append(name_);
+  out_.append(suffix);
+  if (labels.size() != 0) {
     out_ += '{';
-    bool first = true;
-    for (const MetricLabel& label : labels) {
-      if (!first) out_ += ',';
-      first = false;
-      out_ += label.name;
-      out_ += "=\"";
-      appendLabelValue(out_, label.value);
-      out_ += '"';
-    }
-    if (!extra_name.empty()) {
-      if (!first) out_ += ',';
-      out_ += extra_name;
-      out_ += "=\"";
-      out_ += extra_value;
-      out_ += '"';
-    }
+    appendLabels(out_, labels);
     out_ += '}';
   }
   out_ += ' ';
@@ -146,10 +138,21 @@ void MetricsWriter::gauge(MetricLabels labels, double value) {
 }
 
 void MetricsWriter::histogram(MetricLabels labels, const uint64_t* buckets, uint64_t sum_us) {
+  // The labels are escaped once for the 21 samples.
+  labels_.clear();
+  appendLabels(labels_, labels);
   uint64_t cumulative = 0;
   for (size_t i = 0; i <= kHistogramBounds; ++i) {
     cumulative += buckets[i];
-    beginSample("_bucket", labels, "le", kBucketLe[i]);
+    out_.append(name_);
+    out_.append("_bucket{", 8);
+    if (!labels_.empty()) {
+      out_.append(labels_);
+      out_ += ',';
+    }
+    out_.append("le=\"", 4);
+    out_.append(kBucketLe[i]);
+    out_.append("\"} ", 3);
     appendInt(out_, cumulative);
     out_ += '\n';
   }

@@ -56,13 +56,14 @@ class MetricsWriter {
   static void appendLabelValue(std::string& out, std::string_view value);
 
  private:
-  void beginSample(std::string_view suffix, MetricLabels labels, std::string_view extra_name = {},
-                   std::string_view extra_value = {});
+  static void appendLabels(std::string& out, MetricLabels labels);
+  void beginSample(std::string_view suffix, MetricLabels labels);
   void appendDouble(double value);
 
   std::string& out_;
   MetricsFormat format_;
-  std::string name_;  // the current family
+  std::string name_;    // the current family
+  std::string labels_;  // a histogram's escaped labels
   Type type_ = Type::kGauge;
 };
 
