@@ -211,6 +211,9 @@ bool Master::startGeneration(std::shared_ptr<const config::Config> config, std::
     if (!spawnWorker(generation, slot)) {
       signalGeneration(id, SIGKILL);
       pending_generation_ = 0;
+      // No worker to reap would ever retire it (and take it off the live
+      // table, where it would keep /metrics of the serving one at 503).
+      if (workersOf(id) == 0) retireGeneration(generations_.find(id));
       return false;
     }
   }

@@ -129,17 +129,28 @@ MetricsCollector::Result MetricsCollector::snapshot() {
       for (size_t w = 0; w < kWords; ++w)
         sets_[k * kWords + w] = shared_.label_sets[k].carried[w].load(std::memory_order_relaxed);
     }
+    // The live table first, checked before any region is touched: an entry
+    // read half-way through the master's retiring one generation and
+    // entering a newer one could pair an old id with a region this process
+    // never mapped.
+    const CounterRegion* regions[SharedState::kMaxLiveGenerations] = {};
+    uint32_t ids[SharedState::kMaxLiveGenerations] = {};
     bool newer = false;
+    for (size_t e = 0; e < SharedState::kMaxLiveGenerations; ++e) {
+      ids[e] = shared_.live[e].id.load(std::memory_order_relaxed);
+      regions[e] = shared_.live[e].region.load(std::memory_order_relaxed);
+      if (ids[e] > generation_) newer = true;
+    }
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (shared_.sequence.load(std::memory_order_relaxed) != before) continue;
+    if (newer) return Result::kNotNewest;
+    // Every region left is of a generation not newer than ours: mapped here
+    // for good (a worker never unmaps what it inherited).
     uint32_t newest_id = 0;
-    for (const LiveGeneration& live : shared_.live) {
-      const uint32_t id = live.id.load(std::memory_order_relaxed);
-      if (id == 0) continue;
-      if (id > generation_) {
-        newer = true;
-        break;
-      }
-      const CounterRegion* region = live.region.load(std::memory_order_relaxed);
-      if (region == nullptr) continue;
+    for (size_t e = 0; e < SharedState::kMaxLiveGenerations; ++e) {
+      const uint32_t id = ids[e];
+      const CounterRegion* region = regions[e];
+      if (id == 0 || region == nullptr) continue;
       ++live_generations_;
       if (id > newest_id) {
         newest_id = id;
@@ -164,9 +175,11 @@ MetricsCollector::Result MetricsCollector::snapshot() {
         }
       }
     }
+    // The whole snapshot under one sequence: no generation both carried
+    // and live, nor neither.
     std::atomic_thread_fence(std::memory_order_acquire);
     if (shared_.sequence.load(std::memory_order_relaxed) != before) continue;
-    return newer ? Result::kNotNewest : Result::kOk;
+    return Result::kOk;
   }
   return Result::kBusy;
 }
