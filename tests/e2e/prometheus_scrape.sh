@@ -82,6 +82,8 @@ check "Prometheus parsed the histogram" "yes" \
 curl -sS --max-time 5 "http://127.0.0.1:$admin/metrics" >"$E2E_TMP/scrape.txt"
 check "promtool check metrics" "0" \
   "$("$PROMTOOL" check metrics <"$E2E_TMP/scrape.txt" >"$E2E_TMP/promtool.log" 2>&1; echo $?)"
-[ -s "$E2E_TMP/promtool.log" ] && cat "$E2E_TMP/promtool.log" >&2
+if [ -s "$E2E_TMP/promtool.log" ]; then cat "$E2E_TMP/promtool.log" >&2; fi
+check "no sanitizer report in sluice's log" "0" \
+  "$(grep -cE 'AddressSanitizer|LeakSanitizer|runtime error:' "$E2E_TMP/sluice.log" || true)"
 if [ "$E2E_FAILED" -ne 0 ]; then tail -20 "$E2E_TMP/prometheus.out" >&2; fi
 finish
