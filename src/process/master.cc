@@ -489,9 +489,11 @@ void Master::onChildExited() {
     dropReadyPipe(worker);
     if (auto gen = generations_.find(worker.generation);
         gen != generations_.end() && gen->second.counters) {
-      // /metrics no longer reads this process's /proc entry (the pid may be
-      // reused); its CPU time is in the master's cutime/cstime now.
-      gen->second.counters->worker(worker.slot).pid.store(0);
+      // What it had open is closed now (/metrics sums the gauges of live
+      // slots), and /metrics no longer reads its /proc entry (the pid may
+      // be reused; its CPU time is in the master's cutime/cstime now).
+      // Cumulative counters stay: a respawn into the slot goes on from them.
+      gen->second.counters->resetGauges(worker.slot);
     }
     Duration lifetime = std::chrono::duration_cast<Duration>(loop_.now() - worker.started);
     bool expected = worker.stop_requested || stopping_;
