@@ -121,6 +121,16 @@ TEST_F(MetricsTest, CountsAddUpOverWorkersAndNeverDecreaseAcrossReloads) {
         << response;
     EXPECT_EQ(sampleValue(bodyOf(response), kRequests2xx), sent) << bodyOf(response);
   }
+  // Each worker in turn answers (the other stopped, so it cannot accept):
+  // both give the sum over both.
+  for (const pid_t answering : workers) {
+    for (const pid_t other : workers)
+      if (other != answering) ::kill(other, SIGSTOP);
+    const std::string text = bodyOf(scrape());
+    for (const pid_t other : workers)
+      if (other != answering) ::kill(other, SIGCONT);
+    EXPECT_EQ(sampleValue(text, kRequests2xx), sent) << "answered by " << answering << "\n" << text;
+  }
   double previous_requests = sent;
   double previous_bytes = sampleValue(bodyOf(scrape()), "sluice_client_sent_bytes_total ");
   ASSERT_GT(previous_bytes, 0);
