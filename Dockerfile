@@ -15,7 +15,7 @@ FROM debian:trixie-slim AS build
 # install below can still "succeed"; a broken network must fail the build.
 RUN apt-get update --error-on=any \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      g++ cmake make pkg-config libssl-dev libyaml-cpp-dev libllhttp-dev \
+      g++ cmake make pkg-config libssl-dev libyaml-cpp-dev libllhttp-dev libc-ares-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -28,11 +28,11 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSLUICE_BUILD_TESTS=OFF \
 
 # ---------------------------------------------------------------------------
 # Runtime stage: only the shared libraries sluice links against
-# (libssl3t64 is for TLS; the rest is what `ldd sluice` lists today).
+# (libssl3t64 is for TLS, libc-ares2 for DNS; the rest is what `ldd sluice` lists today).
 FROM debian:trixie-slim
 RUN apt-get update --error-on=any \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libssl3t64 libyaml-cpp0.8 libllhttp9.2 \
+      libssl3t64 libyaml-cpp0.8 libllhttp9.2 libc-ares2 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
  && groupadd --system --gid 10001 sluice \
  && useradd --system --uid 10001 --gid 10001 --no-create-home \

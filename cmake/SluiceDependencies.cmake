@@ -27,6 +27,16 @@ if(NOT OpenSSL_FOUND)
   message(FATAL_ERROR "OpenSSL >= 3.0 not found. Install libssl-dev.")
 endif()
 
+# c-ares: asynchronous DNS for upstream server names (the resolver curl and
+# Envoy use), so no lookup ever blocks an event loop.
+if(PKG_CONFIG_FOUND)
+  pkg_check_modules(CARES QUIET IMPORTED_TARGET libcares>=1.16)
+endif()
+if(NOT CARES_FOUND)
+  message(FATAL_ERROR "c-ares >= 1.16 not found. Install libc-ares-dev.")
+endif()
+message(STATUS "c-ares ${CARES_VERSION}")
+
 find_package(yaml-cpp 0.7 QUIET)
 if(NOT yaml-cpp_FOUND)
   message(FATAL_ERROR "yaml-cpp >= 0.7 not found. Install libyaml-cpp-dev.")

@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "process/control.h"
 #include "process/master.h"
+#include "upstream/dns_updater.h"
 
 namespace {
 
@@ -111,6 +112,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (options.test_only) {
+    for (const std::string& warning : upstream::checkServerNames(*loaded.config))
+      std::fprintf(stderr, "%s\n", warning.c_str());
     std::printf("sluice: configuration file %s test is successful\n", options.config_path.c_str());
     return 0;
   }

@@ -17,7 +17,8 @@
 #     file on a read-only root; selectors, Service target ports, HPA and PDB
 #     targets and kustomization resources all resolve;
 #   - compose: every service has an image or build, mounted folders exist,
-#     the proxy's upstreams are services' fixed addresses inside the subnet,
+#     the proxy's upstreams are service names (or services' fixed addresses
+#     inside the subnet),
 #     stop_grace_period > drain_delay + shutdown_timeout;
 #   - systemd: `systemd-analyze verify` of each unit (skipped with a message
 #     when systemd-analyze is missing), TimeoutStopSec against the example
@@ -395,16 +396,25 @@ for path, doc in composes:
         for up, u in (cfg.get("upstreams") or {}).items():
             for s in u.get("servers") or []:
                 addr = s.get("address", "")
-                ip, port = host_of(addr), port_of(addr)
-                try:
-                    in_net = any(ipaddress.ip_address(ip) in sn for sn in subnets)
-                except ValueError:
-                    in_net = False
-                if not in_net:
-                    continue
-                target = fixed.get(ip)
+                host, port = host_of(addr), port_of(addr)
                 label = f"{rel(path)}: {name} upstream {up} server {addr}"
-                if check(target is not None, f"{label} is a service's ipv4_address"):
+                try:
+                    ipaddress.ip_address(host)
+                    is_ip = True
+                except ValueError:
+                    is_ip = False
+                if is_ip:
+                    # A fixed address must be a service's, inside the subnet.
+                    in_net = any(ipaddress.ip_address(host) in sn for sn in subnets)
+                    if not in_net:
+                        continue
+                    target = fixed.get(host)
+                    check(target is not None, f"{label} is a service's ipv4_address")
+                else:
+                    # A name: compose's DNS answers service names.
+                    target = host if host in services else None
+                    check(target is not None, f"{label} names a service of the compose file")
+                if target is not None:
                     ports = {port_of(l.get("address")) for l in (svc_cfg.get(target) or {}).get("listeners", [])}
                     check(port in ports or target not in svc_cfg, f"{label}: {target} listens on {port}")
 

@@ -12,10 +12,10 @@ set -euo pipefail
 LLHTTP_MIN=9.2.1
 PACKAGES=(
   build-essential cmake pkg-config g++ clang libclang-rt-14-dev clang-format
-  libssl-dev libyaml-cpp-dev libgtest-dev libgmock-dev
+  libssl-dev libyaml-cpp-dev libc-ares-dev libgtest-dev libgmock-dev
   curl ca-certificates openssl sslscan
   nginx-light haproxy wrk apache2-utils strace python3-websockets python3-matplotlib
-  prometheus
+  dnsmasq-base prometheus
 )
 
 if [ "$(id -u)" -ne 0 ]; then

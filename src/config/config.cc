@@ -37,8 +37,16 @@ uint32_t Config::routeCount() const {
 uint32_t Config::serverCount() const {
   uint32_t count = 0;
   for (const Upstream& upstream : upstreams)
-    count += static_cast<uint32_t>(upstream.servers.size());
+    for (const UpstreamServer& server : upstream.servers)
+      count += server.slots;
   return count;
+}
+
+bool Upstream::hasResolvedServers() const {
+  for (const UpstreamServer& server : servers) {
+    if (server.resolved()) return true;
+  }
+  return false;
 }
 
 }  // namespace sluice::config

@@ -151,6 +151,10 @@ struct Route {
   // (499, nginx's default); true = let it finish (nginx's
   // proxy_ignore_client_abort on).
   bool ignore_client_abort = false;
+  // Retries (upstream retry_on) may replay requests with a non-idempotent
+  // method or a body (kept up to 64 KiB for that) — nginx's
+  // `proxy_next_upstream non_idempotent`. Off: such requests are sent once.
+  bool retry_non_idempotent = false;
   // Path rewrites before forwarding (at most one): remove this prefix, or
   // replace match.path_prefix with this.
   std::string strip_prefix;
@@ -178,11 +182,52 @@ struct Listener {
 };
 
 struct UpstreamServer {
-  // Position among all servers of all upstreams in file order: the server's
-  // slot in per-server counters.
+  // Position among all server slots of all upstreams in file order: the
+  // first of this entry's `slots` consecutive slots in per-server counters
+  // and health.
   uint32_t index = 0;
-  net::Address address;
+  // An address entry has one slot; a DNS name has `max_addresses`, one per
+  // address it may resolve to (src/upstream/resolved_addresses.h).
+  uint32_t slots = 1;
+  net::Address address;  // numeric address (when `name` is empty)
+  std::string name;      // a DNS name, resolved and re-resolved (docs/upstreams.md)
+  uint16_t port = 0;     // with `name`
   uint32_t weight = 1;
+  std::string where;  // `file:line:col: path: ` of the address, for later warnings
+  bool resolved() const { return !name.empty(); }
+};
+
+// `resolver:` — how DNS names of servers are looked up (c-ares, by the
+// master for all workers). No addresses = /etc/resolv.conf (nameservers,
+// search, ndots).
+struct Resolver {
+  std::vector<net::Address> addresses;
+  Duration timeout{std::chrono::seconds(2)};
+  uint32_t attempts = 2;
+  // Re-resolve at the answer's TTL, clamped to [min_interval, max_interval].
+  Duration min_interval{std::chrono::seconds(1)};
+  Duration max_interval{std::chrono::seconds(60)};
+  bool operator==(const Resolver&) const = default;
+};
+
+// `health_check:` — active probes, one per server per interval for the
+// whole process (the master sends them), results shared by every worker.
+struct HealthCheck {
+  bool enabled = false;
+  std::string path = "/healthz";
+  Duration interval{std::chrono::seconds(5)};
+  Duration timeout{std::chrono::seconds(1)};
+  uint32_t healthy = 2;                                 // passes in a row that bring a server back
+  uint32_t unhealthy = 3;                               // failures in a row that take it out
+  std::vector<std::pair<int, int>> expect{{200, 399}};  // inclusive status ranges
+  std::string host;                                     // Host header; empty = the server's address
+};
+
+// `all_down:` — what a request does when every server of its upstream is
+// out (ejected or failing its health check).
+enum class AllDown : uint8_t {
+  kTryAll,  // pick among them anyway (Envoy's panic mode)
+  kRefuse,  // answer 503 at once
 };
 
 struct Keepalive {
@@ -261,6 +306,9 @@ struct Upstream {
   std::optional<Duration> per_try_timeout;  // until the response head, per attempt
   RetryBudget retry_budget;
   std::optional<tls::ClientSettings> tls;  // TLS to the servers (docs/tls.md)
+  HealthCheck health_check;
+  AllDown all_down = AllDown::kTryAll;
+  bool hasResolvedServers() const;
 };
 
 struct Config {
@@ -283,6 +331,7 @@ struct Config {
   PathSettings paths;
   std::vector<Listener> listeners;
   std::vector<Upstream> upstreams;  // in file order
+  Resolver resolver;
 
   const Upstream* findUpstream(const std::string& name) const;
   // Totals of Route::index and UpstreamServer::index (sizes of the

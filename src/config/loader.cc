@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -35,6 +36,9 @@ constexpr uint64_t kMaxHeaderBytes = 1024 * 1024;
 constexpr uint64_t kMaxHeaders = 10000;
 constexpr uint64_t kMaxConnections = 1000000;
 constexpr uint64_t kMaxWeight = 1000;
+// A DNS name's servers: one counter/health slot each, reserved up front.
+constexpr uint32_t kDefaultAddressesPerName = 16;
+constexpr uint64_t kMaxAddressesPerName = 256;
 constexpr uint64_t kMaxRetries = 10;
 constexpr uint64_t kMaxIdlePerServer = 10000;
 
@@ -147,12 +151,17 @@ class Loader {
 
   // Allowed but probably wrong: LoadResult::warnings, same format.
   void warn(const Field& f, const std::string& message) {
+    warnings_.push_back(where(f) + "warning: " + message);
+  }
+
+  // `file:line:col: path: ` of a field, for messages made later.
+  std::string where(const Field& f) const {
     std::string text = file_ + ":";
     const YAML::Mark mark = f.mark();
     if (!mark.is_null()) {
       text += std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ":";
     }
-    warnings_.push_back(text + " " + (f.path.empty() ? "" : f.path + ": ") + "warning: " + message);
+    return text + " " + (f.path.empty() ? "" : f.path + ": ");
   }
 
   // --- structure -----------------------------------------------------------
@@ -421,43 +430,45 @@ class Loader {
         report(top, "expected a mapping of settings at the top level, got " + describeNode(root));
         return;
       }
-      walkMap(
-          top,
-          {"workers", "pid_file", "shutdown_timeout", "drain_delay", "watch_config", "admin", "log",
-           "timeouts", "limits", "trusted_proxies", "headers", "paths", "listeners", "upstreams"},
-          [&](const std::string& key, const Field& value) {
-            if (key == "workers") {
-              parseWorkers(value, config);
-            } else if (key == "pid_file") {
-              readText(value, "a file path", &config->pid_file);
-            } else if (key == "shutdown_timeout") {
-              // 0 is meaningful here: stop without draining.
-              readDuration(value, /*allow_zero=*/true, &config->shutdown_timeout);
-            } else if (key == "drain_delay") {
-              readDuration(value, /*allow_zero=*/true, &config->drain_delay);
-            } else if (key == "watch_config") {
-              readBool(value, &config->watch_config);
-            } else if (key == "admin") {
-              parseAdmin(value, config);
-            } else if (key == "log") {
-              parseLog(value, &config->log);
-            } else if (key == "timeouts") {
-              parseClientTimeouts(value, &config->timeouts);
-            } else if (key == "limits") {
-              parseLimits(value, &config->limits);
-            } else if (key == "trusted_proxies") {
-              parseTrustedProxies(value, &config->trusted_proxies);
-            } else if (key == "headers") {
-              parseHeaderSettings(value, &config->headers);
-            } else if (key == "paths") {
-              parsePathSettings(value, &config->paths);
-            } else if (key == "listeners") {
-              has_listeners = true;
-              parseListeners(value, &config->listeners);
-            } else if (key == "upstreams") {
-              parseUpstreams(value, &config->upstreams);
-            }
-          });
+      walkMap(top,
+              {"workers", "pid_file", "shutdown_timeout", "drain_delay", "watch_config", "admin",
+               "log", "timeouts", "limits", "trusted_proxies", "headers", "paths", "listeners",
+               "upstreams", "resolver"},
+              [&](const std::string& key, const Field& value) {
+                if (key == "workers") {
+                  parseWorkers(value, config);
+                } else if (key == "pid_file") {
+                  readText(value, "a file path", &config->pid_file);
+                } else if (key == "shutdown_timeout") {
+                  // 0 is meaningful here: stop without draining.
+                  readDuration(value, /*allow_zero=*/true, &config->shutdown_timeout);
+                } else if (key == "drain_delay") {
+                  readDuration(value, /*allow_zero=*/true, &config->drain_delay);
+                } else if (key == "watch_config") {
+                  readBool(value, &config->watch_config);
+                } else if (key == "admin") {
+                  parseAdmin(value, config);
+                } else if (key == "log") {
+                  parseLog(value, &config->log);
+                } else if (key == "timeouts") {
+                  parseClientTimeouts(value, &config->timeouts);
+                } else if (key == "limits") {
+                  parseLimits(value, &config->limits);
+                } else if (key == "trusted_proxies") {
+                  parseTrustedProxies(value, &config->trusted_proxies);
+                } else if (key == "headers") {
+                  parseHeaderSettings(value, &config->headers);
+                } else if (key == "paths") {
+                  parsePathSettings(value, &config->paths);
+                } else if (key == "listeners") {
+                  has_listeners = true;
+                  parseListeners(value, &config->listeners);
+                } else if (key == "upstreams") {
+                  parseUpstreams(value, &config->upstreams);
+                } else if (key == "resolver") {
+                  parseResolver(value, &config->resolver);
+                }
+              });
     }
     if (!has_listeners) {
       report(root.Mark().is_null() ? YAML::Mark::null_mark() : root.Mark(), "listeners",
@@ -477,8 +488,10 @@ class Loader {
     }
     uint32_t server = 0;
     for (Upstream& upstream : config->upstreams) {
-      for (UpstreamServer& s : upstream.servers)
-        s.index = server++;
+      for (UpstreamServer& s : upstream.servers) {
+        s.index = server;
+        server += s.slots;
+      }
     }
   }
 
@@ -938,64 +951,67 @@ class Loader {
       bool has_respond = false;
       bool has_redirect = false;
       std::vector<Field> rewrite_fields;  // strip_prefix / rewrite_prefix, where written
-      walkMap(item,
-              {"match", "upstream", "respond", "redirect", "client_cert_header",
-               "ignore_client_abort", "upgrade", "strip_prefix", "rewrite_prefix",
-               "request_headers", "response_headers", "max_body_bytes", "timeouts", "rate_limit"},
-              [&](const std::string& key, const Field& value) {
-                if (key == "match") {
-                  parseMatch(value, &route.match);
-                } else if (key == "upstream") {
-                  has_upstream = true;
-                  if (readText(value, "an upstream name", &route.upstream)) {
-                    upstream_refs_.push_back({route.upstream, value.mark(), value.path});
-                  }
-                } else if (key == "client_cert_header") {
-                  std::string name, error;
-                  if (!readText(value, "a header name", &name)) return;
-                  if (!validHeaderName(name, &error)) {
-                    report(value, error);
-                    return;
-                  }
-                  route.client_cert_header = toLower(name);
-                } else if (key == "redirect") {
-                  has_redirect = true;
-                  route.redirect.emplace();
-                  parseRedirect(value, &*route.redirect);
-                } else if (key == "respond") {
-                  has_respond = true;
-                  route.respond.emplace();
-                  parseRespond(value, &*route.respond);
-                } else if (key == "ignore_client_abort") {
-                  readBool(value, &route.ignore_client_abort);
-                } else if (key == "upgrade") {
-                  parseUpgrade(value, &route.upgrade);
-                } else if (key == "strip_prefix") {
-                  auto text = scalar(value, "a path prefix starting with /");
-                  std::string error;
-                  if (text && !validPathPrefix(*text, &error)) report(value, error);
-                  if (text && error.empty()) route.strip_prefix = *text;
-                  rewrite_fields.push_back(value);
-                } else if (key == "rewrite_prefix") {
-                  auto text = scalar(value, "a path prefix starting with /");
-                  std::string error;
-                  if (text && !validPathPrefix(*text, &error)) report(value, error);
-                  if (text && error.empty()) route.rewrite_prefix = *text;
-                  rewrite_fields.push_back(value);
-                } else if (key == "request_headers") {
-                  parseHeaderRules(value, /*response=*/false, &route.request_headers);
-                } else if (key == "response_headers") {
-                  parseHeaderRules(value, /*response=*/true, &route.response_headers);
-                } else if (key == "max_body_bytes") {
-                  uint64_t bytes = 0;
-                  if (readSize(value, 0, UINT64_MAX, &bytes)) route.max_body_bytes = bytes;
-                } else if (key == "timeouts") {
-                  parseRouteTimeouts(value, &route.timeouts);
-                } else if (key == "rate_limit") {
-                  route.rate_limit.emplace();
-                  if (!parseRateLimit(value, &*route.rate_limit)) route.rate_limit.reset();
-                }
-              });
+      walkMap(
+          item,
+          {"match", "upstream", "respond", "redirect", "client_cert_header", "ignore_client_abort",
+           "retry_non_idempotent", "upgrade", "strip_prefix", "rewrite_prefix", "request_headers",
+           "response_headers", "max_body_bytes", "timeouts", "rate_limit"},
+          [&](const std::string& key, const Field& value) {
+            if (key == "match") {
+              parseMatch(value, &route.match);
+            } else if (key == "upstream") {
+              has_upstream = true;
+              if (readText(value, "an upstream name", &route.upstream)) {
+                upstream_refs_.push_back({route.upstream, value.mark(), value.path});
+              }
+            } else if (key == "client_cert_header") {
+              std::string name, error;
+              if (!readText(value, "a header name", &name)) return;
+              if (!validHeaderName(name, &error)) {
+                report(value, error);
+                return;
+              }
+              route.client_cert_header = toLower(name);
+            } else if (key == "redirect") {
+              has_redirect = true;
+              route.redirect.emplace();
+              parseRedirect(value, &*route.redirect);
+            } else if (key == "respond") {
+              has_respond = true;
+              route.respond.emplace();
+              parseRespond(value, &*route.respond);
+            } else if (key == "ignore_client_abort") {
+              readBool(value, &route.ignore_client_abort);
+            } else if (key == "retry_non_idempotent") {
+              readBool(value, &route.retry_non_idempotent);
+            } else if (key == "upgrade") {
+              parseUpgrade(value, &route.upgrade);
+            } else if (key == "strip_prefix") {
+              auto text = scalar(value, "a path prefix starting with /");
+              std::string error;
+              if (text && !validPathPrefix(*text, &error)) report(value, error);
+              if (text && error.empty()) route.strip_prefix = *text;
+              rewrite_fields.push_back(value);
+            } else if (key == "rewrite_prefix") {
+              auto text = scalar(value, "a path prefix starting with /");
+              std::string error;
+              if (text && !validPathPrefix(*text, &error)) report(value, error);
+              if (text && error.empty()) route.rewrite_prefix = *text;
+              rewrite_fields.push_back(value);
+            } else if (key == "request_headers") {
+              parseHeaderRules(value, /*response=*/false, &route.request_headers);
+            } else if (key == "response_headers") {
+              parseHeaderRules(value, /*response=*/true, &route.response_headers);
+            } else if (key == "max_body_bytes") {
+              uint64_t bytes = 0;
+              if (readSize(value, 0, UINT64_MAX, &bytes)) route.max_body_bytes = bytes;
+            } else if (key == "timeouts") {
+              parseRouteTimeouts(value, &route.timeouts);
+            } else if (key == "rate_limit") {
+              route.rate_limit.emplace();
+              if (!parseRateLimit(value, &*route.rate_limit)) route.rate_limit.reset();
+            }
+          });
       if (rewrite_fields.size() > 1) {
         report(rewrite_fields[1], "a route takes \"strip_prefix\" or \"rewrite_prefix\", not both");
       } else if (!rewrite_fields.empty() && (has_respond || has_redirect)) {
@@ -1389,44 +1405,50 @@ class Loader {
     if (!expectMap(f)) return;
     bool has_servers = false;
     Field tls_field;
-    walkMap(
-        f,
-        {"balance", "hash", "servers", "retries", "keepalive", "timeouts", "send_proxy_protocol",
-         "passive", "retry_on", "per_try_timeout", "retry_budget", "tls"},
-        [&](const std::string& key, const Field& value) {
-          if (key == "balance") {
-            parseBalance(value, &upstream->balance);
-          } else if (key == "hash") {
-            parseHashKey(value, &upstream->hash);
-          } else if (key == "servers") {
-            has_servers = true;
-            parseServers(value, &upstream->servers);
-          } else if (key == "retries") {
-            readNumberAs(value, 0, kMaxRetries, &upstream->retries);
-          } else if (key == "keepalive") {
-            parseKeepalive(value, &upstream->keepalive);
-          } else if (key == "passive") {
-            parsePassive(value, &upstream->passive);
-          } else if (key == "retry_on") {
-            parseRetryOn(value, &upstream->retry_on);
-          } else if (key == "per_try_timeout") {
-            Duration d{};
-            if (readDuration(value, /*allow_zero=*/false, &d)) upstream->per_try_timeout = d;
-          } else if (key == "retry_budget") {
-            parseRetryBudget(value, &upstream->retry_budget);
-          } else if (key == "tls") {
-            upstream->tls.emplace();
-            parseUpstreamTls(value, &*upstream->tls);
-            tls_field = value;
-          } else if (key == "timeouts") {
-            parseUpstreamTimeouts(value, &upstream->timeouts);
-          } else if (key == "send_proxy_protocol") {
-            std::string version;
-            if (!readChoice(value, {"v1", "v2"}, &version)) return;
-            upstream->send_proxy_protocol =
-                version == "v1" ? SendProxyProtocol::kV1 : SendProxyProtocol::kV2;
-          }
-        });
+    walkMap(f,
+            {"balance", "hash", "servers", "retries", "keepalive", "timeouts",
+             "send_proxy_protocol", "passive", "retry_on", "per_try_timeout", "retry_budget", "tls",
+             "health_check", "all_down"},
+            [&](const std::string& key, const Field& value) {
+              if (key == "balance") {
+                parseBalance(value, &upstream->balance);
+              } else if (key == "hash") {
+                parseHashKey(value, &upstream->hash);
+              } else if (key == "servers") {
+                has_servers = true;
+                parseServers(value, &upstream->servers);
+              } else if (key == "retries") {
+                readNumberAs(value, 0, kMaxRetries, &upstream->retries);
+              } else if (key == "keepalive") {
+                parseKeepalive(value, &upstream->keepalive);
+              } else if (key == "passive") {
+                parsePassive(value, &upstream->passive);
+              } else if (key == "health_check") {
+                parseHealthCheck(value, &upstream->health_check);
+              } else if (key == "all_down") {
+                std::string choice;
+                if (!readChoice(value, {"try_all", "refuse"}, &choice)) return;
+                upstream->all_down = choice == "refuse" ? AllDown::kRefuse : AllDown::kTryAll;
+              } else if (key == "retry_on") {
+                parseRetryOn(value, &upstream->retry_on);
+              } else if (key == "per_try_timeout") {
+                Duration d{};
+                if (readDuration(value, /*allow_zero=*/false, &d)) upstream->per_try_timeout = d;
+              } else if (key == "retry_budget") {
+                parseRetryBudget(value, &upstream->retry_budget);
+              } else if (key == "tls") {
+                upstream->tls.emplace();
+                parseUpstreamTls(value, &*upstream->tls);
+                tls_field = value;
+              } else if (key == "timeouts") {
+                parseUpstreamTimeouts(value, &upstream->timeouts);
+              } else if (key == "send_proxy_protocol") {
+                std::string version;
+                if (!readChoice(value, {"v1", "v2"}, &version)) return;
+                upstream->send_proxy_protocol =
+                    version == "v1" ? SendProxyProtocol::kV1 : SendProxyProtocol::kV2;
+              }
+            });
     if (!has_servers) report(f, "upstream has no servers (add a \"servers\" list)");
     if (upstream->tls && upstream->send_proxy_protocol != SendProxyProtocol::kOff) {
       // The PROXY header must precede the TLS handshake; not built yet.
@@ -1494,23 +1516,192 @@ class Loader {
       if (!expectMap(item)) continue;
       UpstreamServer server;
       bool has_address = false;
-      walkMap(item, {"address", "weight"}, [&](const std::string& key, const Field& value) {
-        if (key == "address") {
-          has_address = true;
-          if (!readAddress(value, &server.address)) return;
-          const std::string canonical = server.address.toString();
-          auto [pos, inserted] = seen.emplace(canonical, value.path);
-          if (!inserted) {
-            report(value, canonical + " is listed twice (also " + pos->second +
-                              "); use weight to send it more traffic");
-          }
-        } else if (key == "weight") {
-          readNumberAs(value, 1, kMaxWeight, &server.weight);
-        }
-      });
+      Field max_addresses_field;
+      walkMap(item, {"address", "weight", "max_addresses"},
+              [&](const std::string& key, const Field& value) {
+                if (key == "address") {
+                  has_address = true;
+                  if (!readServerAddress(value, &server)) return;
+                  server.where = where(value);
+                  const std::string canonical =
+                      server.resolved() ? server.name + ":" + std::to_string(server.port)
+                                        : server.address.toString();
+                  auto [pos, inserted] = seen.emplace(canonical, value.path);
+                  if (!inserted) {
+                    report(value, canonical + " is listed twice (also " + pos->second +
+                                      "); use weight to send it more traffic");
+                  }
+                } else if (key == "weight") {
+                  readNumberAs(value, 1, kMaxWeight, &server.weight);
+                } else if (key == "max_addresses") {
+                  max_addresses_field = value;
+                  readNumberAs(value, 1, kMaxAddressesPerName, &server.slots);
+                }
+              });
       if (!has_address) report(item, "missing required key \"address\"");
+      if (server.resolved() && max_addresses_field.path.empty()) {
+        server.slots = kDefaultAddressesPerName;
+      } else if (!server.resolved() && !max_addresses_field.path.empty()) {
+        report(max_addresses_field, "max_addresses applies only to a DNS name");
+      }
       out->push_back(std::move(server));
     }
+  }
+
+  // A server address: numeric (`10.0.0.1:8080`, `[::1]:8080`, `unix:/path`)
+  // or a DNS name with a port (`app.default.svc.cluster.local:8080`),
+  // resolved later by the master (docs/upstreams.md).
+  bool readServerAddress(const Field& f, UpstreamServer* server) {
+    auto text = scalar(f,
+                       "an address like 10.0.0.1:8080, [::1]:8080, app.internal:8080 or "
+                       "unix:/path");
+    if (!text) return false;
+    std::string error;
+    if (auto address = net::Address::parse(*text, &error)) {
+      if (address->family() != net::Address::Family::kUnix && address->port() == 0) {
+        report(f, quote(*text) + ": port 0 is not allowed (use a fixed port, 1-65535)");
+        return false;
+      }
+      server->address = *address;
+      return true;
+    }
+    const size_t colon = text->rfind(':');
+    const std::string host = colon == std::string::npos ? *text : text->substr(0, colon);
+    if (!validDnsName(host)) {
+      // Looks like an IP (digits, colons): the parser's own message is the
+      // precise one; otherwise say what a name may contain.
+      const bool ip_like = host.find_first_not_of("0123456789.:[]") == std::string::npos;
+      report(f, ip_like ? error
+                        : quote(*text) + ": " + quote(host) +
+                              " is neither an IP address nor a host name (letters, digits, "
+                              "hyphens, dots)");
+      return false;
+    }
+    uint64_t port = 0;
+    if (colon == std::string::npos ||
+        !parseUnsigned(std::string_view(*text).substr(colon + 1), 65535, &port, nullptr) ||
+        port == 0) {
+      report(f, quote(*text) + ": a host name needs a port 1-65535, like " + host + ":8080");
+      return false;
+    }
+    server->name = toLower(host);
+    server->port = static_cast<uint16_t>(port);
+    return true;
+  }
+
+  // Letters, digits and hyphens in dot-separated labels of 1-63 characters,
+  // 253 in all, not all digits (that is a malformed IPv4 address).
+  static bool validDnsName(const std::string& name) {
+    if (name.empty() || name.size() > 253) return false;
+    size_t label = 0;
+    bool all_digits = true;
+    for (size_t i = 0; i < name.size(); ++i) {
+      const char c = name[i];
+      if (c == '.') {
+        if (label == 0 || name[i - 1] == '-') return false;
+        label = 0;
+        continue;
+      }
+      const bool alnum = std::isalnum(static_cast<unsigned char>(c)) != 0;
+      if (!alnum && !(c == '-' && label > 0) && c != '_') return false;
+      if (!std::isdigit(static_cast<unsigned char>(c))) all_digits = false;
+      if (++label > 63) return false;
+    }
+    return !all_digits && name.back() != '-';
+  }
+
+  // `resolver: { addresses, timeout, attempts, min_interval, max_interval }`.
+  void parseResolver(const Field& f, Resolver* resolver) {
+    if (!expectMap(f)) return;
+    walkMap(f, {"addresses", "timeout", "attempts", "min_interval", "max_interval"},
+            [&](const std::string& key, const Field& value) {
+              if (key == "addresses") {
+                if (!expectList(value)) return;
+                for (size_t i = 0; i < value.node.size(); ++i) {
+                  const Field item{value.node[i], indexed(value.path, i), value.mark()};
+                  net::Address address;
+                  if (!readAddress(item, &address)) continue;
+                  if (address.family() == net::Address::Family::kUnix) {
+                    report(item, "a DNS server needs an IP address and port, like 127.0.0.1:53");
+                    continue;
+                  }
+                  resolver->addresses.push_back(address);
+                }
+              } else if (key == "timeout") {
+                readDuration(value, /*allow_zero=*/false, &resolver->timeout);
+              } else if (key == "attempts") {
+                readNumberAs(value, 1, 10, &resolver->attempts);
+              } else if (key == "min_interval") {
+                readDuration(value, /*allow_zero=*/false, &resolver->min_interval);
+              } else if (key == "max_interval") {
+                readDuration(value, /*allow_zero=*/false, &resolver->max_interval);
+              }
+            });
+    if (resolver->min_interval > resolver->max_interval) {
+      report(f, "min_interval is longer than max_interval");
+    }
+  }
+
+  // `health_check: { path, interval, timeout, healthy, unhealthy, expect, host }`
+  // (or `off`).
+  void parseHealthCheck(const Field& f, HealthCheck* check) {
+    if (f.node.IsScalar() && f.node.Scalar() == "off") {
+      check->enabled = false;
+      return;
+    }
+    if (!expectMap(f)) return;
+    check->enabled = true;
+    walkMap(f, {"path", "interval", "timeout", "healthy", "unhealthy", "expect", "host"},
+            [&](const std::string& key, const Field& value) {
+              if (key == "path") {
+                if (!readText(value, "a path like /healthz", &check->path)) return;
+                if (check->path.empty() || check->path[0] != '/' ||
+                    check->path.find_first_of(" \r\n\t") != std::string::npos) {
+                  report(value, "expected a path starting with / and without spaces, got " +
+                                    quote(check->path));
+                }
+              } else if (key == "interval") {
+                readDuration(value, /*allow_zero=*/false, &check->interval);
+              } else if (key == "timeout") {
+                readDuration(value, /*allow_zero=*/false, &check->timeout);
+              } else if (key == "healthy") {
+                readNumberAs(value, 1, 100, &check->healthy);
+              } else if (key == "unhealthy") {
+                readNumberAs(value, 1, 100, &check->unhealthy);
+              } else if (key == "host") {
+                if (!readText(value, "a host name", &check->host)) return;
+                if (check->host.find_first_of(" \r\n\t") != std::string::npos) {
+                  report(value, "a Host header value cannot contain spaces");
+                }
+              } else if (key == "expect") {
+                parseStatusRanges(value, &check->expect);
+              }
+            });
+    if (check->timeout > check->interval) report(f, "timeout is longer than interval");
+  }
+
+  // `[200-399]`, `[200, 204]`: statuses or inclusive ranges, 100-599.
+  void parseStatusRanges(const Field& f, std::vector<std::pair<int, int>>* out) {
+    if (!expectList(f)) return;
+    out->clear();
+    for (size_t i = 0; i < f.node.size(); ++i) {
+      const Field item{f.node[i], indexed(f.path, i), f.mark()};
+      auto text = scalar(item, "a status like 200 or a range like 200-399");
+      if (!text) continue;
+      const size_t dash = text->find('-');
+      uint64_t low = 0, high = 0;
+      const bool ok =
+          dash == std::string::npos
+              ? parseUnsigned(*text, 599, &low, nullptr) && (high = low, true)
+              : parseUnsigned(std::string_view(*text).substr(0, dash), 599, &low, nullptr) &&
+                    parseUnsigned(std::string_view(*text).substr(dash + 1), 599, &high, nullptr);
+      if (!ok || low < 100 || high < low) {
+        report(item, "expected a status 100-599 or a range like 200-399, got " + quote(*text));
+        continue;
+      }
+      out->emplace_back(static_cast<int>(low), static_cast<int>(high));
+    }
+    if (f.node.size() == 0) report(f, "expect needs at least one status or range");
   }
 
   // `upstreams.NAME.tls: { verify, ca, server_name, cert, key }`.

@@ -25,6 +25,13 @@ class Address {
   // From a kernel sockaddr (accept/getsockname).
   static Address fromSockaddr(const sockaddr* sa, socklen_t len);
 
+  // The same IP with another port (an IP answer from DNS + the configured port).
+  Address withPort(uint16_t port) const {
+    Address copy = *this;
+    copy.port_ = port;
+    return copy;
+  }
+
   Family family() const { return family_; }
   uint16_t port() const { return port_; }            // 0 for unix
   const std::string& host() const { return host_; }  // numeric IP text, no brackets

@@ -31,8 +31,9 @@ std::unique_ptr<CounterRegion> CounterRegion::create(uint32_t slots, size_t rout
   const size_t slot_bytes = sizeof(observe::WorkerCounters) +
                             routes * sizeof(observe::RouteCounters) +
                             servers * sizeof(observe::ServerCounters);
-  const size_t bytes =
-      slot_bytes * (slots == 0 ? 1 : slots) + servers * sizeof(upstream::ServerHealth);
+  const size_t bytes = slot_bytes * (slots == 0 ? 1 : slots) +
+                       servers * sizeof(upstream::ServerHealth) + observe::kCacheLine +
+                       servers * sizeof(upstream::ResolvedSlot);
   void* memory = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (memory == MAP_FAILED) return nullptr;
   std::unique_ptr<CounterRegion> region(new CounterRegion(memory, bytes, slots, routes, servers));
@@ -47,6 +48,9 @@ std::unique_ptr<CounterRegion> CounterRegion::create(uint32_t slots, size_t rout
     new (base) observe::ServerCounters[servers];
   }
   new (region->slotBase(slots)) upstream::ServerHealth[servers];
+  char* table = region->slotBase(slots) + servers * sizeof(upstream::ServerHealth);
+  new (table) std::atomic<uint64_t>(0);
+  new (table + observe::kCacheLine) upstream::ResolvedSlot[servers];
   return region;
 }
 
@@ -80,6 +84,19 @@ observe::ServerCounters* CounterRegion::serverCounters(uint32_t slot) const {
 
 upstream::ServerHealth* CounterRegion::serverHealth() const {
   return std::launder(reinterpret_cast<upstream::ServerHealth*>(slotBase(slots_)));
+}
+
+upstream::AddressTable CounterRegion::addressTable() const {
+  char* table = slotBase(slots_) + servers_ * sizeof(upstream::ServerHealth);
+  return {std::launder(reinterpret_cast<std::atomic<uint64_t>*>(table)),
+          std::launder(reinterpret_cast<upstream::ResolvedSlot*>(table + observe::kCacheLine))};
+}
+
+int64_t CounterRegion::serverInFlight(size_t index) const {
+  int64_t total = 0;
+  for (uint32_t slot = 0; slot < slots_; ++slot)
+    total += serverCounters(slot)[index].in_flight.load(std::memory_order_relaxed);
+  return total;
 }
 
 void CounterRegion::resetGauges(uint32_t slot) const {

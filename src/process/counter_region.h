@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "observe/counters.h"
+#include "upstream/resolved_addresses.h"
 #include "upstream/server_health.h"
 
 namespace sluice::process {
@@ -41,6 +42,11 @@ class CounterRegion {
   // Passive-health state per server, one for the whole generation (after
   // the slots), written by any of its workers.
   upstream::ServerHealth* serverHealth() const;
+  // What DNS names resolved to, one slot per server (written by the
+  // master's DnsUpdater, read by the workers' clusters).
+  upstream::AddressTable addressTable() const;
+  // Requests in flight on server `index`, summed over the slots.
+  int64_t serverInFlight(size_t index) const;
 
   // Zeroes the gauges of `slot` (a new worker starts with nothing open);
   // cumulative counters are kept.

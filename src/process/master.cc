@@ -98,7 +98,11 @@ Master::Master(std::string config_path, std::shared_ptr<const config::Config> co
     : config_path_(std::move(config_path)),
       shared_(SharedState::create()),
       client_table_(limit::ClientTable::create()),
-      startup_config_(std::move(config)) {
+      startup_config_(std::move(config)),
+      dns_(loop_),
+      health_checks_(loop_) {
+  // A server added by DNS is probed at once.
+  dns_.setOnChange([this](uint32_t generation) { health_checks_.addressesChanged(generation); });
   shared_->figures.master_pid.store(::getpid());
   const int64_t now_ms = unixMillis();
   shared_->figures.start_unix_ms.store(now_ms);
@@ -205,6 +209,12 @@ bool Master::startGeneration(std::shared_ptr<const config::Config> config, std::
     generations_.erase(id);
     return false;
   }
+  // Server names: the workers start with what the process knows already
+  // (a reload keeps serving the last answers) and follow the updates.
+  const CounterRegion* region = generation.counters.get();
+  dns_.attach(id, generation.config, region->addressTable(), region->serverHealth(),
+              [region](uint32_t index) { return region->serverInFlight(index); });
+  health_checks_.attach(id, generation.config, region->addressTable(), region->serverHealth());
   SLUICE_LOG(kInfo, "starting generation " + std::to_string(id) + " with " + std::to_string(count) +
                         " worker(s)");
   for (uint32_t slot = 0; slot < count; ++slot) {
@@ -235,8 +245,13 @@ bool Master::publishGeneration(Generation& generation) {
   }
   for (const config::Upstream& upstream : config.upstreams) {
     for (const config::UpstreamServer& server : upstream.servers) {
-      servers[server.index] = shared_->labelSetFor(LabelSet::Kind::kServer, upstream.name,
-                                                   server.address.toString(), "");
+      // A DNS name is one series (`name:port`) over all its address slots:
+      // the addresses change, the name the operator wrote does not.
+      const std::string label = server.resolved() ? server.name + ":" + std::to_string(server.port)
+                                                  : server.address.toString();
+      const uint32_t set = shared_->labelSetFor(LabelSet::Kind::kServer, upstream.name, label, "");
+      for (uint32_t slot = 0; slot < server.slots; ++slot)
+        servers[server.index + slot] = set;
     }
   }
   generation.counters->setLabelSets(std::move(routes), std::move(servers));
@@ -547,6 +562,8 @@ void Master::retireGeneration(std::map<uint32_t, Generation>::iterator generatio
     }
     shared_->endWrite();
   }
+  health_checks_.detach(generation->first);
+  dns_.detach(generation->first);
   generations_.erase(generation);
 }
 

@@ -22,6 +22,8 @@
 #include "process/counter_region.h"
 #include "process/listener_set.h"
 #include "process/shared_state.h"
+#include "upstream/dns_updater.h"
+#include "upstream/health_checker.h"
 
 namespace sluice::process {
 
@@ -114,6 +116,10 @@ class Master {
   bool stopping_ = false;
   int exit_code_ = 0;
   std::shared_ptr<const config::Config> startup_config_;
+  // Resolves the servers' DNS names once for all workers of all generations.
+  upstream::DnsUpdater dns_;
+  // Active health checks, one probe per server for the whole process.
+  upstream::HealthChecker health_checks_;
   // Respawn backoff per slot of the serving generation.
   std::map<uint32_t, uint32_t> slot_failures_;
   struct RespawnTimer {

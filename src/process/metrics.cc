@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
@@ -360,31 +361,41 @@ MetricsCollector::Result MetricsCollector::render(observe::MetricsFormat format,
     m.histogram({{"upstream", set.label(0)}, {"server", set.label(1)}}, v + SLUICE_S(response_time),
                 v[SLUICE_S(response_time) + observe::kHistogramBounds + 1]);
   });
-  // Passive health: the serving generation's view (older generations have
-  // their own, about to go).
+  // Health: the serving generation's view (older generations have their
+  // own, about to go). A DNS name's address slots share one series.
   if (newest_ != nullptr) {
     const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                std::chrono::steady_clock::now().time_since_epoch())
                                .count();
-    m.family("sluice_upstream_server_healthy", Type::kGauge,
-             "1 while the server is in service, 0 while passive health has it ejected.");
+    health_.assign(static_cast<size_t>(set_count_) * 3, 0);
     for (size_t s = 0; s < newest_->servers(); ++s) {
       const uint32_t k = newest_->serverLabelSet(s);
       if (k >= set_count_) continue;
-      const LabelSet& set = shared_.label_sets[k];
-      const int64_t until = newest_->serverHealth()[s].ejected_until_ms.load();
-      m.gauge({{"upstream", set.label(0)}, {"server", set.label(1)}},
-              static_cast<int64_t>(until == 0 || until <= now_ms ? 1 : 0));
+      const upstream::ServerHealth& health = newest_->serverHealth()[s];
+      const int64_t until = health.ejected_until_ms.load(std::memory_order_relaxed);
+      const bool taken_out =
+          (until != 0 && until > now_ms) || health.active_down.load(std::memory_order_relaxed) != 0;
+      health_[k * 3] = 1;
+      health_[k * 3 + 1] += taken_out ? 1 : 0;
+      health_[k * 3 + 2] = std::max<int64_t>(
+          health_[k * 3 + 2], health.consecutive_failures.load(std::memory_order_relaxed));
     }
+    m.family("sluice_upstream_out_of_service", Type::kGauge,
+             "Addresses of the server taken out by passive health (ejected) or failing active "
+             "health checks (0 or 1 for a numeric address; up to max_addresses for a DNS name).");
+    serverSets([&](const LabelSet& set, const uint64_t*) {
+      const size_t k = static_cast<size_t>(&set - shared_.label_sets);
+      if (health_[k * 3] != 0)
+        m.gauge({{"upstream", set.label(0)}, {"server", set.label(1)}}, health_[k * 3 + 1]);
+    });
     m.family("sluice_upstream_consecutive_failures", Type::kGauge,
-             "Failures in a row counted by passive health (0 after a success).");
-    for (size_t s = 0; s < newest_->servers(); ++s) {
-      const uint32_t k = newest_->serverLabelSet(s);
-      if (k >= set_count_) continue;
-      const LabelSet& set = shared_.label_sets[k];
-      m.gauge({{"upstream", set.label(0)}, {"server", set.label(1)}},
-              static_cast<int64_t>(newest_->serverHealth()[s].consecutive_failures.load()));
-    }
+             "Failures in a row counted by passive health (0 after a success; the most of any "
+             "address of a DNS name).");
+    serverSets([&](const LabelSet& set, const uint64_t*) {
+      const size_t k = static_cast<size_t>(&set - shared_.label_sets);
+      if (health_[k * 3] != 0)
+        m.gauge({{"upstream", set.label(0)}, {"server", set.label(1)}}, health_[k * 3 + 2]);
+    });
   }
 
   // --- the master ---

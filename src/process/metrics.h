@@ -57,6 +57,9 @@ class MetricsCollector {
   const CounterRegion* newest_ = nullptr;  // the serving generation's, for health
   uint32_t live_generations_ = 0;
   std::vector<int32_t> pids_;  // live workers
+  // Per label set, for the passive/active health gauges of the serving
+  // generation: present, addresses out of service, most failures in a row.
+  std::vector<int64_t> health_;
 };
 
 }  // namespace sluice::process

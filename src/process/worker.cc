@@ -55,6 +55,7 @@ Worker::Worker(std::shared_ptr<const config::Config> config, std::vector<int> li
   if (const CounterRegion* region = options_.counters) {
     region->resetGauges(options_.slot);  // a respawn starts with nothing open
     region->worker(options_.slot).pid.store(::getpid());
+    address_table_ = region->addressTable();
     server_.worker_counters = &region->worker(options_.slot);
     server_.route_counters = region->routeCounters(options_.slot);
     server_.server_counters = region->serverCounters(options_.slot);
@@ -124,7 +125,8 @@ Worker::Worker(std::shared_ptr<const config::Config> config, std::vector<int> li
         std::make_unique<upstream::Cluster>(
             loop_, upstream, connector_, server_.server_counters,
             options_.counters != nullptr ? options_.counters->serverHealth() : nullptr,
-            std::move(upstream_tls)));
+            std::move(upstream_tls),
+            address_table_.sequence != nullptr ? &address_table_ : nullptr));
   }
   if (const CounterRegion* region = options_.counters) {
     // least_conn counts a server's requests in flight in every worker.

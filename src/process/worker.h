@@ -90,6 +90,9 @@ class Worker {
   observe::WorkerCounters local_worker_counters_;
   std::vector<observe::RouteCounters> local_route_counters_;
   std::vector<observe::ServerCounters> local_server_counters_;
+  // What the master's DnsUpdater resolved the servers' names to (in the
+  // generation's region); unset without a region, where names never resolve.
+  upstream::AddressTable address_table_;
   std::unique_ptr<observe::AccessLogObserver> access_log_observer_;
   std::unique_ptr<observe::CountingObserver> counting_observer_;
   std::unique_ptr<MetricsCollector> metrics_;  // when run by a master

@@ -170,6 +170,15 @@ void ProxyHandler::connectNext() {
     host_ = attempts_ <= config.retries ? cluster_.pick({&tried_, hash_key_}) : nullptr;
     if (host_ == nullptr) {
       state_ = State::kDone;
+      if (attempts_ == 0) {
+        // No address resolved yet, or every server out with all_down: refuse.
+        const std::string reason = cluster_.unavailableReason();
+        if (!reason.empty()) {
+          downstream_.sendError(503, observe::RequestOutcome::kUpstreamUnavailable,
+                                "upstream " + config.name + ": " + reason);
+          return;
+        }
+      }
       downstream_.sendError(last_failure_status_, last_failure_, "no upstream server left to try");
       return;
     }
@@ -242,7 +251,14 @@ void ProxyHandler::queueRequestStart() {
     connection.output().append(head_lines_);
     upstream_->codec().endRequestHead(request.method, request.framing, request.content_length,
                                       connection.output(), !upgrade_.empty());
-    if (request_complete_) upstream_->codec().encodeEnd(connection.output());
+    if (request_complete_ && attempts_ > 1 && request.framing != http::BodyFraming::kNone) {
+      // A replay (retry_non_idempotent): the kept body, then its end.
+      upstream_->codec().encodeBody(replay_body_, connection.output());
+      upstream_->codec().encodeEnd(connection.output(), &downstream_.requestTrailers(),
+                                   &forwardableTrailer);
+    } else if (request_complete_) {
+      upstream_->codec().encodeEnd(connection.output());
+    }
   }
   connection.wrote();
   if (request_complete_) connection.notifyWhenDrained();
@@ -261,6 +277,14 @@ void ProxyHandler::onUpstreamConnected() {
 }
 
 void ProxyHandler::onRequestBody(std::string_view piece) {
+  if (route_.retry_non_idempotent && replay_body_kept_) {
+    if (replay_body_.size() + piece.size() <= kMaxReplayBody) {
+      replay_body_.append(piece);
+    } else {
+      replay_body_kept_ = false;  // too large to keep: this request is sent once
+      std::string().swap(replay_body_);
+    }
+  }
   if (state_ == State::kDone || !upstream_) return;
   net::Connection& connection = upstream_->connection();
   upstream_->codec().encodeBody(piece, connection.output());
@@ -528,13 +552,16 @@ void ProxyHandler::failAttempt(AttemptOutcome outcome, int status, RequestOutcom
 
 bool ProxyHandler::replayable() const {
   const http::RequestHead& request = downstream_.request();
-  return !response_started_ && request_complete_ && request.framing == http::BodyFraming::kNone &&
-         isIdempotent(request.method) && upgrade_.empty();
+  if (response_started_ || !request_complete_ || !upgrade_.empty()) return false;
+  if (route_.retry_non_idempotent) {
+    return request.framing == http::BodyFraming::kNone || replay_body_kept_;
+  }
+  return request.framing == http::BodyFraming::kNone && isIdempotent(request.method);
 }
 
 bool ProxyHandler::retryApproved(bool reason_enabled) {
   if (!reason_enabled || attempts_ > cluster_.config().retries) return false;
-  if (tried_.count() >= cluster_.hostCount()) return false;  // never the same server again
+  if (tried_.count() >= cluster_.presentCount()) return false;  // never the same server again
   return cluster_.mayRetry(server_.worker_counters->retry_budget_exhausted);
 }
 

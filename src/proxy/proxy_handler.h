@@ -75,6 +75,7 @@ class ProxyHandler final : public RequestHandler, public upstream::UpstreamConne
   // The request can be sent again as it is: complete, idempotent, no body,
   // no upgrade, and nothing of its response reached the client.
   bool replayable() const;
+  static constexpr size_t kMaxReplayBody = 64 * 1024;
   // Another attempt on another host is allowed: `reason_enabled` (its
   // retry_on), retries left, an untried host, and the retry budget.
   bool retryApproved(bool reason_enabled);
@@ -100,8 +101,12 @@ class ProxyHandler final : public RequestHandler, public upstream::UpstreamConne
   std::unique_ptr<upstream::UpstreamConnection> upstream_;
   upstream::Host* host_ = nullptr;
   upstream::TriedSet tried_;
-  std::string hash_key_;                // for balance: hash, computed once per request
-  std::string head_lines_;              // request line + headers, kept for a replay
+  std::string hash_key_;    // for balance: hash, computed once per request
+  std::string head_lines_;  // request line + headers, kept for a replay
+  // The request body as received, kept for a replay when the route has
+  // retry_non_idempotent and it fits kMaxReplayBody.
+  std::string replay_body_;
+  bool replay_body_kept_ = true;
   std::vector<http::Header> trailers_;  // the response's, for the client
   Buffer carry_;                        // request bytes no server has seen, for the next attempt
   event::Timer connect_timer_;

@@ -51,13 +51,14 @@ ClientContext::~ClientContext() {
   if (ctx_ != nullptr) SSL_CTX_free(ctx_);
 }
 
-SSL* ClientContext::newSsl(const std::string& ip) const {
+SSL* ClientContext::newSsl(const std::string& ip, const std::string& dns_name) const {
   SSL* ssl = SSL_new(ctx_);
   if (ssl == nullptr) return nullptr;
   SSL_set_connect_state(ssl);
-  if (!settings_.server_name.empty()) {
-    SSL_set_tlsext_host_name(ssl, settings_.server_name.c_str());
-    if (settings_.verify) SSL_set1_host(ssl, settings_.server_name.c_str());
+  const std::string& name = !settings_.server_name.empty() ? settings_.server_name : dns_name;
+  if (!name.empty()) {
+    SSL_set_tlsext_host_name(ssl, name.c_str());
+    if (settings_.verify) SSL_set1_host(ssl, name.c_str());
   } else if (settings_.verify) {
     // No name to check: the certificate must name the address (IP SAN).
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ip.c_str());

@@ -23,9 +23,11 @@ class ClientContext {
   ClientContext(const ClientContext&) = delete;
   ClientContext& operator=(const ClientContext&) = delete;
 
-  // A client SSL for a connection to `ip` (the server's address text,
-  // checked against the certificate's IP SANs when no server_name is set).
-  SSL* newSsl(const std::string& ip) const;
+  // A client SSL for a connection to `ip` (the server's address text).
+  // The certificate is checked against server_name if set, else against
+  // `dns_name` (the name the address was resolved from) if not empty, else
+  // against the IP (IP SANs); the same name goes in SNI.
+  SSL* newSsl(const std::string& ip, const std::string& dns_name = {}) const;
   const ClientSettings& settings() const { return settings_; }
 
  private:

@@ -65,6 +65,14 @@ void ConnPool::release(std::unique_ptr<UpstreamConnection> connection,
   idle_.push_back(std::move(connection));
 }
 
+void ConnPool::closeIdle() {
+  while (!idle_.empty()) {
+    std::unique_ptr<UpstreamConnection> doomed = std::move(idle_.back());
+    idle_.pop_back();
+    retire(std::move(doomed));
+  }
+}
+
 void ConnPool::discard(UpstreamConnection* connection, const char* why) {
   auto it = std::find_if(idle_.begin(), idle_.end(),
                          [connection](const auto& c) { return c.get() == connection; });

@@ -32,6 +32,8 @@ class ConnPool {
   // the pass, since release() is usually called from its own callback.
   void release(std::unique_ptr<UpstreamConnection> connection, event::Duration keep_alive_hint);
   size_t idleCount() const { return idle_.size(); }
+  // Closes every idle connection (the host left DNS).
+  void closeIdle();
 
  private:
   friend class UpstreamConnection;

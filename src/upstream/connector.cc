@@ -7,7 +7,9 @@
 
 namespace sluice::upstream {
 
-std::unique_ptr<net::Transport> SocketConnector::connect(const net::Address& address, int* error) {
+std::unique_ptr<net::Transport> SocketConnector::connect(const net::Address& address,
+                                                         const std::string& /*dns_name*/,
+                                                         int* error) {
   bool in_progress = false;
   const int fd = net::connectTo(address, &in_progress);
   if (fd < 0) {
@@ -20,10 +22,11 @@ std::unique_ptr<net::Transport> SocketConnector::connect(const net::Address& add
   return std::make_unique<net::RawTransport>(fd, /*connecting=*/true);
 }
 
-std::unique_ptr<net::Transport> TlsConnector::connect(const net::Address& address, int* error) {
-  std::unique_ptr<net::Transport> raw = inner_.connect(address, error);
+std::unique_ptr<net::Transport> TlsConnector::connect(const net::Address& address,
+                                                      const std::string& dns_name, int* error) {
+  std::unique_ptr<net::Transport> raw = inner_.connect(address, dns_name, error);
   if (!raw) return nullptr;
-  SSL* ssl = context_->newSsl(address.ipText());
+  SSL* ssl = context_->newSsl(address.ipText(), dns_name);
   if (ssl == nullptr) {
     *error = ENOMEM;
     return nullptr;

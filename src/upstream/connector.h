@@ -17,12 +17,15 @@ class Connector {
   virtual ~Connector() = default;
   // A transport whose handshake() completes the connection, or null with
   // *error set (an errno, e.g. ECONNREFUSED when loopback refuses at once).
-  virtual std::unique_ptr<net::Transport> connect(const net::Address& address, int* error) = 0;
+  // `dns_name`: the name `address` was resolved from, or empty.
+  virtual std::unique_ptr<net::Transport> connect(const net::Address& address,
+                                                  const std::string& dns_name, int* error) = 0;
 };
 
 class SocketConnector final : public Connector {
  public:
-  std::unique_ptr<net::Transport> connect(const net::Address& address, int* error) override;
+  std::unique_ptr<net::Transport> connect(const net::Address& address, const std::string& dns_name,
+                                          int* error) override;
 };
 
 // TLS over another connector's transports (`upstreams.NAME.tls`): the
@@ -32,7 +35,8 @@ class TlsConnector final : public Connector {
  public:
   TlsConnector(Connector& inner, std::shared_ptr<const tls::ClientContext> context)
       : inner_(inner), context_(std::move(context)) {}
-  std::unique_ptr<net::Transport> connect(const net::Address& address, int* error) override;
+  std::unique_ptr<net::Transport> connect(const net::Address& address, const std::string& dns_name,
+                                          int* error) override;
 
  private:
   Connector& inner_;

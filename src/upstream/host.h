@@ -43,6 +43,13 @@ struct Host {
 
   net::Address address;
   std::string address_text;  // address.toString(), for logs and records
+  // The DNS name this address came from (config `address: NAME:PORT`);
+  // empty for a numeric address. TLS verifies the server against it.
+  std::string origin_name;
+  // In service: a numeric address always; a DNS slot while the name
+  // resolves to an address in it. An absent host keeps its object (requests
+  // still in flight on it finish) but is offered to no balancer.
+  bool present = true;
   uint32_t weight = 1;
   uint32_t index = 0;          // config::UpstreamServer::index
   uint32_t cluster_index = 0;  // position within its cluster

@@ -15,6 +15,11 @@ struct alignas(64) ServerHealth {
   std::atomic<int64_t> ejected_until_ms{0};  // 0 = in service
   std::atomic<uint32_t> ejections{0};        // times ejected lately (the multiplier)
   std::atomic<int64_t> recovered_at_ms{0};   // when it last came back
+  // Active health check (health_check:), written by the master's prober:
+  // 1 while the server fails it (counts as out like an ejection).
+  std::atomic<uint32_t> active_down{0};
+  std::atomic<uint64_t> health_checks_failed{0};  // probes that failed (cumulative)
+  std::atomic<uint64_t> health_check_outages{0};  // times taken out by them
 };
 
 static_assert(std::atomic<int64_t>::is_always_lock_free &&

@@ -6,7 +6,8 @@ namespace sluice::upstream {
 
 std::unique_ptr<UpstreamConnection> UpstreamConnection::open(event::EventLoop& loop, Host& host,
                                                              Connector& connector, int* error) {
-  std::unique_ptr<net::Transport> transport = connector.connect(host.address, error);
+  std::unique_ptr<net::Transport> transport =
+      connector.connect(host.address, host.origin_name, error);
   if (!transport) return nullptr;
   std::unique_ptr<UpstreamConnection> connection(
       new UpstreamConnection(loop, host, std::move(transport)));

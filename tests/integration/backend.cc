@@ -226,8 +226,12 @@ Backend::Backend(Script script, Options options) : script_(std::move(script)), o
   ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
+  if (::inet_pton(AF_INET, options_.bind_ip.c_str(), &addr.sin_addr) != 1) {
+    ::close(listen_fd_);
+    listen_fd_ = -1;
+    return;
+  }
+  addr.sin_port = htons(static_cast<uint16_t>(options_.port));
   if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
       ::listen(listen_fd_, 128) != 0) {
     ::close(listen_fd_);

@@ -106,6 +106,10 @@ class Backend {
     // Bytes of raw input and of each body kept for inspection; beyond it they
     // are only counted and hashed.
     size_t record_limit = 1 << 20;
+    // Where to listen: another loopback address (127.0.0.2…) and a fixed
+    // port, for servers that one DNS name resolves to (port 0 = ephemeral).
+    std::string bind_ip = "127.0.0.1";
+    int port = 0;
   };
 
   explicit Backend(Script script) : Backend(std::move(script), Options()) {}

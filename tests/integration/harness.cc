@@ -468,7 +468,8 @@ std::string proxyConfigYaml(int listen_port, const ProxyConfig& config) {
                      std::to_string(listen_port) +
                      "\n"
                      "    routes:\n"
-                     "      - upstream: app\n"
+                     "      - upstream: app\n" +
+                     config.route_extra +
                      "upstreams:\n"
                      "  app:\n";
   if (!config.balance.empty()) yaml += "    balance: " + config.balance + "\n";

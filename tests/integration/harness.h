@@ -161,6 +161,7 @@ struct ProxyConfig {
   std::string hash;            // upstreams.app.hash, when not empty
   std::string passive;         // upstreams.app.passive, when not empty
   std::string upstream_extra;  // more lines for upstreams.app ("    key: value\n")
+  std::string route_extra;     // more lines for the route ("        key: value\n")
 };
 std::string proxyConfigYaml(int listen_port, const ProxyConfig& config);
 

@@ -119,11 +119,10 @@ TEST(LoaderTest, BrokenUpstreamIsStillKnownByName) {
 upstreams:
   app:
     servers:
-      - address: nowhere:1
+      - address: "no where:1"
 )"),
-            "t.yaml:8:18: upstreams.app.servers[0].address: \"nowhere:1\": \"nowhere\" is not an "
-            "IPv4 address (host names other than localhost are not resolved; use a numeric "
-            "address)");
+            "t.yaml:8:18: upstreams.app.servers[0].address: \"no where:1\": \"no where\" is "
+            "neither an IP address nor a host name (letters, digits, hyphens, dots)");
 }
 
 // --- YAML and file errors -------------------------------------------------
@@ -1425,6 +1424,126 @@ TEST(LoaderTest, RetrySettings) {
   EXPECT_EQ(errorOf(with("    retry_on: [404]\n")),
             "t.yaml:7:16: upstreams.app.retry_on[0]: expected connect_failure, reset, timeout or "
             "a 5xx status, got \"404\"");
+}
+
+TEST(LoaderTest, ServerNamesTakeSlotsAndResolverSettings) {
+  auto config = loadOk(std::string(kListener) + R"(resolver:
+  addresses: [127.0.0.1:5353, "[::1]:53"]
+  timeout: 500ms
+  attempts: 3
+  min_interval: 2s
+  max_interval: 30s
+upstreams:
+  app:
+    servers:
+      - address: 127.0.0.1:9001
+      - address: App.Default.svc.cluster.local:8080
+        weight: 2
+      - address: other.internal:81
+        max_addresses: 4
+  second:
+    servers:
+      - address: 127.0.0.1:9002
+)");
+  ASSERT_TRUE(config);
+  const auto& servers = config->upstreams[0].servers;
+  ASSERT_EQ(servers.size(), 3u);
+  EXPECT_FALSE(servers[0].resolved());
+  EXPECT_EQ(servers[0].slots, 1u);
+  EXPECT_EQ(servers[1].name, "app.default.svc.cluster.local");  // lower-cased
+  EXPECT_EQ(servers[1].port, 8080);
+  EXPECT_EQ(servers[1].weight, 2u);
+  EXPECT_EQ(servers[1].index, 1u);
+  EXPECT_EQ(servers[1].slots, 16u);  // the default max_addresses
+  EXPECT_EQ(servers[2].index, 17u);
+  EXPECT_EQ(servers[2].slots, 4u);
+  EXPECT_EQ(config->upstreams[1].servers[0].index, 21u);
+  EXPECT_EQ(config->serverCount(), 22u);
+  EXPECT_TRUE(config->upstreams[0].hasResolvedServers());
+  EXPECT_FALSE(config->upstreams[1].hasResolvedServers());
+  const Resolver& r = config->resolver;
+  ASSERT_EQ(r.addresses.size(), 2u);
+  EXPECT_EQ(r.addresses[0].toString(), "127.0.0.1:5353");
+  EXPECT_EQ(r.addresses[1].toString(), "[::1]:53");
+  EXPECT_EQ(r.timeout, milliseconds(500));
+  EXPECT_EQ(r.attempts, 3u);
+  EXPECT_EQ(r.min_interval, seconds(2));
+  EXPECT_EQ(r.max_interval, seconds(30));
+}
+
+TEST(LoaderTest, ServerNameMistakesAreLocated) {
+  const auto with = [](const std::string& server) {
+    return std::string(kListener) + "upstreams:\n  app:\n    servers:\n" + server;
+  };
+  EXPECT_EQ(errorOf(with("      - address: app.internal\n")),
+            "t.yaml:8:18: upstreams.app.servers[0].address: \"app.internal\": a host name needs "
+            "a port 1-65535, like app.internal:8080");
+  EXPECT_EQ(errorOf(with("      - address: app.internal:0\n")),
+            "t.yaml:8:18: upstreams.app.servers[0].address: \"app.internal:0\": a host name "
+            "needs a port 1-65535, like app.internal:8080");
+  EXPECT_EQ(errorOf(with("      - address: 127.0.0.1:9001\n        max_addresses: 3\n")),
+            "t.yaml:9:24: upstreams.app.servers[0].max_addresses: max_addresses applies only to "
+            "a DNS name");
+  EXPECT_EQ(errorOf(with("      - address: a.internal:80\n      - address: A.internal:80\n")),
+            "t.yaml:9:18: upstreams.app.servers[1].address: a.internal:80 is listed twice (also "
+            "upstreams.app.servers[0].address); use weight to send it more traffic");
+  EXPECT_EQ(
+      errorOf(std::string(kListener) + "resolver:\n  min_interval: 10s\n  max_interval: 1s\n"),
+      "t.yaml:6:3: resolver: min_interval is longer than max_interval");
+}
+
+TEST(LoaderTest, RetryNonIdempotentIsARouteOption) {
+  auto config = loadOk(R"(listeners:
+  - address: 127.0.0.1:8080
+    routes:
+      - upstream: app
+        retry_non_idempotent: true
+      - upstream: app
+upstreams:
+  app:
+    servers:
+      - address: 127.0.0.1:9001
+)");
+  ASSERT_TRUE(config);
+  EXPECT_TRUE(config->listeners[0].routes[0].retry_non_idempotent);
+  EXPECT_FALSE(config->listeners[0].routes[1].retry_non_idempotent);  // the default
+}
+
+TEST(LoaderTest, HealthCheckAndAllDown) {
+  const auto with = [](const std::string& extra) {
+    return std::string(kListener) +
+           "upstreams:\n  app:\n    servers:\n      - address: 127.0.0.1:9001\n" + extra;
+  };
+  auto config = loadOk(with(""));
+  ASSERT_TRUE(config);
+  EXPECT_FALSE(config->upstreams[0].health_check.enabled);
+  EXPECT_EQ(config->upstreams[0].all_down, AllDown::kTryAll);
+  config = loadOk(
+      with("    health_check: { path: /ready, interval: 2s, timeout: 500ms, healthy: 1, "
+           "unhealthy: 2, expect: [200, 204-299], host: app.local }\n    all_down: refuse\n"));
+  ASSERT_TRUE(config);
+  const HealthCheck& h = config->upstreams[0].health_check;
+  EXPECT_TRUE(h.enabled);
+  EXPECT_EQ(h.path, "/ready");
+  EXPECT_EQ(h.interval, seconds(2));
+  EXPECT_EQ(h.timeout, milliseconds(500));
+  EXPECT_EQ(h.healthy, 1u);
+  EXPECT_EQ(h.unhealthy, 2u);
+  ASSERT_EQ(h.expect.size(), 2u);
+  EXPECT_EQ(h.expect[1], (std::pair<int, int>{204, 299}));
+  EXPECT_EQ(h.host, "app.local");
+  EXPECT_EQ(config->upstreams[0].all_down, AllDown::kRefuse);
+  config = loadOk(with("    health_check: {}\n"));
+  ASSERT_TRUE(config);
+  EXPECT_TRUE(config->upstreams[0].health_check.enabled);  // defaults: /healthz every 5s
+  EXPECT_EQ(config->upstreams[0].health_check.path, "/healthz");
+  EXPECT_EQ(errorOf(with("    health_check: { expect: [200-99] }\n")),
+            "t.yaml:9:30: upstreams.app.health_check.expect[0]: expected a status 100-599 or a "
+            "range like 200-399, got \"200-99\"");
+  EXPECT_EQ(errorOf(with("    health_check: { interval: 1s, timeout: 2s }\n")),
+            "t.yaml:9:19: upstreams.app.health_check: timeout is longer than interval");
+  EXPECT_EQ(errorOf(with("    all_down: panic\n")),
+            "t.yaml:9:15: upstreams.app.all_down: \"panic\" is not one of try_all, refuse");
 }
 
 }  // namespace

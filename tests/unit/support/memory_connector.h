@@ -17,7 +17,8 @@ namespace sluice::testing {
 
 class MemoryConnector final : public upstream::Connector {
  public:
-  std::unique_ptr<net::Transport> connect(const net::Address& address, int* error) override {
+  std::unique_ptr<net::Transport> connect(const net::Address& address,
+                                          const std::string& /*dns_name*/, int* error) override {
     ++attempts_[address.toString()];
     if (refuse_.count(address.toString()) != 0) {
       *error = ECONNREFUSED;
