@@ -15,7 +15,7 @@ PACKAGES=(
   libssl-dev libyaml-cpp-dev libc-ares-dev libgtest-dev libgmock-dev
   curl ca-certificates openssl sslscan
   nginx-light haproxy wrk apache2-utils strace python3-websockets python3-matplotlib
-  dnsmasq-base
+  dnsmasq-base prometheus
 )
 
 if [ "$(id -u)" -ne 0 ]; then

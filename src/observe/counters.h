@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <span>
 
 namespace sluice::observe {
@@ -40,6 +41,28 @@ inline StatusClass statusClassOf(int status) {
 }
 inline constexpr size_t kStatusClasses = static_cast<size_t>(StatusClass::kCount);
 
+// A latency histogram in shared memory: one counter per bucket (not
+// cumulative: an observation adds to exactly the first bucket whose bound it
+// does not exceed, the last bucket being +Inf), and the sum in microseconds.
+// The count is the sum of the buckets, so a reader always sees
+// `_count == _bucket{le="+Inf"}`. Bounds cover 100 µs to 60 s.
+inline constexpr uint64_t kHistogramBoundsUs[] = {
+    100,    250,    500,    1000,    2500,    5000,    10000,    25000,    50000,
+    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000, 60000000};
+inline constexpr size_t kHistogramBounds = std::size(kHistogramBoundsUs);
+struct Histogram {
+  Counter buckets[kHistogramBounds + 1] = {};  // the last one is +Inf
+  Counter sum_us{0};
+
+  void observe(uint64_t us) {
+    size_t i = 0;
+    while (i < kHistogramBounds && us > kHistogramBoundsUs[i])
+      ++i;
+    add(buckets[i]);
+    add(sum_us, us);
+  }
+};
+
 // How one field of a counters struct is read generically (folding a finished
 // generation into the carried totals, and later /metrics).
 struct CounterField {
@@ -47,6 +70,14 @@ struct CounterField {
   size_t offset;     // of a Counter or a Gauge within the struct
   bool cumulative;   // Counter (true) or Gauge (false)
 };
+
+// Why a TLS handshake on a listener failed (counters by reason).
+enum class TlsFailure : uint8_t {
+  kProtocol,  // the peer's bytes were not an acceptable handshake (incl. plain HTTP)
+  kEof,       // the peer closed or reset before the handshake finished
+  kTimeout,   // the handshake did not finish within timeouts.header
+};
+inline constexpr size_t kTlsFailures = 3;
 
 // Per worker: the process as a whole.
 struct alignas(kCacheLine) WorkerCounters {
@@ -61,6 +92,12 @@ struct alignas(kCacheLine) WorkerCounters {
   Counter access_log_lines_dropped{0};
   Counter requests_limited{0};        // 429s from rate_limit / connections_per_client
   Counter retry_budget_exhausted{0};  // retries refused by an upstream's retry_budget
+  // TLS listeners: handshakes completed, and failed by reason.
+  Counter tls_handshakes{0};
+  Counter tls_handshake_failures[3] = {};  // by TlsFailure
+  // This worker's pid while it runs (0 = none; the master clears it when it
+  // reaps the worker): what /metrics reads /proc/<pid>/stat of.
+  Gauge pid{0};
 
   static std::span<const CounterField> fields();
 };
@@ -71,6 +108,7 @@ struct alignas(kCacheLine) RouteCounters {
   Counter requests[kStatusClasses] = {};  // by StatusClass of the answer
   Counter bytes_received{0};
   Counter bytes_sent{0};
+  Histogram duration;  // RequestRecord::duration
 
   static std::span<const CounterField> fields();
 };
@@ -90,8 +128,37 @@ struct alignas(kCacheLine) ServerCounters {
   Gauge connections_idle{0};    // pooled
   Counter retries{0};           // attempts that were retries
   Counter ejections{0};         // times this worker ejected the server (passive health)
+  Histogram response_time;      // request sent → first response byte (RequestRecord)
 
   static std::span<const CounterField> fields();
 };
+
+// A counters struct read as the array of 8-byte atomics it is (Counter and
+// Gauge alike; alignment padding reads as 0): for folding and summing
+// without naming each field. Bit i of gaugeMask<T>() is set when word i is a
+// Gauge.
+template <typename T>
+inline constexpr size_t kWordsOf = sizeof(T) / sizeof(Counter);
+
+template <typename T>
+uint64_t gaugeMask() {
+  static_assert(kWordsOf<T> <= 64);
+  uint64_t mask = 0;
+  for (const CounterField& field : T::fields()) {
+    if (!field.cumulative) mask |= uint64_t{1} << (field.offset / sizeof(Counter));
+  }
+  return mask;
+}
+
+// Adds every word of `counters` into `into` (kWordsOf<T> of them); gauges
+// only when `gauges` (a gauge is a live level: never carried).
+template <typename T>
+void addWords(const T& counters, uint64_t mask, bool gauges, uint64_t* into) {
+  const auto* words = reinterpret_cast<const Counter*>(&counters);
+  for (size_t i = 0; i < kWordsOf<T>; ++i) {
+    if (!gauges && (mask >> i & 1) != 0) continue;
+    into[i] += words[i].load(std::memory_order_relaxed);
+  }
+}
 
 }  // namespace sluice::observe

@@ -20,14 +20,16 @@ class AccessLogObserver final : public RequestObserver {
 
 class CountingObserver final : public RequestObserver {
  public:
-  // `routes` is indexed by config::Route::index.
-  CountingObserver(WorkerCounters& worker, RouteCounters* routes)
-      : worker_(worker), routes_(routes) {}
+  // `routes` is indexed by config::Route::index, `servers` by
+  // config::UpstreamServer::index (either may be null).
+  CountingObserver(WorkerCounters& worker, RouteCounters* routes, ServerCounters* servers = nullptr)
+      : worker_(worker), routes_(routes), servers_(servers) {}
   void onRequestFinished(const RequestRecord& record) override;
 
  private:
   WorkerCounters& worker_;
   RouteCounters* routes_;
+  ServerCounters* servers_;
 };
 
 }  // namespace sluice::observe

@@ -4,6 +4,8 @@
 
 #include <new>
 
+#include "process/shared_state.h"
+
 namespace sluice::process {
 namespace {
 
@@ -117,6 +119,38 @@ void CounterRegion::addWorkerTotalsTo(observe::WorkerCounters* totals) const {
     auto* total =
         reinterpret_cast<observe::Counter*>(reinterpret_cast<char*>(totals) + field.offset);
     total->fetch_add(sum, std::memory_order_relaxed);
+  }
+}
+
+void CounterRegion::setLabelSets(std::vector<uint32_t> routes, std::vector<uint32_t> servers) {
+  route_sets_ = std::move(routes);
+  server_sets_ = std::move(servers);
+  route_sets_.resize(routes_, SharedState::kNoLabelSet);
+  server_sets_.resize(servers_, SharedState::kNoLabelSet);
+}
+
+namespace {
+
+template <typename Counters>
+void foldInto(const Counters* per_slot_base, uint32_t set, LabelSet* sets, uint64_t mask) {
+  if (set == SharedState::kNoLabelSet) return;
+  uint64_t words[LabelSet::kCarriedWords] = {};
+  observe::addWords(*per_slot_base, mask, false, words);
+  for (size_t i = 0; i < observe::kWordsOf<Counters>; ++i) {
+    if (words[i] != 0) sets[set].carried[i].fetch_add(words[i], std::memory_order_relaxed);
+  }
+}
+
+}  // namespace
+
+void CounterRegion::addKeyedTotalsTo(LabelSet* sets) const {
+  const uint64_t route_mask = observe::gaugeMask<observe::RouteCounters>();
+  const uint64_t server_mask = observe::gaugeMask<observe::ServerCounters>();
+  for (uint32_t slot = 0; slot < slots_; ++slot) {
+    for (size_t i = 0; i < routes_ && i < route_sets_.size(); ++i)
+      foldInto(&routeCounters(slot)[i], route_sets_[i], sets, route_mask);
+    for (size_t i = 0; i < servers_ && i < server_sets_.size(); ++i)
+      foldInto(&serverCounters(slot)[i], server_sets_[i], sets, server_mask);
   }
 }
 

@@ -15,12 +15,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "observe/counters.h"
 #include "upstream/resolved_addresses.h"
 #include "upstream/server_health.h"
 
 namespace sluice::process {
+
+struct LabelSet;
 
 class CounterRegion {
  public:
@@ -51,6 +54,16 @@ class CounterRegion {
   // Adds the cumulative WorkerCounters of every slot into `totals`.
   void addWorkerTotalsTo(observe::WorkerCounters* totals) const;
 
+  // Which SharedState::label_sets entry each route and server of this
+  // generation counts under (SharedState::kNoLabelSet = none); set by the
+  // master before it forks the generation, read-only after.
+  void setLabelSets(std::vector<uint32_t> routes, std::vector<uint32_t> servers);
+  uint32_t routeLabelSet(size_t route) const { return route_sets_[route]; }
+  uint32_t serverLabelSet(size_t server) const { return server_sets_[server]; }
+  // Adds the cumulative route and server counters of every slot into the
+  // `carried` words of their label set (`sets` is SharedState::label_sets).
+  void addKeyedTotalsTo(LabelSet* sets) const;
+
  private:
   CounterRegion(void* memory, size_t bytes, uint32_t slots, size_t routes, size_t servers);
   char* slotBase(uint32_t slot) const { return static_cast<char*>(memory_) + slot * slot_bytes_; }
@@ -61,6 +74,8 @@ class CounterRegion {
   uint32_t slots_;
   size_t routes_;
   size_t servers_;
+  std::vector<uint32_t> route_sets_;
+  std::vector<uint32_t> server_sets_;
 };
 
 }  // namespace sluice::process

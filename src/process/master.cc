@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -73,6 +74,12 @@ void closeInheritedFds(const std::vector<int>& keep) {
   }
 }
 
+int64_t unixMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 uint32_t Master::autoWorkerCount() {
@@ -96,6 +103,10 @@ Master::Master(std::string config_path, std::shared_ptr<const config::Config> co
       health_checks_(loop_) {
   // A server added by DNS is probed at once.
   dns_.setOnChange([this](uint32_t generation) { health_checks_.addressesChanged(generation); });
+  shared_->figures.master_pid.store(::getpid());
+  const int64_t now_ms = unixMillis();
+  shared_->figures.start_unix_ms.store(now_ms);
+  shared_->figures.last_reload_success_unix_ms.store(now_ms);
 }
 
 Master::~Master() = default;
@@ -190,6 +201,14 @@ bool Master::startGeneration(std::shared_ptr<const config::Config> config, std::
     generations_.erase(id);
     return false;
   }
+  if (!publishGeneration(generation)) {
+    SLUICE_LOG(kError, "cannot start generation " + std::to_string(id) + ": " +
+                           std::to_string(SharedState::kMaxLiveGenerations) +
+                           " generations are still running");
+    pending_generation_ = 0;
+    generations_.erase(id);
+    return false;
+  }
   // Server names: the workers start with what the process knows already
   // (a reload keeps serving the last answers) and follow the updates.
   const CounterRegion* region = generation.counters.get();
@@ -202,10 +221,49 @@ bool Master::startGeneration(std::shared_ptr<const config::Config> config, std::
     if (!spawnWorker(generation, slot)) {
       signalGeneration(id, SIGKILL);
       pending_generation_ = 0;
+      // No worker to reap would ever retire it (and take it off the live
+      // table, where it would keep /metrics of the serving one at 503).
+      if (workersOf(id) == 0) retireGeneration(generations_.find(id));
       return false;
     }
   }
   return true;
+}
+
+bool Master::publishGeneration(Generation& generation) {
+  // Route and server series are keyed by their names, so that a reload that
+  // renumbers them carries each count to the same series.
+  const config::Config& config = *generation.config;
+  std::vector<uint32_t> routes(config.routeCount(), SharedState::kNoLabelSet);
+  std::vector<uint32_t> servers(config.serverCount(), SharedState::kNoLabelSet);
+  for (const config::Listener& listener : config.listeners) {
+    for (size_t i = 0; i < listener.routes.size(); ++i) {
+      const config::Route& route = listener.routes[i];
+      routes[route.index] = shared_->labelSetFor(LabelSet::Kind::kRoute, listener.name,
+                                                 std::to_string(i), route.upstream);
+    }
+  }
+  for (const config::Upstream& upstream : config.upstreams) {
+    for (const config::UpstreamServer& server : upstream.servers) {
+      // A DNS name is one series (`name:port`) over all its address slots:
+      // the addresses change, the name the operator wrote does not.
+      const std::string label = server.resolved() ? server.name + ":" + std::to_string(server.port)
+                                                  : server.address.toString();
+      const uint32_t set = shared_->labelSetFor(LabelSet::Kind::kServer, upstream.name, label, "");
+      for (uint32_t slot = 0; slot < server.slots; ++slot)
+        servers[server.index + slot] = set;
+    }
+  }
+  generation.counters->setLabelSets(std::move(routes), std::move(servers));
+  for (LiveGeneration& live : shared_->live) {
+    if (live.id.load() != 0) continue;
+    shared_->beginWrite();
+    live.region.store(generation.counters.get(), std::memory_order_relaxed);
+    live.id.store(generation.id, std::memory_order_relaxed);
+    shared_->endWrite();
+    return true;
+  }
+  return false;
 }
 
 bool Master::spawnWorker(Generation& generation, uint32_t slot) {
@@ -261,6 +319,8 @@ void Master::runWorkerChild(const Generation& generation, uint32_t slot, int rea
   options.not_ready = &shared_->not_ready;
   options.client_table = client_table_;
   options.counters = generation.counters.get();
+  options.shared = shared_;
+  options.generation = generation.id;
   options.ticket_keys = &shared_->ticket_keys;
   options.slot = slot;
   int code;
@@ -302,6 +362,7 @@ void Master::generationServes(uint32_t id) {
   pending_generation_ = 0;
   uint32_t previous = current_generation_;
   current_generation_ = id;
+  shared_->figures.serving_generation.store(id);
   slot_failures_.clear();
   listeners_.commit();  // close what the new config no longer names
   SLUICE_LOG(kInfo, "generation " + std::to_string(id) + " serving");
@@ -309,6 +370,9 @@ void Master::generationServes(uint32_t id) {
     if (gen_id < id && !generation.draining) drainGeneration(generation);
   }
   if (previous != 0) {
+    observe::add(shared_->figures.reloads_succeeded);
+    shared_->figures.last_reload_successful.store(1);
+    shared_->figures.last_reload_success_unix_ms.store(unixMillis());
     ++reloads_done_;
     last_reload_result_ = "ok";
     last_reload_errors_.clear();
@@ -369,6 +433,8 @@ void Master::reloadFailed(const std::string& why) {
   // The listeners exactly as they were: ports the failed config added are
   // closed, none that the serving generation uses was touched.
   listeners_.rollback();
+  observe::add(shared_->figures.reloads_failed);
+  shared_->figures.last_reload_successful.store(0);
   ++reloads_done_;
   last_reload_result_ = "failed";
   writeStateFile();
@@ -436,6 +502,14 @@ void Master::onChildExited() {
     WorkerProcess worker = std::move(it->second);
     workers_.erase(it);
     dropReadyPipe(worker);
+    if (auto gen = generations_.find(worker.generation);
+        gen != generations_.end() && gen->second.counters) {
+      // What it had open is closed now (/metrics sums the gauges of live
+      // slots), and /metrics no longer reads its /proc entry (the pid may
+      // be reused; its CPU time is in the master's cutime/cstime now).
+      // Cumulative counters stay: a respawn into the slot goes on from them.
+      gen->second.counters->resetGauges(worker.slot);
+    }
     Duration lifetime = std::chrono::duration_cast<Duration>(loop_.now() - worker.started);
     bool expected = worker.stop_requested || stopping_;
     if (expected) {
@@ -475,8 +549,18 @@ void Master::onChildExited() {
 void Master::retireGeneration(std::map<uint32_t, Generation>::iterator generation) {
   // Its cumulative counts live on in the carried totals, so that figures
   // summed over the live generations plus these never go backwards.
-  if (generation->second.counters) {
-    generation->second.counters->addWorkerTotalsTo(&shared_->carried);
+  if (const CounterRegion* region = generation->second.counters.get()) {
+    // One step for /metrics readers (the seqlock): the generation is either
+    // live or carried, never both nor neither.
+    shared_->beginWrite();
+    region->addWorkerTotalsTo(&shared_->carried);
+    region->addKeyedTotalsTo(shared_->label_sets);
+    for (LiveGeneration& live : shared_->live) {
+      if (live.id.load(std::memory_order_relaxed) != generation->first) continue;
+      live.id.store(0, std::memory_order_relaxed);
+      live.region.store(nullptr, std::memory_order_relaxed);
+    }
+    shared_->endWrite();
   }
   health_checks_.detach(generation->first);
   dns_.detach(generation->first);
@@ -506,7 +590,11 @@ void Master::respawnDue(uint32_t slot) {
   if (stopping_ || generation != current_generation_) return;
   auto gen = generations_.find(generation);
   if (gen == generations_.end()) return;
-  if (!spawnWorker(gen->second, slot)) scheduleRespawn(slot, Duration(0));
+  if (spawnWorker(gen->second, slot)) {
+    observe::add(shared_->figures.worker_respawns);
+  } else {
+    scheduleRespawn(slot, Duration(0));
+  }
 }
 
 void Master::stop(bool graceful, const char* why) {

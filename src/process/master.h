@@ -78,6 +78,9 @@ class Master {
 
   bool startGeneration(std::shared_ptr<const config::Config> config, std::vector<int> fds);
   void retireGeneration(std::map<uint32_t, Generation>::iterator generation);
+  // Gives the new generation's routes and servers their label sets and
+  // enters it in SharedState::live (false: no free entry).
+  bool publishGeneration(Generation& generation);
   bool spawnWorker(Generation& generation, uint32_t slot);
   [[noreturn]] void runWorkerChild(const Generation& generation, uint32_t slot, int ready_fd);
   void onWorkerReady(pid_t pid);

@@ -54,6 +54,7 @@ Worker::Worker(std::shared_ptr<const config::Config> config, std::vector<int> li
   }
   if (const CounterRegion* region = options_.counters) {
     region->resetGauges(options_.slot);  // a respawn starts with nothing open
+    region->worker(options_.slot).pid.store(::getpid());
     address_table_ = region->addressTable();
     server_.worker_counters = &region->worker(options_.slot);
     server_.route_counters = region->routeCounters(options_.slot);
@@ -76,10 +77,16 @@ Worker::Worker(std::shared_ptr<const config::Config> config, std::vector<int> li
     // unlogged. run() reports it before the worker says it is ready.
     start_error_ = error;
   }
-  counting_observer_ =
-      std::make_unique<observe::CountingObserver>(*server_.worker_counters, server_.route_counters);
+  counting_observer_ = std::make_unique<observe::CountingObserver>(
+      *server_.worker_counters, server_.route_counters, server_.server_counters);
   server_.observers.push_back(counting_observer_.get());
   server_.on_closed = [this](proxy::ServerConnection* c) { onConnectionClosed(c); };
+  if (options_.shared != nullptr) {
+    metrics_ = std::make_unique<MetricsCollector>(*options_.shared, options_.generation);
+    server_.render_metrics = [this](observe::MetricsFormat format, std::string* body) {
+      return metrics_->render(format, body) == MetricsCollector::Result::kOk ? 200 : 503;
+    };
+  }
   if (options_.ticket_keys == nullptr) own_ticket_keys_.rotate();
   tls::useTicketKeyRing(options_.ticket_keys != nullptr ? options_.ticket_keys : &own_ticket_keys_);
   for (const config::Listener& listener : server_.config->listeners) {

@@ -16,6 +16,7 @@
 #include "observe/counters.h"
 #include "observe/request_observers.h"
 #include "process/counter_region.h"
+#include "process/metrics.h"
 #include "process/shared_state.h"
 #include "proxy/server_connection.h"
 #include "proxy/server_context.h"
@@ -37,6 +38,11 @@ struct WorkerOptions {
   // them, or null: then the worker counts in memory of its own.
   const CounterRegion* counters = nullptr;
   uint32_t slot = 0;
+  // The master's shared state (carried totals, live generations, reloads)
+  // and this worker's generation id, for /metrics; null = the worker's own
+  // counters only.
+  const SharedState* shared = nullptr;
+  uint32_t generation = 0;
   // TLS session-ticket keys shared by all workers (the master's), or null:
   // then the worker makes its own.
   tls::TicketKeyRing* ticket_keys = nullptr;
@@ -89,6 +95,7 @@ class Worker {
   upstream::AddressTable address_table_;
   std::unique_ptr<observe::AccessLogObserver> access_log_observer_;
   std::unique_ptr<observe::CountingObserver> counting_observer_;
+  std::unique_ptr<MetricsCollector> metrics_;  // when run by a master
   proxy::ServerContext server_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::unordered_map<proxy::ServerConnection*, std::unique_ptr<proxy::ServerConnection>>

@@ -21,12 +21,37 @@ void AdminHandler::start() {
                                   observe::RequestOutcome::kOk);
   } else if (path == "/healthz") {
     downstream_.sendLocalResponse(200, "ok\n", headers, observe::RequestOutcome::kOk);
+  } else if (path == "/metrics" && server_.render_metrics) {
+    serveMetrics();
   } else if (path == "/ready") {
     downstream_.sendLocalResponse(not_ready ? 503 : 200, not_ready ? "draining\n" : "ready\n",
                                   headers, observe::RequestOutcome::kOk);
   } else {
     downstream_.sendLocalResponse(404, "404 Not Found\n", headers, observe::RequestOutcome::kOk);
   }
+}
+
+void AdminHandler::serveMetrics() {
+  const http::RequestHead& request = downstream_.request();
+  const http::Header* accept = request.find("accept");
+  const observe::MetricsFormat format =
+      observe::metricsFormatFor(accept != nullptr ? std::string_view(accept->value) : "");
+  // One buffer per worker, reused: its capacity stays from the last scrape.
+  std::string& body = server_.metrics_buffer;
+  body.clear();
+  const int status = server_.render_metrics(format, &body);
+  if (status != 200) {
+    const std::vector<std::pair<std::string, std::string>> headers = {
+        {"Content-Type", "text/plain"}, {"Cache-Control", "no-store"}, {"Retry-After", "1"}};
+    downstream_.sendLocalResponse(status,
+                                  "503 a newer generation of workers serves /metrics; retry\n",
+                                  headers, observe::RequestOutcome::kOk);
+    return;
+  }
+  const std::vector<std::pair<std::string, std::string>> headers = {
+      {"Content-Type", std::string(observe::metricsContentType(format))},
+      {"Cache-Control", "no-store"}};
+  downstream_.sendLocalResponse(200, body, headers, observe::RequestOutcome::kOk);
 }
 
 }  // namespace sluice::proxy

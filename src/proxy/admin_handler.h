@@ -1,6 +1,8 @@
 // AdminHandler: the admin listener's endpoints — `/healthz` (liveness: the
-// process answers) and `/ready` (readiness: 503 once the process is asked to
-// stop, so load balancers take it out before connections are refused).
+// process answers), `/ready` (readiness: 503 once the process is asked to
+// stop, so load balancers take it out before connections are refused) and
+// `/metrics` (Prometheus text 0.0.4, or OpenMetrics 1.0.0 when the Accept
+// header asks for it; rendered by ServerContext::render_metrics).
 // One per request; owned by its ServerConnection.
 #pragma once
 
@@ -17,6 +19,8 @@ class AdminHandler final : public RequestHandler {
   void cancel(observe::RequestOutcome) override {}
 
  private:
+  void serveMetrics();
+
   Downstream& downstream_;
   const ServerContext& server_;
   bool connection_draining_;

@@ -199,7 +199,10 @@ void ServerConnection::onConnected() {
     client_ip_ = peer_.ipText();
   }
   if (info.proxied_destination) local_ = std::make_unique<net::Address>(*info.proxied_destination);
-  if (listener_.tls) armHeaderTimer();  // the handshake is done: now the request head
+  if (listener_.tls) {
+    armHeaderTimer();  // the handshake is done: now the request head
+    observe::add(server_.worker_counters->tls_handshakes);
+  }
   countClientConnection();
 }
 
@@ -284,9 +287,15 @@ void ServerConnection::processInput() {
   if (input.size() >= kInputHighWatermark) connection_.setReadEnabled(false);
 }
 
+void ServerConnection::countTlsFailure(observe::TlsFailure why) {
+  if (!listener_.tls || connection_.connected()) return;
+  observe::add(server_.worker_counters->tls_handshake_failures[static_cast<size_t>(why)]);
+}
+
 void ServerConnection::onPeerClosed() {
   switch (phase_) {
     case Phase::kIdle:
+      countTlsFailure(observe::TlsFailure::kEof);
       closeNow("client closed");
       return;
     case Phase::kHead:
@@ -734,6 +743,7 @@ void ServerConnection::armBodyTimer() {
 void ServerConnection::onReadTimeout() {
   switch (phase_) {
     case Phase::kIdle:
+      countTlsFailure(observe::TlsFailure::kTimeout);
       // Nothing of a request arrived: close quietly, as nginx and HAProxy do
       // for idle keep-alive and silent connections.
       closeNow(first_request_ ? "no request within timeouts.header" : "keep-alive idle timeout");
@@ -799,6 +809,7 @@ void ServerConnection::onTransportError(int error) {
   }
   if (!connection_.connected()) {
     // The PROXY header or the TLS handshake failed.
+    countTlsFailure(error == EPROTO ? observe::TlsFailure::kProtocol : observe::TlsFailure::kEof);
     const std::string& reason = connection_.failureReason();
     // A client that connects and leaves without a word (a port probe, a
     // health check of the TCP port) is not worth a warning.

@@ -48,6 +48,8 @@ class ServerConnection final : public net::ConnectionCallbacks,
 
   // net::ConnectionCallbacks
   void onConnected() override;
+  // A TLS listener's handshake that did not finish (counted once per connection).
+  void countTlsFailure(observe::TlsFailure why);
   void onReadable() override;
   void onPeerClosed() override;
   void onAboveHighWatermark() override;

@@ -19,6 +19,7 @@
 #include "http/server_codec.h"
 #include "limit/client_table.h"
 #include "observe/counters.h"
+#include "observe/metrics_text.h"
 #include "observe/request_record.h"
 #include "proxy/router.h"
 #include "tls/server_context.h"
@@ -53,6 +54,12 @@ struct ServerContext {
   std::vector<ListenerContext> listeners;  // config->listeners, then the admin listener
   // Told about every finished request, in order (access log, counters).
   std::vector<observe::RequestObserver*> observers;
+  // Renders the admin `/metrics` into `body` and returns the status: 200, or
+  // 503 when this worker cannot give complete figures (a newer generation
+  // answers). Unset = no metrics (404). Set by the worker.
+  std::function<int(observe::MetricsFormat format, std::string* body)> render_metrics;
+  // The buffer /metrics renders into, kept between scrapes.
+  mutable std::string metrics_buffer;
   // Set by the master when the process stops being ready (drain_delay).
   const std::atomic<bool>* not_ready = nullptr;
   // One per configured upstream, by name.

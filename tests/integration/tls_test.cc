@@ -590,3 +590,55 @@ TEST_F(TlsTest, ReloadRenewsCertificatesAndRefusesBrokenOnes) {
 
 }  // namespace
 }  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// The admin /metrics counts handshakes on TLS listeners, and the ones that
+// failed by reason.
+TEST_F(TlsTest, MetricsCountHandshakesAndFailuresByReason) {
+  const int admin_port = freePort();
+  start("admin: {address: 127.0.0.1:" + std::to_string(admin_port) + "}\n" + config());
+  const auto value = [](const std::string& text, const std::string& prefix) {
+    const size_t at = text.find("\n" + prefix);
+    return at == std::string::npos ? -1.0
+                                   : std::strtod(text.c_str() + at + 1 + prefix.size(), nullptr);
+  };
+  const auto scrape = [&] {
+    RawClient c;
+    if (!c.connect(admin_port)) return std::string();
+    c.send("GET /metrics HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    return c.readResponse();
+  };
+  const std::string eof = "sluice_tls_handshake_failures_total{reason=\"eof\"} ";
+  // The start-up probe (a connection closed without a byte) counts as one.
+  const double eof_before = value(scrape(), eof);
+  ASSERT_GE(eof_before, 0);
+  for (int i = 0; i < 2; ++i) {
+    const CommandResult ok = shell(curl("a.test"));
+    ASSERT_EQ(ok.exit_code, 0) << ok.output;
+  }
+  {
+    RawClient plain;  // plain HTTP on the TLS port: a protocol failure
+    ASSERT_TRUE(plain.connect(port_));
+    ASSERT_TRUE(plain.send("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+    plain.readUntilClose(3000ms);
+  }
+  {
+    RawClient gone;  // connects and leaves before any handshake byte
+    ASSERT_TRUE(gone.connect(port_));
+  }
+  std::string text;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    text = scrape();
+    if (value(text, eof) == eof_before + 1) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(value(text, "sluice_tls_handshakes_total "), 2) << text;
+  EXPECT_EQ(value(text, "sluice_tls_handshake_failures_total{reason=\"protocol\"} "), 1) << text;
+  EXPECT_EQ(value(text, eof), eof_before + 1) << text;
+  EXPECT_EQ(value(text, "sluice_tls_handshake_failures_total{reason=\"timeout\"} "), 0) << text;
+}
+
+}  // namespace
+}  // namespace sluice::testing
