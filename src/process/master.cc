@@ -103,6 +103,12 @@ Master::Master(std::string config_path, std::shared_ptr<const config::Config> co
       health_checks_(loop_) {
   // A server added by DNS is probed at once.
   dns_.setOnChange([this](uint32_t generation) { health_checks_.addressesChanged(generation); });
+  dns_.setFigures([this](const std::string& name) {
+    return SharedState::figuresFor(shared_->dns_names, shared_->dns_name_count, name);
+  });
+  health_checks_.setFigures([this](const std::string& name) {
+    return SharedState::figuresFor(shared_->health_upstreams, shared_->health_upstream_count, name);
+  });
   shared_->figures.master_pid.store(::getpid());
   const int64_t now_ms = unixMillis();
   shared_->figures.start_unix_ms.store(now_ms);

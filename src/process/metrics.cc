@@ -421,6 +421,45 @@ MetricsCollector::Result MetricsCollector::render(observe::MetricsFormat format,
            "Routes or servers left out of the labelled series (table full or name too long).");
   m.counter({}, f.label_sets_dropped.load());
 
+  // --- DNS names and active health checks (the master's, once each) ---
+  const auto named = [&](const upstream::NamedFigures* table, const std::atomic<uint32_t>& count,
+                         std::string_view label, size_t word, std::string_view name, Type type,
+                         std::string_view help) {
+    const uint32_t n =
+        std::min<uint32_t>(count.load(std::memory_order_acquire), SharedState::kMaxNamedFigures);
+    if (n == 0) return;
+    m.family(name, type, help);
+    for (uint32_t i = 0; i < n; ++i) {
+      const uint64_t v = table[i].values[word].load(std::memory_order_relaxed);
+      if (type == Type::kCounter) {
+        m.counter({{label, table[i].nameView()}}, v);
+      } else {
+        m.gauge({{label, table[i].nameView()}}, static_cast<int64_t>(v));
+      }
+    }
+  };
+  named(shared_.dns_names, shared_.dns_name_count, "name", upstream::kDnsLookups,
+        "sluice_dns_lookups", Type::kCounter,
+        "Lookups of a server's DNS name (answers and failures), one for the whole process.");
+  named(shared_.dns_names, shared_.dns_name_count, "name", upstream::kDnsFailures,
+        "sluice_dns_lookup_failures", Type::kCounter,
+        "Lookups that failed (the last good answer is kept).");
+  named(shared_.dns_names, shared_.dns_name_count, "name", upstream::kDnsChanges,
+        "sluice_dns_changes", Type::kCounter, "Answers that changed the set of addresses.");
+  named(shared_.dns_names, shared_.dns_name_count, "name", upstream::kDnsAddresses,
+        "sluice_dns_addresses", Type::kGauge, "Addresses the name resolves to now.");
+  named(shared_.health_upstreams, shared_.health_upstream_count, "upstream", upstream::kProbes,
+        "sluice_health_checks", Type::kCounter, "Active health-check probes sent by the master.");
+  named(shared_.health_upstreams, shared_.health_upstream_count, "upstream",
+        upstream::kProbeFailures, "sluice_health_check_failures", Type::kCounter,
+        "Probes that failed (refused, timed out, unexpected status).");
+  named(shared_.health_upstreams, shared_.health_upstream_count, "upstream", upstream::kOutages,
+        "sluice_health_check_outages", Type::kCounter,
+        "Times a server was taken out by its health check.");
+  named(shared_.health_upstreams, shared_.health_upstream_count, "upstream", upstream::kRecoveries,
+        "sluice_health_check_recoveries", Type::kCounter,
+        "Times a server came back by passing its health check.");
+
   // --- the processes (the master and every live worker) ---
   const ProcessFigures processes = readProcesses();
   m.family("sluice_processes", Type::kGauge, "The master and its live workers.");

@@ -54,4 +54,18 @@ uint32_t SharedState::labelSetFor(LabelSet::Kind kind, std::string_view a, std::
   return count;
 }
 
+upstream::NamedFigures* SharedState::figuresFor(upstream::NamedFigures* table,
+                                                std::atomic<uint32_t>& count,
+                                                const std::string& name) {
+  const uint32_t n = count.load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (table[i].nameView() == name) return &table[i];
+  }
+  if (n >= kMaxNamedFigures || name.size() >= upstream::NamedFigures::kMaxName) return nullptr;
+  std::memcpy(table[n].name, name.data(), name.size());
+  table[n].name[name.size()] = '\0';
+  count.store(n + 1, std::memory_order_release);  // readers see the name first
+  return &table[n];
+}
+
 }  // namespace sluice::process

@@ -17,6 +17,7 @@
 
 #include "observe/counters.h"
 #include "tls/ticket_keys.h"
+#include "upstream/named_figures.h"
 
 namespace sluice::process {
 
@@ -89,6 +90,17 @@ struct SharedState {
   std::atomic<uint32_t> label_set_count{0};
   LabelSet label_sets[kMaxLabelSets];
   MasterFigures figures;
+  // Per DNS name the master resolves and per upstream it health checks:
+  // counted once for the process (entries appended, published by the count).
+  static constexpr size_t kMaxNamedFigures = 128;
+  std::atomic<uint32_t> dns_name_count{0};
+  upstream::NamedFigures dns_names[kMaxNamedFigures];
+  std::atomic<uint32_t> health_upstream_count{0};
+  upstream::NamedFigures health_upstreams[kMaxNamedFigures];
+  // The entry of `name` in one of those tables, appended if new; null when
+  // full (master only).
+  static upstream::NamedFigures* figuresFor(upstream::NamedFigures* table,
+                                            std::atomic<uint32_t>& count, const std::string& name);
   // TLS session-ticket keys for every worker of every generation (rotated
   // hourly by the master; never written to disk).
   tls::TicketKeyRing ticket_keys;

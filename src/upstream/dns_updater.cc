@@ -116,7 +116,7 @@ void DnsUpdater::onAnswer(const std::string& name, const dns::Answer& answer) {
     state.answered = true;
     state.failures_in_row = 0;
     state.last_error.clear();
-    countAnswer(name, true, changed);
+    countAnswer(name, true, changed, answer.addresses.size());
     if (changed) publishName(name);
     scheduleRefresh(name, state, clamp(event::Duration(int64_t{answer.ttl_seconds} * 1000)));
     return;
@@ -129,7 +129,7 @@ void DnsUpdater::onAnswer(const std::string& name, const dns::Answer& answer) {
   }
   state.last_error = answer.error;
   ++state.failures_in_row;
-  countAnswer(name, false, false);
+  countAnswer(name, false, false, state.addresses.size());  // the kept answer
   if (!state.answered) publishName(name);  // pending -> failed, for the 503's reason
   // Back off from min_interval, doubling up to max_interval.
   const uint32_t shift = std::min<uint32_t>(state.failures_in_row - 1, 16);
@@ -143,16 +143,13 @@ void DnsUpdater::scheduleRefresh(const std::string& name, Name& state, event::Du
   state.refresh->arm(after);
 }
 
-void DnsUpdater::countAnswer(const std::string& name, bool ok, bool changed) {
-  for (auto& [id, attached] : generations_) {
-    for (Entry& entry : attached.entries) {
-      if (entry.server->name != name) continue;
-      ResolvedSlot& first = attached.table.slots[entry.server->index];
-      first.lookups.fetch_add(1, std::memory_order_relaxed);
-      if (!ok) first.lookup_failures.fetch_add(1, std::memory_order_relaxed);
-      if (changed) first.changes.fetch_add(1, std::memory_order_relaxed);
-    }
-  }
+void DnsUpdater::countAnswer(const std::string& name, bool ok, bool changed, size_t addresses) {
+  NamedFigures* f = figures_ ? figures_(name) : nullptr;
+  if (f == nullptr) return;
+  f->values[kDnsLookups].fetch_add(1, std::memory_order_relaxed);
+  if (!ok) f->values[kDnsFailures].fetch_add(1, std::memory_order_relaxed);
+  if (changed) f->values[kDnsChanges].fetch_add(1, std::memory_order_relaxed);
+  f->values[kDnsAddresses].store(addresses, std::memory_order_relaxed);
 }
 
 void DnsUpdater::publishName(const std::string& name) {

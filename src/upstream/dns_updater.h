@@ -22,6 +22,7 @@
 #include "dns/resolver.h"
 #include "event/event_loop.h"
 #include "event/timer.h"
+#include "upstream/named_figures.h"
 #include "upstream/resolved_addresses.h"
 #include "upstream/server_health.h"
 
@@ -51,6 +52,9 @@ class DnsUpdater {
   void setOnChange(std::function<void(uint32_t generation)> on_change) {
     on_change_ = std::move(on_change);
   }
+  // Where lookups, failures, changes and the address count of each name are
+  // counted for the process (SharedState, for /metrics).
+  void setFigures(FiguresFor figures) { figures_ = std::move(figures); }
 
  private:
   struct Name {
@@ -81,8 +85,8 @@ class DnsUpdater {
   void onAnswer(const std::string& name, const dns::Answer& answer);
   void scheduleRefresh(const std::string& name, Name& state, event::Duration after);
   void publishName(const std::string& name);
-  // Counts a lookup's outcome in every table that uses the name.
-  void countAnswer(const std::string& name, bool ok, bool changed);
+  // Counts a lookup's outcome for the process.
+  void countAnswer(const std::string& name, bool ok, bool changed, size_t addresses);
   void publish(Attached& attached, Entry& entry, const Name& state);
   void dropUnusedNames();
   const config::Resolver& settings() const { return settings_; }
@@ -93,6 +97,7 @@ class DnsUpdater {
   std::map<std::string, Name> names_;
   std::map<uint32_t, Attached> generations_;
   std::function<void(uint32_t)> on_change_;
+  FiguresFor figures_;
 };
 
 // For `sluice -t`: looks every server name of `config` up once (with its

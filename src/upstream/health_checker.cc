@@ -234,9 +234,16 @@ void HealthChecker::syncTargets(Attached& attached) {
       if (raw->probe) return;  // the last one is still running (bounded by timeout < interval)
       raw->probe = std::make_unique<Probe>(
           loop_, *connector, *raw,
-          [raw, health, alive = std::weak_ptr<int>(raw->alive)](bool ok, const std::string& why) {
+          [this, raw, health, alive = std::weak_ptr<int>(raw->alive)](bool ok,
+                                                                      const std::string& why) {
             if (alive.expired()) return;
             raw->probe.reset();
+            NamedFigures* figures = figures_ ? figures_(raw->upstream->name) : nullptr;
+            const auto count = [figures](HealthFigure which) {
+              if (figures != nullptr)
+                figures->values[which].fetch_add(1, std::memory_order_relaxed);
+            };
+            count(kProbes);
             const config::HealthCheck& c = raw->upstream->health_check;
             const std::string who = "upstream " + raw->upstream->name + ": server " +
                                     raw->address.toString() +
@@ -251,15 +258,16 @@ void HealthChecker::syncTargets(Attached& attached) {
                 health->ejected_until_ms.store(0, std::memory_order_relaxed);
                 health->consecutive_failures.store(0, std::memory_order_relaxed);
                 health->active_down.store(0, std::memory_order_relaxed);
+                count(kRecoveries);
                 SLUICE_LOG(kInfo, who + " passes its health check again; back in service");
               }
             } else {
               raw->passes = 0;
               ++raw->failures;
-              health->health_checks_failed.fetch_add(1, std::memory_order_relaxed);
+              count(kProbeFailures);
               if (!down && raw->failures >= c.unhealthy) {
                 health->active_down.store(1, std::memory_order_relaxed);
-                health->health_check_outages.fetch_add(1, std::memory_order_relaxed);
+                count(kOutages);
                 SLUICE_LOG(kWarn, who + " out of service: health check " + c.path + " failed " +
                                       std::to_string(raw->failures) + " times in a row (" + why +
                                       ")");

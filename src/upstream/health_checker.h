@@ -23,6 +23,7 @@
 #include "event/event_loop.h"
 #include "event/timer.h"
 #include "upstream/connector.h"
+#include "upstream/named_figures.h"
 #include "upstream/resolved_addresses.h"
 #include "upstream/server_health.h"
 
@@ -43,6 +44,9 @@ class HealthChecker {
   // `generation`'s DNS table changed: probe new addresses, drop gone ones.
   void addressesChanged(uint32_t generation);
   size_t probesRunning() const;
+  // Where probes, failed probes, outages and recoveries are counted per
+  // upstream for the process (SharedState, for /metrics).
+  void setFigures(FiguresFor figures) { figures_ = std::move(figures); }
 
  private:
   class Probe;
@@ -54,6 +58,7 @@ class HealthChecker {
   SocketConnector sockets_;
   std::map<uint32_t, std::unique_ptr<Attached>> generations_;
   uint64_t random_state_;
+  FiguresFor figures_;
 };
 
 }  // namespace sluice::upstream

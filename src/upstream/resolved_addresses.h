@@ -30,10 +30,6 @@ struct ResolvedSlot {
   std::atomic<uint64_t> head{0};  // 0 = no address; else kPresent | family << 16 | port
   std::atomic<uint64_t> ip[2]{};  // the address bytes (IPv4 in the first 4)
   std::atomic<uint32_t> name_state{0};
-  // In an entry's first slot, cumulative (written by the master only):
-  std::atomic<uint64_t> lookups{0};          // answers and failures
-  std::atomic<uint64_t> lookup_failures{0};  // of those, failures
-  std::atomic<uint64_t> changes{0};          // answers that changed the addresses
 };
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free);

@@ -18,8 +18,6 @@ struct alignas(64) ServerHealth {
   // Active health check (health_check:), written by the master's prober:
   // 1 while the server fails it (counts as out like an ejection).
   std::atomic<uint32_t> active_down{0};
-  std::atomic<uint64_t> health_checks_failed{0};  // probes that failed (cumulative)
-  std::atomic<uint64_t> health_check_outages{0};  // times taken out by them
 };
 
 static_assert(std::atomic<int64_t>::is_always_lock_free &&

@@ -115,9 +115,11 @@ class DnsTest : public ::testing::Test {
     ASSERT_TRUE(Dnsmasq::available()) << "dnsmasq is missing: tools/setup.sh installs dnsmasq-base";
   }
 
-  std::string config(int port, int server_port, int workers,
-                     const std::string& upstream_extra = "") {
+  std::string config(int port, int server_port, int workers, const std::string& upstream_extra = "",
+                     int admin_port = 0) {
     return "workers: " + std::to_string(workers) +
+           (admin_port != 0 ? "\nadmin: {address: 127.0.0.1:" + std::to_string(admin_port) + "}"
+                            : "") +
            "\nresolver:\n  addresses: [127.0.0.1:" + std::to_string(dns_.port()) +
            "]\n  timeout: 300ms\n  attempts: 1\n  min_interval: 100ms\n  max_interval: 300ms\n"
            "listeners:\n  - address: 127.0.0.1:" +
@@ -155,7 +157,8 @@ TEST_F(DnsTest, AddressesAddedChangedAndRemovedAreFollowed) {
   dns_.setHosts("app.test", {"127.0.0.1"});
   ASSERT_TRUE(dns_.start());
   const int port = freePort();
-  ASSERT_TRUE(sluice_.start(config(port, servers.port, 2), port)) << sluice_.errorLog();
+  const int admin = freePort();
+  ASSERT_TRUE(sluice_.start(config(port, servers.port, 2, "", admin), port)) << sluice_.errorLog();
   ASSERT_TRUE(eventually(port, "200 127.0.0.1")) << sluice_.errorLog();
   for (int i = 0; i < 10; ++i)
     EXPECT_EQ(get(port), "200 127.0.0.1");
@@ -200,6 +203,17 @@ TEST_F(DnsTest, AddressesAddedChangedAndRemovedAreFollowed) {
   // One lookup for the whole process, not one per worker: each change is
   // logged once, by the master.
   EXPECT_EQ(log.find("resolves to 127.0.0.3"), log.rfind("resolves to 127.0.0.3")) << log;
+  // And counted once: first answer, +.2, -> .3 are three changes.
+  const std::string metrics = get(admin, "/metrics");
+  EXPECT_NE(metrics.find("sluice_dns_changes_total{name=\"app.test\"} 3\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("sluice_dns_addresses{name=\"app.test\"} 1\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("sluice_dns_lookup_failures_total{name=\"app.test\"} "), std::string::npos)
+      << metrics;
+  EXPECT_EQ(metrics.find("sluice_dns_lookup_failures_total{name=\"app.test\"} 0\n"),
+            std::string::npos)
+      << metrics;
   EXPECT_EQ(sanitizerReport(log), "");
 }
 

@@ -105,10 +105,13 @@ TEST(HealthCheckTest, AServerKilledUnderLoadIsTakenOutAndBroughtBack) {
   const int b_port = b.backend->port();
   const int port = freePort();
   SluiceProcess sluice;
+  const int admin = freePort();
   ASSERT_TRUE(sluice.start(config(port, {a.backend->port(), b_port},
                                   "    health_check: { path: /healthz, interval: 200ms, "
                                   "timeout: 150ms, unhealthy: 2, healthy: 2 }\n"
-                                  "    retry_on: [connect_failure, reset]\n"),
+                                  "    retry_on: [connect_failure, reset]\n"
+                                  "admin: {address: 127.0.0.1:" +
+                                      std::to_string(admin) + "}\n"),
                            port))
       << sluice.errorLog();
   // Load from four clients through the kill, the detection and the return.
@@ -155,6 +158,17 @@ TEST(HealthCheckTest, AServerKilledUnderLoadIsTakenOutAndBroughtBack) {
   // refused connects and resets of GETs are retried on a.
   EXPECT_LE(failed_at_detection, 3) << "of " << sent.load();
   EXPECT_EQ(failed.load(), failed_at_detection);
+  // Counted once by the master: one outage, one recovery.
+  RawClient scrape;
+  ASSERT_TRUE(scrape.connect(admin));
+  scrape.send("GET /metrics HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+  const std::string metrics = scrape.readUntilClose();
+  EXPECT_NE(metrics.find("sluice_health_check_outages_total{upstream=\"app\"} 1\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("sluice_health_check_recoveries_total{upstream=\"app\"} 1\n"),
+            std::string::npos)
+      << metrics;
   EXPECT_EQ(sanitizerReport(sluice.errorLog()), "");
 }
 
