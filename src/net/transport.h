@@ -27,6 +27,7 @@ struct TransportInfo {
   std::string cipher;        // "TLS_AES_128_GCM_SHA256"
   std::string server_name;   // SNI the client sent
   std::string peer_subject;  // verified client certificate subject (mTLS)
+  bool resumed = false;      // the handshake resumed an earlier session
   // That certificate as PEM, URL-encoded (nginx's $ssl_client_escaped_cert),
   // for routes with client_cert_header.
   std::string peer_certificate;

@@ -272,6 +272,10 @@ void ProxyHandler::queueRequestStart() {
 void ProxyHandler::onUpstreamConnected() {
   if (state_ != State::kConnecting) return;
   connect_timer_.cancel();
+  if (const net::TransportInfo& tls = upstream_->connection().transport().info(); tls.secure) {
+    SLUICE_LOG(kDebug, describe() + ": upstream " + tls.protocol + " handshake (" +
+                           (tls.resumed ? "session resumed" : "full") + ")");
+  }
   state_ = State::kExchanging;
   downstream_.record().upstream_connect = micros(loop_.now() - attempt_start_);
 }

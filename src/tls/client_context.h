@@ -8,11 +8,13 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "tls/settings.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
+typedef struct ssl_session_st SSL_SESSION;
 
 namespace sluice::tls {
 
@@ -32,8 +34,15 @@ class ClientContext {
 
  private:
   explicit ClientContext(ClientSettings settings) : settings_(std::move(settings)) {}
+  static int onNewSession(SSL* ssl, SSL_SESSION* session);
   ClientSettings settings_;
   SSL_CTX* ctx_ = nullptr;
+  // Session resumption to upstreams: the last session per server (address
+  // and the name verified), offered on the next connection to it, so a new
+  // connection costs an abbreviated handshake (nginx's
+  // proxy_ssl_session_reuse). One worker's; bounded by kMaxSessions.
+  static constexpr size_t kMaxSessions = 4096;
+  mutable std::unordered_map<std::string, SSL_SESSION*> sessions_;
 };
 
 }  // namespace sluice::tls

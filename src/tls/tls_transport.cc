@@ -112,6 +112,7 @@ IoResult TlsTransport::handshake() {
   }
   info_.protocol = SSL_get_version(ssl_);
   info_.cipher = SSL_get_cipher_name(ssl_);
+  info_.resumed = SSL_session_reused(ssl_) == 1;
   if (const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name)) {
     info_.server_name = name;
   }

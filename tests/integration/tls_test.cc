@@ -345,6 +345,35 @@ TEST_F(TlsTest, UpstreamTlsIsVerifiedByDefault) {
   EXPECT_NE(unverified_log.find("warning: verify: false"), std::string::npos) << unverified_log;
 }
 
+// Upstream TLS sessions are reused: a second connection to the same server
+// resumes the first one's session (an abbreviated handshake), as nginx's
+// proxy_ssl_session_reuse does.
+TEST_F(TlsTest, UpstreamTlsSessionsAreResumed) {
+  start(config());
+  const int port = freePort();
+  SluiceProcess front;
+  const std::string yaml =
+      "workers: 1\nshutdown_timeout: 1s\nlog: {level: debug, error: stderr, access: off}\n"
+      "listeners:\n  - address: 127.0.0.1:" +
+      std::to_string(port) +
+      "\n    routes: [{upstream: secure}]\n"
+      "upstreams:\n  secure:\n    keepalive: {max_idle: 0}\n    tls: {ca: " +
+      pki().path("ca.crt") +
+      ", server_name: a.test}\n    servers: [{address: 127.0.0.1:" + std::to_string(port_) + "}]\n";
+  ASSERT_TRUE(front.start(yaml, port)) << front.errorLog();
+  for (int i = 0; i < 3; ++i) {
+    RawClient c;
+    ASSERT_TRUE(c.connect(port));
+    c.send("GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(statusOf(c.readResponse()), 200);
+  }
+  const std::string log = front.errorLog();
+  EXPECT_NE(log.find("upstream TLSv1.3 handshake (full)"), std::string::npos) << log;
+  EXPECT_NE(log.find("upstream TLSv1.3 handshake (session resumed)"), std::string::npos) << log;
+  EXPECT_EQ(front.stop(SIGTERM), 0);
+  EXPECT_EQ(sanitizerReport(log), "");
+}
+
 // client_cert_header: the verified certificate reaches the upstream, URL-
 // encoded; a client's own header of that name never does.
 TEST_F(TlsTest, ClientCertificateIsPassedOnOnlyWhenVerified) {
