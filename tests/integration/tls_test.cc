@@ -558,6 +558,38 @@ TEST_F(TlsTest, OcspResponsesAreStapledAndCheckedAtLoad) {
       << other.output;
 }
 
+// An expired certificate is a warning (clients will refuse it), not an
+// error: `openssl ca` with a CA database can sign one that ended in 2020.
+TEST_F(TlsTest, AnExpiredCertificateIsALocatedWarning) {
+  TempDir dir;
+  const std::string d = dir.path() + "/";
+  dir.write("index.txt", "");
+  dir.write("serial", "1000\n");
+  dir.write("ca.cnf", "[ca]\ndefault_ca = ca_default\n[ca_default]\ndatabase = " + d +
+                          "index.txt\nnew_certs_dir = " + d + "\nserial = " + d +
+                          "serial\ndefault_md = sha256\npolicy = any\n[any]\n"
+                          "commonName = supplied\n");
+  ASSERT_EQ(shell("openssl req -newkey rsa:2048 -nodes -keyout " + d + "old.key -out " + d +
+                  "old.csr -subj /CN=a.test && openssl ca -batch -config " + d + "ca.cnf -cert " +
+                  pki().path("ca.crt") + " -keyfile " + pki().path("ca.key") + " -in " + d +
+                  "old.csr -out " + d +
+                  "old.crt -notext -startdate 20200101000000Z -enddate 20200102000000Z")
+                .exit_code,
+            0);
+  const std::string path = dir.write(
+      "sluice.yaml", config("", 1, "        - {cert: " + d + "old.crt, key: " + d + "old.key}\n"));
+  CommandResult r = runSluice({"-t", "-c", path});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find(path +
+                          ":10:18: listeners[0].tls.certificates[0].cert: warning: "
+                          "certificate " +
+                          d +
+                          "old.crt expired (Jan  2 00:00:00 2020 "
+                          "GMT); clients will refuse it"),
+            std::string::npos)
+      << r.output;
+}
+
 TEST_F(TlsTest, RouteHostsNeedACertificateName) {
   TempDir dir;
   std::string yaml = config();
