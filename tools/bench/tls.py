@@ -1,0 +1,227 @@
+#!/usr/bin/python3
+"""TLS side by side: sluice, nginx and HAProxy terminating TLS (TLS 1.3,
+ECDSA P-256 certificate, one worker each) in front of the same plain nginx
+backend. Two loads with wrk over https, alternating proxies each round:
+
+  handshakes   every request on a new connection (Connection: close):
+               full handshakes per second and proxy CPU per handshake
+  keepalive    requests on kept-alive TLS connections: requests per second,
+               proxy CPU per request, p99
+
+    /usr/bin/python3 tools/bench/tls.py                  # ~2 minutes
+    /usr/bin/python3 tools/bench/tls.py --duration 3s --rounds 1
+
+Writes tools/bench/results/tls.md. Needs wrk, nginx, haproxy, openssl,
+taskset (tools/setup.sh).
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+TICK = os.sysconf('SC_CLK_TCK')
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, seconds=10):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(('127.0.0.1', port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def cpu_ticks(pid):
+    with open(f'/proc/{pid}/stat') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def children(pid):
+    out = []
+    for e in os.listdir('/proc'):
+        if e.isdigit():
+            try:
+                with open(f'/proc/{e}/stat') as f:
+                    if int(f.read().rsplit(')', 1)[1].split()[1]) == pid:
+                        out.append(int(e))
+            except OSError:
+                pass
+    return sorted(out)
+
+
+def parse_wrk(text):
+    def ms(m):
+        return m and float(m[1]) * {'us': 0.001, 'ms': 1, 's': 1000}[m[2]]
+    rps = re.search(r'Requests/sec:\s+([\d.]+)', text)
+    req = re.search(r'(\d+) requests in', text)
+    errors = re.search(r'Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)', text)
+    return dict(rps=float(rps[1]) if rps else 0.0, requests=int(req[1]) if req else 0,
+                p99=ms(re.search(r'^\s+99%\s+([\d.]+)(us|ms|s)$', text, re.M)),
+                errors=sum(map(int, errors.groups())) if errors else 0)
+
+
+def start(cmd, cpu, log, port, worker_is_child):
+    proc = subprocess.Popen(['taskset', '-c', str(cpu)] + cmd, stdout=subprocess.DEVNULL,
+                            stderr=open(log, 'w'))
+    if not wait_port(port):
+        raise SystemExit(f'{cmd[0]} did not start; see {log}')
+    worker = proc.pid
+    deadline = time.monotonic() + 3
+    while worker_is_child and time.monotonic() < deadline:
+        kids = children(proc.pid)
+        if kids:
+            worker = kids[0]
+            break
+        time.sleep(0.05)
+    return proc, worker
+
+
+def stop(proc, sig=signal.SIGTERM):
+    proc.send_signal(sig)
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument('--duration', default='6s')
+    ap.add_argument('--rounds', type=int, default=3)
+    ap.add_argument('--out', default=os.path.join(HERE, 'results', 'tls.md'))
+    args = ap.parse_args()
+    for tool in ('wrk', 'nginx', 'haproxy', 'openssl', 'taskset'):
+        if not shutil.which(tool):
+            raise SystemExit(f'{tool} is missing (bash tools/setup.sh)')
+    work = tempfile.mkdtemp(prefix='sluice-tls-bench-')
+    os.chmod(work, 0o755)
+    key, crt, pem = (os.path.join(work, n) for n in ('site.key', 'site.crt', 'site.pem'))
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                    'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', crt,
+                    '-subj', '/CN=bench.test', '-days', '2', '-addext',
+                    'subjectAltName=DNS:bench.test'], check=True, capture_output=True)
+    with open(pem, 'w') as f:
+        f.write(open(crt).read() + open(key).read())
+    backend_port = free_port()
+    with open(os.path.join(work, 'backend.conf'), 'w') as f:
+        f.write(f'worker_processes 1;\ndaemon off;\npid {work}/backend.pid;\n'
+                f'error_log {work}/backend.err warn;\nevents {{ worker_connections 4096; }}\n'
+                'http { access_log off; keepalive_requests 100000;\n'
+                f'  server {{ listen 127.0.0.1:{backend_port};\n'
+                '    location / { return 200 "hello from the backend\\n"; } } }\n')
+    backend, _ = start(['nginx', '-p', work, '-e', f'{work}/backend.err', '-c',
+                        f'{work}/backend.conf'], 1, f'{work}/backend.log', backend_port, True)
+    proxies = {}
+
+    def configure(name):
+        port = free_port()
+        d = os.path.join(work, name)
+        os.makedirs(d, exist_ok=True)
+        if name == 'sluice':
+            path = os.path.join(d, 'sluice.yaml')
+            open(path, 'w').write(
+                'workers: 1\nlog: { level: warn, access: off }\n'
+                'limits: { max_connections: 10000, max_requests_per_connection: 0 }\n'
+                f'listeners:\n  - address: 127.0.0.1:{port}\n    tls:\n'
+                f'      certificates: [{{cert: {crt}, key: {key}}}]\n'
+                '    routes: [{upstream: app}]\n'
+                f'upstreams:\n  app:\n    servers: [{{address: 127.0.0.1:{backend_port}}}]\n'
+                '    keepalive: { max_idle: 64, idle_timeout: 20s }\n')
+            return port, [os.path.join(ROOT, 'build/src/sluice'), '-c', path], True, signal.SIGINT
+        if name == 'nginx':
+            path = os.path.join(d, 'nginx.conf')
+            open(path, 'w').write(
+                f'worker_processes 1;\ndaemon off;\npid {d}/nginx.pid;\n'
+                f'error_log {d}/error.log warn;\nevents {{ worker_connections 4096; }}\n'
+                'http { access_log off;\n'
+                f'  upstream app {{ server 127.0.0.1:{backend_port}; keepalive 64; }}\n'
+                f'  server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {crt};\n'
+                f'    ssl_certificate_key {key}; ssl_protocols TLSv1.2 TLSv1.3;\n'
+                '    ssl_session_cache shared:SSL:10m;\n'
+                '    location / { proxy_pass http://app; proxy_http_version 1.1;\n'
+                '      proxy_set_header Connection ""; } } }\n')
+            return port, ['nginx', '-p', d, '-e', f'{d}/error.log', '-c', path], True, signal.SIGTERM
+        path = os.path.join(d, 'haproxy.cfg')
+        open(path, 'w').write(
+            'global\n    nbthread 1\n    maxconn 4000\n    ssl-default-bind-options ssl-min-ver TLSv1.2\n'
+            'defaults\n    mode http\n    option http-keep-alive\n    http-reuse always\n'
+            '    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n'
+            f'frontend f\n    bind 127.0.0.1:{port} ssl crt {pem}\n    default_backend b\n'
+            f'backend b\n    server s1 127.0.0.1:{backend_port}\n')
+        return port, ['haproxy', '-db', '-f', path], False, signal.SIGTERM
+
+    names = ['sluice', 'nginx', 'haproxy']
+    results = {(n, s): [] for n in names for s in ('handshakes', 'keepalive')}
+    try:
+        for r in range(args.rounds):
+            for name in names:
+                port, cmd, child, sig = configure(name)
+                proc, worker = start(cmd, 0, os.path.join(work, name + '.log'), port, child)
+                url = f'https://127.0.0.1:{port}/'
+                subprocess.run(['wrk', '-t1', '-c16', '-d1s', url], capture_output=True)
+                for scenario in ('handshakes', 'keepalive'):
+                    extra = ['-H', 'Connection: close'] if scenario == 'handshakes' else []
+                    before = cpu_ticks(worker)
+                    done = subprocess.run(['taskset', '-c', '1', 'wrk', '-t1', '-c32',
+                                           f'-d{args.duration}', '--latency'] + extra + [url],
+                                          capture_output=True, text=True)
+                    ticks = cpu_ticks(worker) - before
+                    w = parse_wrk(done.stdout)
+                    w['cpu_us'] = ticks / TICK * 1e6 / w['requests'] if w['requests'] else None
+                    results[(name, scenario)].append(w)
+                    print(f'round {r + 1}: {name:8s} {scenario:10s} {w["rps"]:8.0f}/s  '
+                          f'cpu {w["cpu_us"] and round(w["cpu_us"], 1)} µs  p99 {w["p99"]} ms  '
+                          f'errors {w["errors"]}', flush=True)
+                stop(proc, sig)
+
+        def cell(values, fmt):
+            values = [v for v in values if v is not None]
+            if not values:
+                return '–'
+            med = statistics.median(values)
+            return (fmt.format(med) if len(values) == 1 else
+                    f'{fmt.format(med)} ({fmt.format(min(values))}–{fmt.format(max(values))})')
+        lines = ['# TLS termination', '',
+                 f'TLS 1.3, ECDSA P-256, one worker per proxy on CPU 0; wrk -c32 on CPU 1 for '
+                 f'{args.duration}, {args.rounds} alternating rounds; the same plain nginx '
+                 'backend (CPU 1). Medians (min–max).', '',
+                 '| proxy | new TLS connections/s | CPU µs per handshake+request | '
+                 'keep-alive requests/s | CPU µs per request | keep-alive p99 ms |',
+                 '|---|---|---|---|---|---|']
+        for name in names:
+            h, k = results[(name, 'handshakes')], results[(name, 'keepalive')]
+            lines.append(f'| {name} | {cell([x["rps"] for x in h], "{:.0f}")} | '
+                         f'{cell([x["cpu_us"] for x in h], "{:.0f}")} | '
+                         f'{cell([x["rps"] for x in k], "{:.0f}")} | '
+                         f'{cell([x["cpu_us"] for x in k], "{:.1f}")} | '
+                         f'{cell([x["p99"] for x in k], "{:.2f}")} |')
+        os.makedirs(os.path.dirname(args.out), exist_ok=True)
+        with open(args.out, 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        print('\n'.join(lines))
+        print(f'\nwritten: {args.out}')
+    finally:
+        stop(backend)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
