@@ -15,68 +15,17 @@ backends', not the proxies': compare the policies, not the numbers.
 """
 import argparse
 import os
-import re
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+from benchlib import TICK, cell, children, cpu_ticks, free_port, parse_wrk, wait_port
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-TICK = os.sysconf('SC_CLK_TCK')
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, seconds=10):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(('127.0.0.1', port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-def cpu_ticks(pid):
-    with open(f'/proc/{pid}/stat') as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def children(pid):
-    out = []
-    for e in os.listdir('/proc'):
-        if e.isdigit():
-            try:
-                with open(f'/proc/{e}/stat') as f:
-                    if int(f.read().rsplit(')', 1)[1].split()[1]) == pid:
-                        out.append(int(e))
-            except OSError:
-                pass
-    return sorted(out)
-
-
-def parse_wrk(text):
-    def ms(m):
-        return m and float(m[1]) * {'us': 0.001, 'ms': 1, 's': 1000}[m[2]]
-    rps = re.search(r'Requests/sec:\s+([\d.]+)', text)
-    req = re.search(r'(\d+) requests in', text)
-    return dict(rps=float(rps[1]) if rps else 0.0, requests=int(req[1]) if req else 0,
-                p50=ms(re.search(r'^\s+50%\s+([\d.]+)(us|ms|s)$', text, re.M)),
-                p99=ms(re.search(r'^\s+99%\s+([\d.]+)(us|ms|s)$', text, re.M)),
-                non2xx=int(m[1]) if (m := re.search(r'Non-2xx or 3xx responses: (\d+)', text)) else 0)
-
-
 class Proxy:
     def __init__(self, name, kind, policy, work):
         self.name, self.kind, self.policy = name, kind, policy
@@ -198,13 +147,6 @@ def main():
                  '| proxy, policy | requests/s | p50 ms | p99 ms | proxy CPU µs/request |',
                  '|---|---|---|---|---|']
 
-        def cell(values, fmt):
-            values = [v for v in values if v is not None]
-            if not values:
-                return '–'
-            med = statistics.median(values)
-            return (fmt.format(med) if len(values) == 1 else
-                    f'{fmt.format(med)} ({fmt.format(min(values))}–{fmt.format(max(values))})')
         for p in proxies:
             rs = results[p.name]
             lines.append(f'| {p.name} | {cell([x["rps"] for x in rs], "{:.0f}")} | '

@@ -16,67 +16,16 @@ taskset (tools/setup.sh).
 """
 import argparse
 import os
-import re
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import tempfile
 import time
 
+from benchlib import TICK, cell, children, cpu_ticks, free_port, parse_wrk, wait_port
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-TICK = os.sysconf('SC_CLK_TCK')
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, seconds=10):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(('127.0.0.1', port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-def cpu_ticks(pid):
-    with open(f'/proc/{pid}/stat') as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def children(pid):
-    out = []
-    for e in os.listdir('/proc'):
-        if e.isdigit():
-            try:
-                with open(f'/proc/{e}/stat') as f:
-                    if int(f.read().rsplit(')', 1)[1].split()[1]) == pid:
-                        out.append(int(e))
-            except OSError:
-                pass
-    return sorted(out)
-
-
-def parse_wrk(text):
-    def ms(m):
-        return m and float(m[1]) * {'us': 0.001, 'ms': 1, 's': 1000}[m[2]]
-    rps = re.search(r'Requests/sec:\s+([\d.]+)', text)
-    req = re.search(r'(\d+) requests in', text)
-    errors = re.search(r'Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)', text)
-    return dict(rps=float(rps[1]) if rps else 0.0, requests=int(req[1]) if req else 0,
-                p99=ms(re.search(r'^\s+99%\s+([\d.]+)(us|ms|s)$', text, re.M)),
-                errors=sum(map(int, errors.groups())) if errors else 0)
-
-
 def start(cmd, cpu, log, port, worker_is_child):
     proc = subprocess.Popen(['taskset', '-c', str(cpu)] + cmd, stdout=subprocess.DEVNULL,
                             stderr=open(log, 'w'))
@@ -192,13 +141,6 @@ def main():
                           f'errors {w["errors"]}', flush=True)
                 stop(proc, sig)
 
-        def cell(values, fmt):
-            values = [v for v in values if v is not None]
-            if not values:
-                return '–'
-            med = statistics.median(values)
-            return (fmt.format(med) if len(values) == 1 else
-                    f'{fmt.format(med)} ({fmt.format(min(values))}–{fmt.format(max(values))})')
         lines = ['# TLS termination', '',
                  f'TLS 1.3, ECDSA P-256, one worker per proxy on CPU 0; wrk -c32 on CPU 1 for '
                  f'{args.duration}, {args.rounds} alternating rounds; the same plain nginx '
