@@ -314,12 +314,18 @@ TEST_F(ProcessTest, KilledWorkerIsReplacedAndServiceContinues) {
   int port = freePort();
   ASSERT_TRUE(sluice_.start(configWith(port, "A", sluice_.dir().path()), port))
       << sluice_.errorLog();
+  // Both workers up and the generation serving: a worker that dies while
+  // the first generation starts fails the start (the master exits 1), which
+  // is another test's subject.
   auto deadline = Clock::now() + 5s;
-  while (childrenOf(sluice_.pid()).size() != 2 && Clock::now() < deadline) {
+  while ((childrenOf(sluice_.pid()).size() != 2 ||
+          sluice_.errorLog().find("generation 1 serving") == std::string::npos) &&
+         Clock::now() < deadline) {
     std::this_thread::sleep_for(20ms);
   }
   std::vector<pid_t> before = childrenOf(sluice_.pid());
   ASSERT_EQ(before.size(), 2u);
+  ASSERT_NE(sluice_.errorLog().find("generation 1 serving"), std::string::npos);
   ASSERT_EQ(::kill(before[0], SIGKILL), 0);
   deadline = Clock::now() + 5s;
   std::vector<pid_t> after;
