@@ -450,7 +450,7 @@ cat >"$WORK/systemd/Containerfile" <<EOF
 FROM debian:$SLUICE_BASE_SUITE-slim
 RUN apt-get update --error-on=any \\
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\
-      systemd libssl3t64 libyaml-cpp0.8 libllhttp9.2 \\
+      systemd libssl3t64 libyaml-cpp0.8 libllhttp9.2 libc-ares2 \\
  && rm -rf /var/lib/apt/lists/*
 COPY --from=$IMAGE /usr/local/bin/sluice /usr/local/bin/sluice
 COPY sluice.service /etc/systemd/system/sluice.service
