@@ -22,7 +22,8 @@ import sys
 import tempfile
 import time
 
-from benchlib import TICK, cell, children, cpu_ticks, free_port, parse_wrk, wait_port
+from benchlib import (TICK, cell, children, cpu_ticks, free_port, parse_wrk, wait_port,
+                      write_report)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -153,11 +154,7 @@ def main():
                          f'{cell([x["p50"] for x in rs], "{:.2f}")} | '
                          f'{cell([x["p99"] for x in rs], "{:.2f}")} | '
                          f'{cell([x["cpu_us"] for x in rs], "{:.1f}")} |')
-        os.makedirs(os.path.dirname(args.out), exist_ok=True)
-        with open(args.out, 'w') as f:
-            f.write('\n'.join(lines) + '\n')
-        print('\n'.join(lines))
-        print(f'\nwritten: {args.out}')
+        write_report(args.out, lines)
     finally:
         for p in procs:
             p.terminate()

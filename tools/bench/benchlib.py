@@ -69,3 +69,12 @@ def cell(values, fmt):
     med = statistics.median(values)
     return (fmt.format(med) if len(values) == 1 else
             f'{fmt.format(med)} ({fmt.format(min(values))}–{fmt.format(max(values))})')
+
+
+def write_report(path, lines):
+    """Writes the markdown report to `path` and prints it."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    print('\n'.join(lines))
+    print(f'\nwritten: {path}')

@@ -22,7 +22,8 @@ import subprocess
 import tempfile
 import time
 
-from benchlib import TICK, cell, children, cpu_ticks, free_port, parse_wrk, wait_port
+from benchlib import (TICK, cell, children, cpu_ticks, free_port, parse_wrk, wait_port,
+                      write_report)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -155,11 +156,7 @@ def main():
                          f'{cell([x["rps"] for x in k], "{:.0f}")} | '
                          f'{cell([x["cpu_us"] for x in k], "{:.1f}")} | '
                          f'{cell([x["p99"] for x in k], "{:.2f}")} |')
-        os.makedirs(os.path.dirname(args.out), exist_ok=True)
-        with open(args.out, 'w') as f:
-            f.write('\n'.join(lines) + '\n')
-        print('\n'.join(lines))
-        print(f'\nwritten: {args.out}')
+        write_report(args.out, lines)
     finally:
         stop(backend)
         shutil.rmtree(work, ignore_errors=True)
