@@ -122,6 +122,7 @@ int main(int argc, char** argv) {
   log::Level level = log::Level::kInfo;
   log::parseLevel(config.log.level, &level);
   log::setLevel(level);
+  log::setFormat(config.log.error_format);
   std::string error;
   if (!log::setTarget(config.log.error, &error)) {
     std::fprintf(stderr, "sluice: %s\n", error.c_str());

@@ -22,10 +22,12 @@ using Duration = event::Duration;
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 struct LogConfig {
-  std::string level = "info";              // error | warn | info | debug
-  std::string error = "stderr";            // stderr or a file path
-  std::string access = "stdout";           // stdout, a file path, or off
-  std::string access_format = "combined";  // combined | json
+  std::string level = "info";         // error | warn | info | debug
+  std::string error = "stderr";       // stderr or a file path
+  std::string error_format = "text";  // text | json
+  std::string access = "stdout";      // stdout, a file path, or off
+  // combined | json | a template of $fields (observe::AccessFormat)
+  std::string access_format = "combined";
 };
 
 struct ClientTimeouts {

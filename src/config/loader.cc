@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "config/units.h"
 #include "config/validate.h"
+#include "observe/access_format.h"
 #include "tls/certificate.h"
 
 namespace sluice::config {
@@ -564,34 +565,51 @@ class Loader {
 
   void parseLog(const Field& f, LogConfig* log) {
     if (!expectMap(f)) return;
-    walkMap(f, {"level", "error", "access", "access_format"},
-            [&](const std::string& key, const Field& value) {
-              if (key == "level") {
-                readChoice(value, {"error", "warn", "info", "debug"}, &log->level);
-              } else if (key == "error") {
-                std::string target;
-                if (!readText(value, "stderr or a file path", &target)) return;
-                if (target == "stdout" || target == "off") {
-                  report(value, quote(target) +
-                                    " is not allowed for the error log (use stderr or a file "
-                                    "path, e.g. /dev/stdout)");
-                  return;
-                }
-                log->error = target;
-              } else if (key == "access") {
-                std::string target;
-                if (!readText(value, "stdout, off or a file path", &target)) return;
-                if (target == "stderr") {
-                  report(value,
-                         "\"stderr\" is not allowed for the access log (use stdout, off "
-                         "or a file path, e.g. /dev/stderr)");
-                  return;
-                }
-                log->access = target;
-              } else if (key == "access_format") {
-                readChoice(value, {"combined", "json"}, &log->access_format);
-              }
-            });
+    walkMap(
+        f, {"level", "error", "error_format", "access", "access_format"},
+        [&](const std::string& key, const Field& value) {
+          if (key == "level") {
+            readChoice(value, {"error", "warn", "info", "debug"}, &log->level);
+          } else if (key == "error") {
+            std::string target;
+            if (!readText(value, "stderr or a file path", &target)) return;
+            if (target == "stdout" || target == "off") {
+              report(value, quote(target) +
+                                " is not allowed for the error log (use stderr or a file "
+                                "path, e.g. /dev/stdout)");
+              return;
+            }
+            log->error = target;
+          } else if (key == "access") {
+            std::string target;
+            if (!readText(value, "stdout, off or a file path", &target)) return;
+            if (target == "stderr") {
+              report(value,
+                     "\"stderr\" is not allowed for the access log (use stdout, off "
+                     "or a file path, e.g. /dev/stderr)");
+              return;
+            }
+            log->access = target;
+          } else if (key == "access_format") {
+            std::string format;
+            if (!readText(value, "combined, json or a format with $fields", &format)) return;
+            observe::AccessFormat parsed;
+            std::string error;
+            if (format.find('$') == std::string::npos && format != "combined" && format != "json") {
+              report(value, quote(format) +
+                                " is not one of combined, json, or a format with $fields "
+                                "(e.g. \"$remote_addr $status $request_time\")");
+              return;
+            }
+            if (!observe::AccessFormat::parse(format, &parsed, &error)) {
+              report(value, error);
+              return;
+            }
+            log->access_format = format;
+          } else if (key == "error_format") {
+            readChoice(value, {"text", "json"}, &log->error_format);
+          }
+        });
   }
 
   void parseClientTimeouts(const Field& f, ClientTimeouts* t) {

@@ -14,6 +14,7 @@ struct State {
   Level level = Level::kInfo;
   int fd = STDERR_FILENO;
   std::string path;  // empty = stderr
+  bool json = false;
 };
 
 State& state() {
@@ -84,22 +85,62 @@ bool setTarget(const std::string& target, std::string* error) {
   return true;
 }
 
+bool setFormat(std::string_view format) {
+  if (format != "text" && format != "json") return false;
+  state().json = format == "json";
+  return true;
+}
+
 void reopen() {
   State& s = state();
   if (!s.path.empty()) setTarget(std::string(s.path), nullptr);
 }
 
-void write(Level level, std::string_view message) {
+namespace {
+
+void appendJsonString(std::string_view value, std::string* out) {
+  out->push_back('"');
+  for (unsigned char c : value) {
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(static_cast<char>(c));
+    } else if (c < 0x20 || c >= 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      const char escaped[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
+      out->append(escaped, sizeof escaped);
+    } else {
+      out->push_back(static_cast<char>(c));
+    }
+  }
+  out->push_back('"');
+}
+
+}  // namespace
+
+void write(Level level, std::string_view message, std::string_view request_id) {
   char stamp[32];
   std::time_t now = std::time(nullptr);
   std::tm tm_utc;
   ::gmtime_r(&now, &tm_utc);
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm_utc);
   std::string line;
-  line.reserve(message.size() + 64);
-  line.append(stamp).append(" [").append(levelName(level)).append("] ");
-  line.append("pid=").append(std::to_string(::getpid())).append(" ");
-  line.append(message).push_back('\n');
+  line.reserve(message.size() + 96);
+  if (state().json) {
+    line.append("{\"time\":\"").append(stamp).append("\",\"level\":\"");
+    line.append(levelName(level)).append("\",\"pid\":").append(std::to_string(::getpid()));
+    if (!request_id.empty()) {
+      line.append(",\"request_id\":");
+      appendJsonString(request_id, &line);
+    }
+    line.append(",\"message\":");
+    appendJsonString(message, &line);
+    line.append("}\n");
+  } else {
+    line.append(stamp).append(" [").append(levelName(level)).append("] ");
+    line.append("pid=").append(std::to_string(::getpid())).append(" ");
+    if (!request_id.empty()) line.append("request_id=").append(request_id).append(" ");
+    line.append(message).push_back('\n');
+  }
   // One write per line keeps lines whole when several processes share a fd.
   ssize_t rc = ::write(state().fd, line.data(), line.size());
   (void)rc;

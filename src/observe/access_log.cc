@@ -17,56 +17,6 @@ constexpr event::Duration kFlushDelay{100};
 // What may wait for a slow reader of the log before lines are dropped.
 constexpr size_t kMaxPendingBytes = 256 * 1024;
 
-// Combined-format fields are quoted: escape what would break the quoting or
-// the line (as nginx does with \xHH).
-void appendQuoted(std::string_view value, std::string* out) {
-  out->push_back('"');
-  if (value.empty()) out->push_back('-');
-  for (unsigned char c : value) {
-    if (c == '"' || c == '\\' || c < 0x20 || c >= 0x7f) {
-      char escaped[5];
-      std::snprintf(escaped, sizeof escaped, "\\x%02X", c);
-      out->append(escaped);
-    } else {
-      out->push_back(static_cast<char>(c));
-    }
-  }
-  out->push_back('"');
-}
-
-void appendJsonString(std::string_view value, std::string* out) {
-  out->push_back('"');
-  for (unsigned char c : value) {
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      default:
-        if (c < 0x20 || c >= 0x7f) {
-          char escaped[7];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-          out->append(escaped);
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out->push_back('"');
-}
-
-// `,"name":"value"` (value escaped), for every string field after the first.
-void appendJsonField(std::string_view name, std::string_view value, std::string* out) {
-  out->append(",\"").append(name).append("\":");
-  appendJsonString(value, out);
-}
-
-std::string_view orDash(std::string_view value) {
-  return value.empty() ? "-" : value;
-}
-
 }  // namespace
 
 AccessLog::AccessLog(event::TimerQueue& timers) : flush_timer_(timers, [this] { flush(); }) {}
@@ -77,7 +27,10 @@ AccessLog::~AccessLog() {
 }
 
 bool AccessLog::open(const std::string& target, const std::string& format, std::string* error) {
-  json_ = format == "json";
+  if (!AccessFormat::parse(format, &format_, error)) {
+    *error = "access log format: " + *error;
+    return false;
+  }
   if (target == "off") {
     fd_ = -1;
     return true;
@@ -118,13 +71,9 @@ void AccessLog::reopen() {
   fd_ = fd;
 }
 
-void AccessLog::append(const AccessRecord& record) {
+void AccessLog::append(const RequestRecord& record) {
   if (fd_ < 0) return;
-  if (json_) {
-    appendJson(record);
-  } else {
-    appendCombined(record);
-  }
+  format_.append(record, &pending_);
   if (pending_.size() >= kFlushBytes) {
     flush();
   } else if (!flush_timer_.armed()) {
@@ -194,59 +143,6 @@ void AccessLog::dropLines(size_t bytes) {
   if (from == 0) head_written_ = 0;
   lines_dropped_ += lines;
   if (dropped_ != nullptr) add(*dropped_, lines);
-}
-
-void AccessLog::appendCombined(const AccessRecord& r) {
-  char time_text[40];
-  std::time_t seconds = std::chrono::system_clock::to_time_t(r.started);
-  std::tm local;
-  ::localtime_r(&seconds, &local);
-  std::strftime(time_text, sizeof time_text, "[%d/%b/%Y:%H:%M:%S %z]", &local);
-  std::string& out = pending_;
-  out.append(orDash(r.client_ip)).append(" - - ").append(time_text).push_back(' ');
-  if (r.method.empty()) {
-    out.append("\"-\"");
-  } else {
-    std::string line(r.method);
-    line.append(" ").append(r.target).append(r.version_minor == 0 ? " HTTP/1.0" : " HTTP/1.1");
-    appendQuoted(line, &out);
-  }
-  out.append(" ").append(std::to_string(r.status)).append(" ");
-  out.append(std::to_string(r.body_bytes)).push_back(' ');
-  appendQuoted(r.referer, &out);
-  out.push_back(' ');
-  appendQuoted(r.user_agent, &out);
-  out.push_back('\n');
-}
-
-void AccessLog::appendJson(const AccessRecord& r) {
-  char time_text[40];
-  std::time_t seconds = std::chrono::system_clock::to_time_t(r.started);
-  std::tm utc;
-  ::gmtime_r(&seconds, &utc);
-  std::strftime(time_text, sizeof time_text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  std::string& out = pending_;
-  out.append("{\"time\":\"").append(time_text).append("\",\"client\":");
-  appendJsonString(r.client_ip, &out);
-  appendJsonField("method", r.method, &out);
-  appendJsonField("target", r.target, &out);
-  out.append(",\"protocol\":\"").append(r.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
-  out.append("\",\"status\":").append(std::to_string(r.status));
-  out.append(",\"body_bytes\":").append(std::to_string(r.body_bytes));
-  out.append(",\"duration_ms\":").append(std::to_string(r.duration.count() / 1000.0));
-  appendJsonField("referer", r.referer, &out);
-  appendJsonField("user_agent", r.user_agent, &out);
-  appendJsonField("upstream", r.upstream, &out);
-  if (!r.tls_protocol.empty()) {
-    // Only on TLS listeners: protocol, cipher, the SNI the client sent, and
-    // the verified client certificate's subject (mTLS), as nginx's
-    // $ssl_protocol, $ssl_cipher, $ssl_server_name, $ssl_client_s_dn.
-    appendJsonField("tls_protocol", r.tls_protocol, &out);
-    appendJsonField("tls_cipher", r.tls_cipher, &out);
-    appendJsonField("tls_server_name", r.tls_server_name, &out);
-    appendJsonField("tls_client_subject", r.tls_client_subject, &out);
-  }
-  out.append("}\n");
 }
 
 }  // namespace sluice::observe

@@ -6,23 +6,7 @@ namespace sluice::observe {
 
 void AccessLogObserver::onRequestFinished(const RequestRecord& record) {
   if (!log_.enabled()) return;
-  AccessRecord line;
-  line.client_ip = record.client_ip;
-  line.method = record.method;
-  line.target = record.target;
-  line.version_minor = record.version_minor;
-  line.status = record.status;
-  line.body_bytes = record.body_bytes_sent;
-  line.referer = record.referer;
-  line.user_agent = record.user_agent;
-  line.upstream = record.server;
-  line.started = record.started;
-  line.duration = record.duration;
-  line.tls_protocol = record.tls_protocol;
-  line.tls_cipher = record.tls_cipher;
-  line.tls_server_name = record.tls_server_name;
-  line.tls_client_subject = record.tls_client_subject;
-  log_.append(line);
+  log_.append(record);
 }
 
 void CountingObserver::onRequestFinished(const RequestRecord& record) {

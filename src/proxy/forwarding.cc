@@ -322,19 +322,24 @@ int64_t keepAliveTimeoutMs(const http::ResponseHead& head) {
 }
 
 std::string newRequestId() {
+  std::string id;
+  fillRequestId(&id);
+  return id;
+}
+
+void fillRequestId(std::string* id) {
   // Not for security: ids only need to be unique. Seeded once per process
   // from the OS, so forked workers do not repeat each other.
   static thread_local std::mt19937_64 generator{std::random_device{}()};
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string id(32, '0');
+  id->resize(32);
   for (int half = 0; half < 2; ++half) {
     uint64_t bits = generator();
     for (int i = 0; i < 16; ++i) {
-      id[static_cast<size_t>(half * 16 + i)] = kHex[bits & 0xf];
+      (*id)[static_cast<size_t>(half * 16 + i)] = kHex[bits & 0xf];
       bits >>= 4;
     }
   }
-  return id;
 }
 
 }  // namespace sluice::proxy

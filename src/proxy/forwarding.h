@@ -98,5 +98,7 @@ int64_t keepAliveTimeoutMs(const http::ResponseHead& head);
 
 // A 128-bit random request id as 32 hex characters (per-worker generator).
 std::string newRequestId();
+// The same into `id`, reusing its storage (no allocation once it held one).
+void fillRequestId(std::string* id);
 
 }  // namespace sluice::proxy

@@ -102,17 +102,17 @@ void ProxyHandler::start() {
   const http::RequestHead& request = downstream_.request();
   const bool trusted = isTrustedPeer(*server_.config, downstream_.peer());
   const config::HeaderSettings& headers = server_.config->headers;
-  const std::string fresh_id = newRequestId();
-  // The id the upstream will see (forwarding keeps a trusted peer's, or any
-  // peer's with request_id: keep), for the request record.
+  // The id the upstream will see: the one the request got when it started,
+  // or the client's when forwarding keeps it (a trusted peer's, or any
+  // peer's with request_id: keep), for the request record and the logs.
   const http::Header* client_id = request.find("x-request-id");
   const bool keep_client_id =
       client_id != nullptr && (trusted || headers.keep_untrusted_request_id);
-  downstream_.setRequestId(keep_client_id ? std::string_view(client_id->value) : fresh_id);
+  if (keep_client_id) downstream_.setRequestId(client_id->value);
   ForwardedFor forwarded;
   forwarded.peer = &downstream_.peer();
   forwarded.peer_trusted = trusted;
-  forwarded.request_id = fresh_id;
+  forwarded.request_id = downstream_.record().request_id;
   forwarded.fallback_host = cluster_.name();
   if (!route_.strip_prefix.empty() || route_.rewrite_prefix) {
     upstream_target_ = rewriteTarget(route_, upstream_target_.empty()
@@ -202,7 +202,8 @@ void ProxyHandler::connectNext() {
     int error = 0;
     connection = upstream::UpstreamConnection::open(loop_, *host_, cluster_.connector(), &error);
     if (!connection) {
-      SLUICE_LOG(kWarn, describe() + ": connect failed: " + std::strerror(error));
+      SLUICE_LOG_REQUEST(kWarn, downstream_.record().request_id,
+                         describe() + ": connect failed: " + std::strerror(error));
       try_timer_.cancel();
       endAttempt(AttemptOutcome::kConnectFailure);
       last_failure_status_ = 502;
@@ -273,7 +274,8 @@ void ProxyHandler::onUpstreamConnected() {
   if (state_ != State::kConnecting) return;
   connect_timer_.cancel();
   if (const net::TransportInfo& tls = upstream_->connection().transport().info(); tls.secure) {
-    SLUICE_LOG(kDebug, describe() + ": upstream " + tls.protocol + " handshake (" +
+    SLUICE_LOG_REQUEST(kDebug, downstream_.record().request_id,
+                       describe() + ": upstream " + tls.protocol + " handshake (" +
                            (tls.resumed ? "session resumed" : "full") + ")");
   }
   state_ = State::kExchanging;
@@ -496,7 +498,7 @@ bool ProxyHandler::mayReplayOnFreshConnection() const {
 void ProxyHandler::failAttempt(AttemptOutcome outcome, int status, RequestOutcome why,
                                const std::string& reason, Retry retry) {
   if (state_ == State::kDone) return;
-  SLUICE_LOG(kWarn, describe() + ": " + reason);
+  SLUICE_LOG_REQUEST(kWarn, downstream_.record().request_id, describe() + ": " + reason);
   stopTimers();
   last_failure_status_ = status;
   last_failure_ = why;
@@ -520,7 +522,8 @@ void ProxyHandler::failAttempt(AttemptOutcome outcome, int status, RequestOutcom
     return;
   }
   if (retry == Retry::kFreshConnection && mayReplayOnFreshConnection()) {
-    SLUICE_LOG(kInfo, describe() + ": retrying once on a fresh connection");
+    SLUICE_LOG_REQUEST(kInfo, downstream_.record().request_id,
+                       describe() + ": retrying once on a fresh connection");
     replayed_ = true;
     // The stale connection says nothing about the server's health.
     endAttempt(AttemptOutcome::kCancelled);
@@ -538,7 +541,8 @@ void ProxyHandler::failAttempt(AttemptOutcome outcome, int status, RequestOutcom
       queueRequestStart();
       return;
     }
-    SLUICE_LOG(kWarn, describe() + ": connect failed: " + std::strerror(error));
+    SLUICE_LOG_REQUEST(kWarn, downstream_.record().request_id,
+                       describe() + ": connect failed: " + std::strerror(error));
     outcome = AttemptOutcome::kConnectFailure;
   }
   const config::RetryOn& retry_on = cluster_.config().retry_on;
@@ -570,7 +574,8 @@ bool ProxyHandler::retryApproved(bool reason_enabled) {
 }
 
 void ProxyHandler::retryElsewhere(AttemptOutcome outcome) {
-  SLUICE_LOG(kInfo, describe() + ": retrying on another server");
+  SLUICE_LOG_REQUEST(kInfo, downstream_.record().request_id,
+                     describe() + ": retrying on another server");
   stopTimers();
   endAttempt(outcome);
   discardUpstream();

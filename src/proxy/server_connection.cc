@@ -154,6 +154,11 @@ observe::RequestRecord& ServerConnection::record() {
     } else {
       record_ = std::make_unique<observe::RequestRecord>();
     }
+    // Every request has an id from its start (nginx's $request_id), for the
+    // error log lines about it and its access log line; a proxied request
+    // may replace it with the client's (ProxyHandler).
+    fillRequestId(&request_id_);
+    record_->request_id = request_id_;
   }
   return *record_;
 }
@@ -300,12 +305,14 @@ void ServerConnection::onPeerClosed() {
       return;
     case Phase::kHead:
       // A request cut short: nothing sensible can be answered on it.
-      SLUICE_LOG(kInfo, "client " + peer_.toString() + " closed mid-request");
+      SLUICE_LOG_REQUEST(kInfo, requestIdForLog(),
+                         "client " + peer_.toString() + " closed mid-request");
       closeNow("client closed mid-request");
       return;
     case Phase::kRequest:
       if (!codec_->requestComplete() && !response_done_) {
-        SLUICE_LOG(kInfo, "client " + peer_.toString() + " closed mid-request");
+        SLUICE_LOG_REQUEST(kInfo, requestIdForLog(),
+                           "client " + peer_.toString() + " closed mid-request");
         record().outcome = RequestOutcome::kClientAbort;
         cancelHandler(RequestOutcome::kClientAbort);
         notifyObservers();
@@ -326,7 +333,8 @@ void ServerConnection::onPeerClosed() {
           codec_->encodeContinue(connection_.output());
           connection_.wrote();
         } else {
-          SLUICE_LOG(kInfo, "client " + peer_.toString() + " closed before its response");
+          SLUICE_LOG_REQUEST(kInfo, requestIdForLog(),
+                             "client " + peer_.toString() + " closed before its response");
           record().outcome = RequestOutcome::kClientAbort;
           record().status = 499;
           cancelHandler(RequestOutcome::kClientAbort);
@@ -563,8 +571,9 @@ void ServerConnection::sendLocalResponse(
 
 void ServerConnection::sendError(int status, RequestOutcome outcome, std::string_view reason) {
   if (outcome != RequestOutcome::kOk) {
-    SLUICE_LOG(kInfo, "client " + peer_.toString() + ": " + std::to_string(status) + " " +
-                          std::string(http::reasonPhrase(status)) + ": " + std::string(reason));
+    SLUICE_LOG_REQUEST(kInfo, record().request_id,
+                       "client " + peer_.toString() + ": " + std::to_string(status) + " " +
+                           std::string(http::reasonPhrase(status)) + ": " + std::string(reason));
   }
   // A body still coming is read and discarded when it is small (nginx
   // discards too), so that the client keeps its connection; a large or
@@ -583,8 +592,9 @@ void ServerConnection::sendError(int status, RequestOutcome outcome, std::string
 }
 
 void ServerConnection::abortResponse(RequestOutcome outcome, std::string_view reason) {
-  SLUICE_LOG(kWarn,
-             "client " + peer_.toString() + ": closing mid-response: " + std::string(reason));
+  SLUICE_LOG_REQUEST(
+      kWarn, requestIdForLog(),
+      "client " + peer_.toString() + ": closing mid-response: " + std::string(reason));
   record().outcome = outcome;
   if (handler_) server_.loop->deferDelete(std::move(handler_));
   notifyObservers();
@@ -638,13 +648,18 @@ void ServerConnection::closeTunnelWrite() {
 
 void ServerConnection::endTunnel(RequestOutcome outcome, std::string_view reason) {
   if (outcome != RequestOutcome::kOk) {
-    SLUICE_LOG(kInfo, "client " + peer_.toString() + ": tunnel closed: " + std::string(reason));
+    SLUICE_LOG_REQUEST(kInfo, requestIdForLog(),
+                       "client " + peer_.toString() + ": tunnel closed: " + std::string(reason));
   }
   record().outcome = outcome;
   if (handler_) server_.loop->deferDelete(std::move(handler_));
   notifyObservers();
   connection_.flush();
   closeNow("tunnel closed");
+}
+
+std::string_view ServerConnection::requestIdForLog() const {
+  return record_ ? std::string_view(request_id_) : std::string_view();
 }
 
 void ServerConnection::setRequestId(std::string_view id) {
@@ -823,9 +838,11 @@ void ServerConnection::onTransportError(int error) {
       SLUICE_LOG(kWarn, message);
     }
   } else if (error == ETIMEDOUT) {
-    SLUICE_LOG(kInfo, "client " + peer_.toString() + ": send timed out, closing");
+    SLUICE_LOG_REQUEST(kInfo, requestIdForLog(),
+                       "client " + peer_.toString() + ": send timed out, closing");
   } else if (in_request) {
-    SLUICE_LOG(kDebug, "client " + peer_.toString() + ": " + std::strerror(error));
+    SLUICE_LOG_REQUEST(kDebug, requestIdForLog(),
+                       "client " + peer_.toString() + ": " + std::strerror(error));
   }
   closeNow(error == ETIMEDOUT ? "send timeout" : "client went away");
 }

@@ -125,6 +125,8 @@ class ServerConnection final : public net::ConnectionCallbacks,
   void countClientConnection();
   bool rateLimited(const config::Route& route);
   void notifyObservers();
+  // The current request's id, or empty between requests.
+  std::string_view requestIdForLog() const;
 
   ServerContext& server_;
   const ListenerContext& listener_;

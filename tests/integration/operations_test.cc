@@ -5,12 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "integration/backend.h"
 #include "integration/harness.h"
 
 namespace sluice::testing {
@@ -177,6 +179,103 @@ TEST_F(OperationsTest, AccessLogJsonFormat) {
   EXPECT_NE(line.find("\"status\":200,\"body_bytes\":2"), std::string::npos) << line;
   EXPECT_NE(line.find("\"user_agent\":\"a\\\"b\""), std::string::npos) << line;
   EXPECT_EQ(line.back(), '\n');
+}
+
+// A template of named fields (nginx's log_format variables): one line per
+// request with the id the upstream saw, the upstream and the server, and the
+// upstream's timings.
+TEST_F(OperationsTest, AccessLogTemplateWritesNamedFields) {
+  Backend backend(
+      [](const ReceivedRequest&, int, int) { return Reply::send(httpResponse(201, "made")); });
+  const std::string log_path = dir() + "/access.log";
+  const std::string yaml =
+      "log:\n  access: " + log_path +
+      "\n  access_format: \"id=$request_id up=$upstream srv=$upstream_addr "
+      "st=$status/$upstream_status c=$upstream_connect_time h=$upstream_header_time "
+      "n=$upstream_attempts end=$outcome l=$listener r=$route in=$request_length\"\n"
+      "listeners:\n  - name: web\n    address: 127.0.0.1:" +
+      std::to_string(port_) +
+      "\n    routes:\n      - match: {path_prefix: /local}\n        respond: {status: 204}\n"
+      "      - upstream: app\n"
+      "upstreams:\n  app:\n    servers: [{address: 127.0.0.1:" +
+      std::to_string(backend.port()) + "}]\n";
+  ASSERT_TRUE(sluice_.start(yaml, port_)) << sluice_.errorLog();
+  const std::string request = "GET /items HTTP/1.1\r\nHost: h\r\n\r\n";
+  RawClient c;
+  ASSERT_TRUE(c.connect(port_));
+  c.send(request);
+  EXPECT_EQ(statusOf(c.readResponse()), 201);
+  c.send("GET /local HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(statusOf(c.readResponse()), 204);
+  ASSERT_TRUE(backend.waitForRequests(1, 2000ms));
+  const std::string id = backend.requests()[0].value("x-request-id");
+  ASSERT_EQ(id.size(), 32u);
+  ASSERT_TRUE(eventually([&] {
+    const std::string text = readFile(log_path);
+    return std::count(text.begin(), text.end(), '\n') == 2;
+  }));
+  const std::string text = readFile(log_path);
+  const std::string proxied = text.substr(0, text.find('\n'));
+  EXPECT_EQ(proxied.rfind("id=" + id + " up=app srv=127.0.0.1:" + std::to_string(backend.port()) +
+                              " st=201/201 c=0.0",
+                          0),
+            0u)
+      << text;
+  EXPECT_NE(proxied.find(" n=1 end=ok l=web r=1 in=" + std::to_string(request.size())),
+            std::string::npos)
+      << text;
+  EXPECT_NE(proxied.find(" h=0.0"), std::string::npos) << text;
+  // Answered by sluice itself: a fresh id all the same, no upstream figures.
+  const std::string local = text.substr(text.find('\n') + 1);
+  EXPECT_EQ(local.find("id=" + id), std::string::npos) << text;
+  EXPECT_NE(local.find(" up=- srv=- st=204/- c=- h=- n=0 end=ok l=web r=0 "), std::string::npos)
+      << text;
+  EXPECT_EQ(local.substr(3, 32).find_first_not_of("0123456789abcdef"), std::string::npos) << text;
+}
+
+// `log.error_format: json`: one object per line, and the lines about a
+// request carry the id its access log line has.
+TEST_F(OperationsTest, JsonErrorLogLinesCarryTheRequestId) {
+  const int dead_port = freePort();  // nothing listens there
+  const std::string access_path = dir() + "/access.log";
+  const std::string yaml =
+      "log:\n  error_format: json\n  access: " + access_path +
+      "\n  access_format: json\n"
+      "listeners:\n  - address: 127.0.0.1:" +
+      std::to_string(port_) +
+      "\n    routes: [{upstream: app}]\n"
+      "upstreams:\n  app:\n    retries: 0\n    servers: [{address: 127.0.0.1:" +
+      std::to_string(dead_port) + "}]\n";
+  ASSERT_TRUE(sluice_.start(yaml, port_)) << sluice_.errorLog();
+  EXPECT_EQ(statusOf(get(port_, "/down")), 502);
+  ASSERT_TRUE(eventually([&] { return !readFile(access_path).empty(); }));
+  const std::string access = readFile(access_path);
+  const std::string key = "\"request_id\":\"";
+  const size_t at = access.find(key);
+  ASSERT_NE(at, std::string::npos) << access;
+  const std::string id = access.substr(at + key.size(), 32);
+  ASSERT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << access;
+  ASSERT_TRUE(eventually([&] {
+    return sluice_.errorLog().find("connect failed") != std::string::npos;
+  })) << sluice_.errorLog();
+  bool found = false;
+  std::istringstream lines(sluice_.errorLog());
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty()) continue;
+    // Every line is one JSON object with the fixed keys first.
+    EXPECT_EQ(line.rfind("{\"time\":\"", 0), 0u) << line;
+    EXPECT_NE(line.find("\",\"level\":\""), std::string::npos) << line;
+    EXPECT_EQ(line.back(), '}') << line;
+    // The upstream's refusal (warn) and the 502 sent (info), both with the id.
+    if (line.find("connect failed") != std::string::npos) {
+      EXPECT_NE(line.find(",\"request_id\":\"" + id + "\",\"message\":\""), std::string::npos)
+          << line;
+      if (line.find("\"level\":\"warn\"") != std::string::npos &&
+          line.find("\"message\":\"upstream app server 127.0.0.1:") != std::string::npos)
+        found = true;
+    }
+  }
+  EXPECT_TRUE(found) << sluice_.errorLog();
 }
 
 TEST_F(OperationsTest, AccessLogRecordsRejectedRequests) {

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "config/config.h"
+#include "observe/access_format.h"
 
 namespace sluice::config {
 namespace {
@@ -202,8 +203,8 @@ TEST(LoaderTest, UnknownTopLevelKeyWithSuggestion) {
 
 TEST(LoaderTest, UnknownKeyWithoutSuggestionListsTheKnownOnes) {
   EXPECT_EQ(errorOf(std::string(kListener) + "log:\n  colour: red\n"),
-            "t.yaml:6:3: log.colour: unknown key (expected one of: level, error, access, "
-            "access_format)");
+            "t.yaml:6:3: log.colour: unknown key (expected one of: level, error, error_format, "
+            "access, access_format)");
 }
 
 TEST(LoaderTest, UnknownKeysAtEveryLevel) {
@@ -347,6 +348,21 @@ TEST(LoaderTest, LogSettings) {
   EXPECT_EQ(config->log.access_format, "json");
 }
 
+TEST(LoaderTest, AccessFormatTemplatesAndTheJsonErrorLog) {
+  auto config = loadOk(std::string(kListener) + R"(log:
+  error_format: json
+  access_format: "$request_id $remote_addr $status $upstream_connect_time"
+)");
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->log.error_format, "json");
+  EXPECT_EQ(config->log.access_format, "$request_id $remote_addr $status $upstream_connect_time");
+  EXPECT_EQ(errorOf(std::string(kListener) + "log:\n  access_format: \"$status $stauts\"\n"),
+            "t.yaml:6:18: log.access_format: unknown field $stauts; fields: " +
+                observe::AccessFormat::fieldNames());
+  EXPECT_EQ(errorOf(std::string(kListener) + "log:\n  error_format: logfmt\n"),
+            "t.yaml:6:17: log.error_format: \"logfmt\" is not one of text, json");
+}
+
 TEST(LoaderTest, BadLogSettings) {
   EXPECT_THAT(errorsOf(std::string(kListener) + R"(log:
   level: warning
@@ -356,7 +372,8 @@ TEST(LoaderTest, BadLogSettings) {
 )"),
               ElementsAre("t.yaml:6:10: log.level: \"warning\" is not one of error, warn, info, "
                           "debug (did you mean \"warn\"?)",
-                          "t.yaml:7:18: log.access_format: \"clf\" is not one of combined, json",
+                          "t.yaml:7:18: log.access_format: \"clf\" is not one of combined, json, "
+                          "or a format with $fields (e.g. \"$remote_addr $status $request_time\")",
                           "t.yaml:8:10: log.error: \"stdout\" is not allowed for the error log "
                           "(use stderr or a file path, e.g. /dev/stdout)",
                           "t.yaml:9:11: log.access: \"stderr\" is not allowed for the access log "

@@ -45,13 +45,13 @@ class StdoutPipe {
   int fds_[2] = {-1, -1};
 };
 
-AccessRecord record() {
-  AccessRecord r;
+RequestRecord record() {
+  RequestRecord r;
   r.client_ip = "127.0.0.1";
   r.method = "GET";
   r.target = "/a/fairly/long/path/so/that/lines/do/not/divide/the/pipe/evenly?x=1";
   r.status = 200;
-  r.body_bytes = 1234;
+  r.body_bytes_sent = 1234;
   r.user_agent = "access-log-test";
   r.started = std::chrono::system_clock::now();
   return r;
