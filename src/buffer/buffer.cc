@@ -1,5 +1,6 @@
 #include "buffer/buffer.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -41,14 +42,14 @@ void Buffer::consume(size_t n) {
     begin_ = end_ = 0;
     return;
   }
-  begin_ += n;
+  begin_ += static_cast<uint32_t>(n);
 }
 
 void Buffer::append(const char* bytes, size_t n) {
   if (n == 0) return;
   reserveTail(n);
   std::memcpy(storage_.get() + end_, bytes, n);
-  end_ += n;
+  end_ += static_cast<uint32_t>(n);
 }
 
 void Buffer::releaseIfEmpty() {
@@ -66,13 +67,15 @@ void Buffer::releaseStorage() {
 
 char* Buffer::reserveTail(size_t n) {
   if (capacity_ - end_ >= n) return storage_.get() + end_;
-  size_t used = size();
+  const size_t used = size();
+  // A broken invariant, not a recoverable error (see kMaxCapacity).
+  if (n > kMaxCapacity - used) std::abort();
   // Slide the unread bytes to the front when that makes room: cheaper than
   // growing, and keeps a steady-state connection at one allocation.
   if (begin_ > 0 && capacity_ - used >= n) {
     std::memmove(storage_.get(), storage_.get() + begin_, used);
     begin_ = 0;
-    end_ = used;
+    end_ = static_cast<uint32_t>(used);
     return storage_.get() + end_;
   }
   size_t new_capacity = capacity_ == 0 ? kReadChunk : capacity_;
@@ -82,9 +85,9 @@ char* Buffer::reserveTail(size_t n) {
   if (used > 0) std::memcpy(grown.get(), storage_.get() + begin_, used);
   if (storage_) giveChunk(std::move(storage_), capacity_);
   storage_ = std::move(grown);
-  capacity_ = new_capacity;
+  capacity_ = static_cast<uint32_t>(new_capacity);
   begin_ = 0;
-  end_ = used;
+  end_ = static_cast<uint32_t>(used);
   return storage_.get() + end_;
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string_view>
 #include <utility>
@@ -52,15 +53,20 @@ class Buffer {
   // Makes room for at least `n` more bytes at the tail and returns where
   // they go; commit() then adds the bytes actually written there.
   char* reserveTail(size_t n);
-  void commit(size_t n) { end_ += n; }
+  void commit(size_t n) { end_ += static_cast<uint32_t>(n); }
+
+  // A buffer holds less than 4 GiB (its offsets are 32 bits: every
+  // connection has two buffers, and an idle one should be small). Nothing
+  // queues that much: connections stop reading at their high watermark.
+  static constexpr size_t kMaxCapacity = uint32_t{1} << 31;
 
  private:
   void releaseStorage();
 
   std::unique_ptr<char[]> storage_;
-  size_t capacity_ = 0;
-  size_t begin_ = 0;
-  size_t end_ = 0;
+  uint32_t capacity_ = 0;
+  uint32_t begin_ = 0;
+  uint32_t end_ = 0;
 };
 
 }  // namespace sluice

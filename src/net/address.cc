@@ -113,7 +113,7 @@ std::optional<Address> Address::parse(std::string_view text, std::string* error)
       return std::nullopt;
     }
     result.family_ = Family::kUnix;
-    result.path_ = std::string(path);
+    result.text_ = std::string(path);
     return result;
   }
 
@@ -142,7 +142,7 @@ std::optional<Address> Address::parse(std::string_view text, std::string* error)
       return std::nullopt;
     }
     result.family_ = Family::kIpv6;
-    result.host_ = ipv6Text(addr);
+    result.text_ = ipv6Text(addr);
   } else {
     const size_t colon = text.rfind(':');
     if (colon == std::string_view::npos) {
@@ -171,9 +171,9 @@ std::optional<Address> Address::parse(std::string_view text, std::string* error)
     if (equalsIgnoreCase(host, "localhost")) {
       // The one name we resolve, without DNS or /etc/hosts: a config must
       // mean the same thing on every machine and never block a reload.
-      result.host_ = "127.0.0.1";
+      result.text_ = "127.0.0.1";
     } else if (parseIpv4(host, &addr)) {
-      result.host_ = ipv4Text(addr);
+      result.text_ = ipv4Text(addr);
     } else {
       setError(error, quote(text) + ": " + quote(host) +
                           " is not an IPv4 address (host names other than localhost are not "
@@ -192,6 +192,11 @@ std::optional<Address> Address::parse(std::string_view text, std::string* error)
   return result;
 }
 
+const std::string& Address::empty() {
+  static const std::string kEmpty;
+  return kEmpty;
+}
+
 Address Address::fromSockaddr(const sockaddr* sa, socklen_t len) {
   Address result;
   if (sa != nullptr && sa->sa_family == AF_INET &&
@@ -199,7 +204,7 @@ Address Address::fromSockaddr(const sockaddr* sa, socklen_t len) {
     sockaddr_in sin;
     std::memcpy(&sin, sa, sizeof(sin));
     result.family_ = Family::kIpv4;
-    result.host_ = ipv4Text(sin.sin_addr);
+    result.text_ = ipv4Text(sin.sin_addr);
     result.port_ = ntohs(sin.sin_port);
     return result;
   }
@@ -208,7 +213,7 @@ Address Address::fromSockaddr(const sockaddr* sa, socklen_t len) {
     sockaddr_in6 sin6;
     std::memcpy(&sin6, sa, sizeof(sin6));
     result.family_ = Family::kIpv6;
-    result.host_ = ipv6Text(sin6.sin6_addr);
+    result.text_ = ipv6Text(sin6.sin6_addr);
     result.port_ = ntohs(sin6.sin6_port);
     return result;
   }
@@ -223,11 +228,11 @@ Address Address::fromSockaddr(const sockaddr* sa, socklen_t len) {
     if (path_len > 0 && sun.sun_path[0] == '\0') {
       // Linux abstract socket: shown with the conventional '@' for logs only.
       // (Built with append: GCC 12 warns falsely about "@" + std::string.)
-      result.path_.assign(1, '@');
-      result.path_.append(sun.sun_path + 1, path_len - 1);
+      result.text_.assign(1, '@');
+      result.text_.append(sun.sun_path + 1, path_len - 1);
     } else {
       // Peers of a unix listener are usually unnamed (len covers no path).
-      result.path_ = std::string(sun.sun_path, strnlen(sun.sun_path, path_len));
+      result.text_ = std::string(sun.sun_path, strnlen(sun.sun_path, path_len));
     }
     return result;
   }
@@ -240,17 +245,17 @@ Address Address::fromSockaddr(const sockaddr* sa, socklen_t len) {
 std::string Address::toString() const {
   switch (family_) {
     case Family::kIpv4:
-      return host_ + ":" + std::to_string(port_);
+      return text_ + ":" + std::to_string(port_);
     case Family::kIpv6:
-      return "[" + host_ + "]:" + std::to_string(port_);
+      return "[" + text_ + "]:" + std::to_string(port_);
     case Family::kUnix:
-      return std::string(kUnixPrefix) + path_;
+      return std::string(kUnixPrefix) + text_;
   }
   return {};
 }
 
 std::string Address::ipText() const {
-  return family_ == Family::kUnix ? std::string("unix") : host_;
+  return family_ == Family::kUnix ? std::string("unix") : text_;
 }
 
 socklen_t Address::toSockaddr(sockaddr_storage* out) const {
@@ -261,8 +266,8 @@ socklen_t Address::toSockaddr(sockaddr_storage* out) const {
       std::memset(&sin, 0, sizeof(sin));
       sin.sin_family = AF_INET;
       sin.sin_port = htons(port_);
-      // host_ is always numeric text we produced ourselves.
-      if (!parseIpv4(host_, &sin.sin_addr)) std::abort();
+      // text_ is always numeric text we produced ourselves.
+      if (!parseIpv4(text_, &sin.sin_addr)) std::abort();
       std::memcpy(out, &sin, sizeof(sin));
       return sizeof(sin);
     }
@@ -271,7 +276,7 @@ socklen_t Address::toSockaddr(sockaddr_storage* out) const {
       std::memset(&sin6, 0, sizeof(sin6));
       sin6.sin6_family = AF_INET6;
       sin6.sin6_port = htons(port_);
-      if (!parseIpv6(host_, &sin6.sin6_addr)) std::abort();
+      if (!parseIpv6(text_, &sin6.sin6_addr)) std::abort();
       std::memcpy(out, &sin6, sizeof(sin6));
       return sizeof(sin6);
     }
@@ -279,8 +284,8 @@ socklen_t Address::toSockaddr(sockaddr_storage* out) const {
       sockaddr_un sun;
       std::memset(&sun, 0, sizeof(sun));
       sun.sun_family = AF_UNIX;
-      const size_t n = std::min(path_.size(), kMaxUnixPath);
-      std::memcpy(sun.sun_path, path_.data(), n);
+      const size_t n = std::min(text_.size(), kMaxUnixPath);
+      std::memcpy(sun.sun_path, text_.data(), n);
       std::memcpy(out, &sun, sizeof(sun));
       return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + n + 1);
     }

@@ -13,7 +13,7 @@ namespace sluice::net {
 
 class Address {
  public:
-  enum class Family { kIpv4, kIpv6, kUnix };
+  enum class Family : uint8_t { kIpv4, kIpv6, kUnix };
 
   // Parses `127.0.0.1:8080`, `[::1]:8080`, `[::]:80`, `0.0.0.0:80`,
   // `localhost:8080` (resolved numerically only for the literal "localhost",
@@ -33,9 +33,11 @@ class Address {
   }
 
   Family family() const { return family_; }
-  uint16_t port() const { return port_; }            // 0 for unix
-  const std::string& host() const { return host_; }  // numeric IP text, no brackets
-  const std::string& path() const { return path_; }  // unix only
+  uint16_t port() const { return port_; }  // 0 for unix
+  // Numeric IP text without brackets (empty for unix), and the socket path
+  // (unix only; empty otherwise).
+  const std::string& host() const { return family_ == Family::kUnix ? empty() : text_; }
+  const std::string& path() const { return family_ == Family::kUnix ? text_ : empty(); }
   // Canonical text: `1.2.3.4:80`, `[::1]:80`, `unix:/path`.
   std::string toString() const;
   // IP without port (`1.2.3.4`, `::1`), or `unix` — for X-Forwarded-For / logs.
@@ -47,10 +49,12 @@ class Address {
   bool operator==(const Address& other) const = default;
 
  private:
-  Family family_ = Family::kIpv4;
-  std::string host_;
+  static const std::string& empty();
+  // The IP text or the unix path, by family: one string, since an address
+  // has only one of them (every client connection keeps its peer's).
+  std::string text_;
   uint16_t port_ = 0;
-  std::string path_;
+  Family family_ = Family::kIpv4;
 };
 
 // CidrRange: an IPv4 or IPv6 prefix such as `127.0.0.1/32` or `::1/128`

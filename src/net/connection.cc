@@ -267,8 +267,16 @@ void Connection::armSendTimer() {
   send_timer_->arm(send_timeout_);
 }
 
+const std::string& Connection::failureReason() const {
+  static const std::string kNone;
+  return failure_reason_ ? *failure_reason_ : kNone;
+}
+
 void Connection::fail(int error) {
-  if (transport_) failure_reason_ = transport_->reason();
+  if (transport_) {
+    std::string reason = transport_->reason();
+    if (!reason.empty()) failure_reason_ = std::make_unique<std::string>(std::move(reason));
+  }
   close();
   if (callbacks_) callbacks_->onTransportError(error);
 }

@@ -119,7 +119,7 @@ class Connection final : public event::IoHandler {
   void releaseIdleMemory();
 
   // Why the transport failed (its reason() as it closed), for the log.
-  const std::string& failureReason() const { return failure_reason_; }
+  const std::string& failureReason() const;
 
   uint64_t bytesRead() const { return bytes_read_; }
   uint64_t bytesWritten() const { return bytes_written_; }
@@ -142,7 +142,9 @@ class Connection final : public event::IoHandler {
   int fd_ = -1;  // transport_->fd(), kept for removeFd after the transport is gone
   Buffer input_;
   Buffer output_;
-  std::string failure_reason_;
+  // Only when the transport gave one (a failed TLS handshake): connections
+  // that never fail do not carry an empty string.
+  std::unique_ptr<std::string> failure_reason_;
   uint64_t bytes_read_ = 0;
   uint64_t bytes_written_ = 0;
   uint32_t high_watermark_ = kDefaultHighWatermark;

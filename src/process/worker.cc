@@ -256,10 +256,8 @@ void Worker::acceptFrom(size_t listener_index, int listen_fd) {
     auto connection = std::make_unique<proxy::ServerConnection>(
         server_, listener, std::move(transport), std::move(peer));
     proxy::ServerConnection* raw = connection.get();
-    connections_.emplace(raw, std::move(connection));
-    if (!raw->start(handshake)) {
-      connections_.erase(raw);
-    }
+    addConnection(std::move(connection));
+    if (!raw->start(handshake)) removeConnection(raw);
   }
   // Budget spent with connections possibly still queued: come back next pass.
   loop_.addPending(listen_fd, event::kReadable);
@@ -274,11 +272,28 @@ void Worker::resumeAccepting() {
     loop_.addPending(acceptor->fd(), event::kReadable);
 }
 
+void Worker::addConnection(std::unique_ptr<proxy::ServerConnection> connection) {
+  connection->setOwnerSlot(static_cast<uint32_t>(connections_.size()));
+  connections_.push_back(std::move(connection));
+}
+
+void Worker::removeConnection(proxy::ServerConnection* connection) {
+  const uint32_t slot = connection->ownerSlot();
+  if (slot >= connections_.size() || connections_[slot].get() != connection) return;
+  std::unique_ptr<proxy::ServerConnection> gone = std::move(connections_[slot]);
+  if (slot + 1 != connections_.size()) {
+    connections_[slot] = std::move(connections_.back());
+    connections_[slot]->setOwnerSlot(slot);
+  }
+  connections_.pop_back();
+  // `gone` is destroyed here, after the table is consistent again.
+}
+
 void Worker::onConnectionClosed(proxy::ServerConnection* connection) {
   // Destroy at the end of the pass: the connection may still be on the stack.
   observe::add(server_.worker_counters->connections_closed);
   loop_.defer([this, connection] {
-    connections_.erase(connection);
+    removeConnection(connection);
     resumeAccepting();
     maybeFinishDrain();
   });
@@ -298,8 +313,8 @@ void Worker::beginDrain(const char* why) {
   });
   drain_deadline_->arm(server_.config->shutdown_timeout);
   std::vector<proxy::ServerConnection*> open;
-  for (auto& [raw, owned] : connections_)
-    open.push_back(raw);
+  for (auto& owned : connections_)
+    open.push_back(owned.get());
   for (proxy::ServerConnection* c : open)
     c->beginDrain();
   maybeFinishDrain();

@@ -98,8 +98,11 @@ class Worker {
   std::unique_ptr<MetricsCollector> metrics_;  // when run by a master
   proxy::ServerContext server_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
-  std::unordered_map<proxy::ServerConnection*, std::unique_ptr<proxy::ServerConnection>>
-      connections_;
+  // Open client connections; each knows its slot (ownerSlot), so removing
+  // one is a swap with the last: 8 bytes per connection, no node to allocate.
+  std::vector<std::unique_ptr<proxy::ServerConnection>> connections_;
+  void addConnection(std::unique_ptr<proxy::ServerConnection> connection);
+  void removeConnection(proxy::ServerConnection* connection);
   std::unique_ptr<event::Timer> drain_deadline_;
   bool accepting_ = true;
   bool accept_paused_ = false;                  // at limits.max_connections, or out of fds

@@ -64,11 +64,10 @@ ServerConnection::~ServerConnection() {
     server_.loop->deferDelete(std::move(handler_));
   }
   releaseCodec();
-  releaseRecord();
+  releaseRequestState();
 }
 
 bool ServerConnection::start(bool handshake) {
-  client_ip_ = peer_.ipText();
   connection_.setSendTimeout(server_.config->timeouts.send);
   const int error = connection_.start(handshake);
   if (error != 0) {
@@ -95,7 +94,7 @@ bool ServerConnection::start(bool handshake) {
 void ServerConnection::countClientConnection() {
   const uint32_t limit = server_.config->limits.connections_per_client;
   if (limit == 0 || peer_.family() == net::Address::Family::kUnix) return;
-  const uint64_t key = server_.client_table->key("connections", 0, client_ip_);
+  const uint64_t key = server_.client_table->key("connections", 0, peer_.ipText());
   const int64_t now_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(server_.loop->now().time_since_epoch())
           .count();
@@ -110,7 +109,7 @@ void ServerConnection::countClientConnection() {
 
 bool ServerConnection::rateLimited(const config::Route& route) {
   const config::RateLimit& limit = *route.rate_limit;
-  std::string_view value = client_ip_;
+  std::string_view value = requestState().client_ip;
   if (!limit.header.empty()) {
     // A request without the header is counted under its client address.
     if (const http::Header* header = codec_->head().find(limit.header)) value = header->value;
@@ -144,32 +143,38 @@ http::ServerCodec& ServerConnection::codec() {
   return *codec_;
 }
 
-observe::RequestRecord& ServerConnection::record() {
-  // Taken when first touched (a request started), from the worker's spares:
-  // idle connections hold none, and steady keep-alive traffic allocates none.
-  if (!record_) {
-    if (!server_.spare_records.empty()) {
-      record_ = std::move(server_.spare_records.back());
-      server_.spare_records.pop_back();
+RequestState& ServerConnection::requestState() {
+  // Taken when a request starts, from the worker's spares: idle connections
+  // hold none, and steady keep-alive traffic allocates none.
+  if (!request_) {
+    if (!server_.spare_requests.empty()) {
+      request_ = std::move(server_.spare_requests.back());
+      server_.spare_requests.pop_back();
     } else {
-      record_ = std::make_unique<observe::RequestRecord>();
+      request_ = std::make_unique<RequestState>();
     }
     // Every request has an id from its start (nginx's $request_id), for the
     // error log lines about it and its access log line; a proxied request
     // may replace it with the client's (ProxyHandler).
-    fillRequestId(&request_id_);
-    record_->request_id = request_id_;
+    fillRequestId(&request_->id);
+    request_->record.request_id = request_->id;
+    request_->client_ip = peer_.ipText();
+    request_->record.client_ip = request_->client_ip;
   }
-  return *record_;
+  return *request_;
 }
 
-void ServerConnection::releaseRecord() {
-  if (!record_) return;
-  if (server_.spare_records.size() < kMaxSpareCodecs) {
-    *record_ = observe::RequestRecord();
-    server_.spare_records.push_back(std::move(record_));
+observe::RequestRecord& ServerConnection::record() {
+  return requestState().record;
+}
+
+void ServerConnection::releaseRequestState() {
+  if (!request_) return;
+  if (server_.spare_requests.size() < kMaxSpareCodecs) {
+    request_->reset();
+    server_.spare_requests.push_back(std::move(request_));
   }
-  record_.reset();
+  request_.reset();
 }
 
 void ServerConnection::releaseCodec() {
@@ -201,7 +206,6 @@ void ServerConnection::onConnected() {
     // The client behind the load balancer, for everything from here on:
     // logs, X-Forwarded-For, limits.
     peer_ = *info.proxied_source;
-    client_ip_ = peer_.ipText();
   }
   if (info.proxied_destination) local_ = std::make_unique<net::Address>(*info.proxied_destination);
   if (listener_.tls) {
@@ -272,9 +276,10 @@ void ServerConnection::processInput() {
       if (input.empty()) return;
       observe::add(server_.worker_counters->connections_idle, -1);
       phase_ = Phase::kHead;
-      request_start_ = server_.loop->now();
-      bytes_read_at_start_ = connection_.bytesRead() - input.size();
-      bytes_written_at_start_ = connection_.bytesWritten() + connection_.output().size();
+      RequestState& request = requestState();
+      request.start = server_.loop->now();
+      request.bytes_read_at_start = connection_.bytesRead() - input.size();
+      request.bytes_written_at_start = connection_.bytesWritten() + connection_.output().size();
       if (!first_request_) armHeaderTimer();  // from this request's first byte
     }
     codec().decode(input);
@@ -320,8 +325,9 @@ void ServerConnection::onPeerClosed() {
         return;
       }
       keep_alive_ = false;
-      if (!response_started_ && handler_ != nullptr && route_ != nullptr &&
-          !route_->upstream.empty() && !route_->ignore_client_abort) {
+      if (const config::Route* route = currentRoute();
+          !response_started_ && handler_ != nullptr && route != nullptr &&
+          !route->upstream.empty() && !route->ignore_client_abort) {
         // TCP shows a closed socket and a half-closed one alike (a FIN).
         // An interim 100 Continue tells them apart without harm: every
         // HTTP/1.1 client must accept unexpected 1xx (RFC 9110 §15.2), a
@@ -411,7 +417,7 @@ void ServerConnection::chooseHandler() {
     return;
   }
   record().route_index = static_cast<int32_t>(route->index);
-  route_ = route;
+  requestState().route = route;
   if (over_client_limit_) {
     observe::add(server_.worker_counters->requests_limited);
     keep_alive_ = false;
@@ -421,11 +427,12 @@ void ServerConnection::chooseHandler() {
     return;
   }
   if (route->rate_limit && rateLimited(*route)) return;
-  request_host_ = host;
-  body_limit_ = route->max_body_bytes.value_or(server_.config->limits.max_body_bytes);
-  body_seen_ = 0;
-  if (body_limit_ != 0 && head.framing == http::BodyFraming::kContentLength &&
-      head.content_length > body_limit_) {
+  RequestState& state = requestState();
+  state.host = host;
+  state.body_limit = route->max_body_bytes.value_or(server_.config->limits.max_body_bytes);
+  state.body_seen = 0;
+  if (state.body_limit != 0 && head.framing == http::BodyFraming::kContentLength &&
+      head.content_length > state.body_limit) {
     // Answerable before reading the body (the route's own limit).
     keep_alive_ = false;
     sendError(413, RequestOutcome::kBadRequest, "request body larger than the route's limit");
@@ -453,8 +460,9 @@ void ServerConnection::chooseHandler() {
 }
 
 void ServerConnection::onRequestBody(std::string_view piece) {
-  body_seen_ += piece.size();
-  if (body_limit_ != 0 && body_seen_ > body_limit_ && route_ != nullptr) {
+  RequestState& state = requestState();
+  state.body_seen += piece.size();
+  if (state.body_limit != 0 && state.body_seen > state.body_limit && state.route != nullptr) {
     // A chunked body past the route's limit (the parser's own limit is the
     // largest any route allows).
     onRequestError(413, "request body larger than the route's limit");
@@ -659,12 +667,13 @@ void ServerConnection::endTunnel(RequestOutcome outcome, std::string_view reason
 }
 
 std::string_view ServerConnection::requestIdForLog() const {
-  return record_ ? std::string_view(request_id_) : std::string_view();
+  return request_ ? std::string_view(request_->id) : std::string_view();
 }
 
 void ServerConnection::setRequestId(std::string_view id) {
-  request_id_.assign(id);
-  record().request_id = request_id_;
+  RequestState& state = requestState();
+  state.id.assign(id);
+  state.record.request_id = state.id;
 }
 
 // --- after a request ---------------------------------------------------------
@@ -686,11 +695,8 @@ void ServerConnection::afterRequest() {
   codec_->reset();  // resumes parsing
   phase_ = Phase::kIdle;
   observe::add(server_.worker_counters->connections_idle, 1);
-  releaseRecord();  // a fresh one when the next request starts
+  releaseRequestState();  // a fresh one when the next request starts
   recorded_ = false;
-  route_ = nullptr;
-  body_limit_ = 0;
-  body_seen_ = 0;
   response_started_ = false;
   response_done_ = false;
   request_done_ = false;
@@ -704,7 +710,7 @@ void ServerConnection::afterRequest() {
   // Idle keep-alive connections hold no I/O buffers and no parser: an idle
   // connection costs a few hundred bytes. The output goes once written.
   releaseCodec();
-  releaseRecord();
+  releaseRequestState();
   connection_.releaseIdleMemory();
   if (!connection_.output().empty()) connection_.notifyWhenDrained();
 }
@@ -751,8 +757,9 @@ void ServerConnection::armIdleTimer() {
 }
 
 void ServerConnection::armBodyTimer() {
-  const bool route_timeout = route_ != nullptr && route_->timeouts.body.has_value();
-  read_timer_.arm(route_timeout ? *route_->timeouts.body : server_.config->timeouts.body);
+  const config::Route* route = currentRoute();
+  const bool route_timeout = route != nullptr && route->timeouts.body.has_value();
+  read_timer_.arm(route_timeout ? *route->timeouts.body : server_.config->timeouts.body);
 }
 
 void ServerConnection::onReadTimeout() {
@@ -863,16 +870,16 @@ void ServerConnection::notifyObservers() {
     record().tls_server_name = tls.server_name;
     record().tls_client_subject = tls.peer_subject;
   }
-  record().client_ip = client_ip_;
-  record().client_port = peer_.port();
-  record().duration =
-      std::chrono::duration_cast<std::chrono::microseconds>(server_.loop->now() - request_start_);
+  RequestState& state = requestState();
+  state.record.client_port = peer_.port();
+  state.record.duration =
+      std::chrono::duration_cast<std::chrono::microseconds>(server_.loop->now() - state.start);
   record().started =
       std::chrono::system_clock::now() -
       std::chrono::duration_cast<std::chrono::system_clock::duration>(record().duration);
-  record().bytes_received = connection_.bytesRead() - bytes_read_at_start_;
+  record().bytes_received = connection_.bytesRead() - state.bytes_read_at_start;
   record().bytes_sent =
-      connection_.bytesWritten() + connection_.output().size() - bytes_written_at_start_;
+      connection_.bytesWritten() + connection_.output().size() - state.bytes_written_at_start;
   for (observe::RequestObserver* observer : server_.observers)
     observer->onRequestFinished(record());
 }

@@ -25,12 +25,11 @@ namespace sluice::proxy {
 
 class ServerConnection final : public net::ConnectionCallbacks,
                                public http::ServerCodec::Callbacks,
-                               public Downstream,
-                               public event::DeferredDeletable {
+                               public Downstream {
  public:
   ServerConnection(ServerContext& server, const ListenerContext& listener,
                    std::unique_ptr<net::Transport> transport, net::Address peer);
-  ~ServerConnection() override;
+  ~ServerConnection();
   ServerConnection(const ServerConnection&) = delete;
   ServerConnection& operator=(const ServerConnection&) = delete;
 
@@ -45,6 +44,9 @@ class ServerConnection final : public net::ConnectionCallbacks,
   bool closed() const { return gone_ || !connection_.open(); }
   bool idle() const { return phase_ == Phase::kIdle; }
   uint32_t requestsServed() const { return requests_; }
+  // Where the owner keeps it (the worker's connection table).
+  uint32_t ownerSlot() const { return owner_slot_; }
+  void setOwnerSlot(uint32_t slot) { owner_slot_ = slot; }
 
   // net::ConnectionCallbacks
   void onConnected() override;
@@ -92,7 +94,9 @@ class ServerConnection final : public net::ConnectionCallbacks,
   void resumeRequestBody() override;
   observe::RequestRecord& record() override;
   void setRequestId(std::string_view id) override;
-  std::string_view requestHost() const override { return request_host_; }
+  std::string_view requestHost() const override {
+    return request_ ? std::string_view(request_->host) : std::string_view();
+  }
 
  private:
   // Why the connection is (not) reading: inspectable state, not flags.
@@ -107,7 +111,10 @@ class ServerConnection final : public net::ConnectionCallbacks,
 
   http::ServerCodec& codec();
   void releaseCodec();
-  void releaseRecord();
+  // The request in progress (taken from the worker's spares when absent).
+  RequestState& requestState();
+  void releaseRequestState();
+  const config::Route* currentRoute() const { return request_ ? request_->route : nullptr; }
   void processInput();
   void chooseHandler();
   void startRequestRecord();
@@ -142,20 +149,12 @@ class ServerConnection final : public net::ConnectionCallbacks,
   std::unique_ptr<net::TransportInfo> info_;
   std::unique_ptr<http::ServerCodec> codec_;  // while a request is in progress
   std::unique_ptr<RequestHandler> handler_;   // the current request's
-  const config::Route* route_ = nullptr;      // its route, when one matched
-  std::string request_host_;                  // its normalized host (${host})
-  uint64_t body_limit_ = 0;                   // its route's max_body_bytes (0 = none)
-  uint64_t body_seen_ = 0;
-  event::Timer read_timer_;  // header, idle, body or linger
+  event::Timer read_timer_;                   // header, idle, body or linger
   Phase phase_ = Phase::kIdle;
   uint32_t requests_ = 0;
-  std::unique_ptr<observe::RequestRecord> record_;  // while a request is in progress
-  std::string request_id_;
-  std::string client_ip_;
-  event::TimePoint request_start_{};
+  uint32_t owner_slot_ = 0;
+  std::unique_ptr<RequestState> request_;  // while a request is in progress
   event::TimePoint linger_deadline_{};
-  uint64_t bytes_read_at_start_ = 0;
-  uint64_t bytes_written_at_start_ = 0;
   bool keep_alive_ = true;         // the connection may persist after this response
   bool request_done_ = false;      // the current request was read in full
   bool response_started_ = false;  // its response head is queued

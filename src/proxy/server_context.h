@@ -28,6 +28,35 @@
 
 namespace sluice::proxy {
 
+// What a client connection knows about the request in progress beyond its
+// codec: taken from the worker's spares when the request's first byte
+// arrives and given back when it is done, so that an idle keep-alive
+// connection carries none of it and steady traffic allocates none (the
+// strings keep their storage between requests).
+struct RequestState {
+  observe::RequestRecord record;  // record.request_id and client_ip point here
+  std::string id;
+  std::string client_ip;
+  std::string host;  // normalized (${host})
+  const config::Route* route = nullptr;
+  uint64_t body_limit = 0;  // the route's max_body_bytes (0 = none)
+  uint64_t body_seen = 0;
+  event::TimePoint start{};  // first byte of the request
+  uint64_t bytes_read_at_start = 0;
+  uint64_t bytes_written_at_start = 0;
+
+  void reset() {
+    record = observe::RequestRecord();
+    id.clear();
+    client_ip.clear();
+    host.clear();
+    route = nullptr;
+    body_limit = body_seen = 0;
+    start = {};
+    bytes_read_at_start = bytes_written_at_start = 0;
+  }
+};
+
 class ServerConnection;
 
 struct ListenerContext {
@@ -78,7 +107,7 @@ struct ServerContext {
   // Per-request codecs of idle connections, kept warm for the next request:
   // a keep-alive connection costs no allocation per request.
   std::vector<std::unique_ptr<http::ServerCodec>> spare_codecs;
-  std::vector<std::unique_ptr<observe::RequestRecord>> spare_records;
+  std::vector<std::unique_ptr<RequestState>> spare_requests;
   // Called once when a connection has closed its socket; the owner destroys
   // it at the end of the loop pass.
   std::function<void(ServerConnection*)> on_closed;
