@@ -1431,7 +1431,6 @@ class Loader {
   void parseUpstream(const Field& f, Upstream* upstream) {
     if (!expectMap(f)) return;
     bool has_servers = false;
-    Field tls_field;
     walkMap(f,
             {"balance", "hash", "servers", "retries", "keepalive", "timeouts",
              "send_proxy_protocol", "passive", "retry_on", "per_try_timeout", "retry_budget", "tls",
@@ -1466,7 +1465,6 @@ class Loader {
               } else if (key == "tls") {
                 upstream->tls.emplace();
                 parseUpstreamTls(value, &*upstream->tls);
-                tls_field = value;
               } else if (key == "timeouts") {
                 parseUpstreamTimeouts(value, &upstream->timeouts);
               } else if (key == "send_proxy_protocol") {
@@ -1477,10 +1475,6 @@ class Loader {
               }
             });
     if (!has_servers) report(f, "upstream has no servers (add a \"servers\" list)");
-    if (upstream->tls && upstream->send_proxy_protocol != SendProxyProtocol::kOff) {
-      // The PROXY header must precede the TLS handshake; not built yet.
-      report(tls_field, "send_proxy_protocol together with tls is not supported yet");
-    }
   }
 
   void parseBalance(const Field& f, BalancePolicy* out) {

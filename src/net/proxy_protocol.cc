@@ -185,15 +185,29 @@ ProxyParseResult parseProxyHeader(std::string_view data) {
   return fail("not a PROXY header");
 }
 
+void appendProxyLocalHeader(ProxyVersion version, Buffer& out) {
+  if (version == ProxyVersion::kV1) {
+    out.append("PROXY UNKNOWN\r\n");
+    return;
+  }
+  unsigned char header[16];
+  std::memcpy(header, kV2Signature, sizeof kV2Signature);
+  header[12] = 0x20;  // version 2, LOCAL
+  header[13] = 0x00;  // AF_UNSPEC
+  header[14] = 0;
+  header[15] = 0;
+  out.append(reinterpret_cast<const char*>(header), sizeof header);
+}
+
 void appendProxyHeader(ProxyVersion version, const Address& source, const Address& destination,
                        Buffer& out) {
   const bool ip =
       source.family() != Address::Family::kUnix && source.family() == destination.family();
+  if (!ip) {
+    appendProxyLocalHeader(version, out);
+    return;
+  }
   if (version == ProxyVersion::kV1) {
-    if (!ip) {
-      out.append("PROXY UNKNOWN\r\n");
-      return;
-    }
     std::string line = source.family() == Address::Family::kIpv4 ? "PROXY TCP4 " : "PROXY TCP6 ";
     line += source.host() + " " + destination.host() + " " + std::to_string(source.port()) + " " +
             std::to_string(destination.port()) + "\r\n";
@@ -203,10 +217,7 @@ void appendProxyHeader(ProxyVersion version, const Address& source, const Addres
   unsigned char header[16 + 36];
   std::memcpy(header, kV2Signature, sizeof kV2Signature);
   size_t length = 0;
-  if (!ip) {
-    header[12] = 0x20;  // version 2, LOCAL
-    header[13] = 0x00;
-  } else if (source.family() == Address::Family::kIpv4) {
+  if (source.family() == Address::Family::kIpv4) {
     header[12] = 0x21;  // version 2, PROXY
     header[13] = 0x11;  // AF_INET, STREAM
     sockaddr_storage s;

@@ -50,5 +50,8 @@ enum class ProxyVersion : uint8_t { kV1, kV2 };
 // other families are sent as v1 UNKNOWN / v2 LOCAL).
 void appendProxyHeader(ProxyVersion version, const Address& source, const Address& destination,
                        Buffer& out);
+// Appends a header that speaks for no client (v1 `PROXY UNKNOWN`, v2 LOCAL):
+// what the spec gives a proxy's own connections, such as health checks.
+void appendProxyLocalHeader(ProxyVersion version, Buffer& out);
 
 }  // namespace sluice::net

@@ -200,7 +200,8 @@ void ProxyHandler::connectNext() {
       return;
     }
     int error = 0;
-    connection = upstream::UpstreamConnection::open(loop_, *host_, cluster_.connector(), &error);
+    connection = upstream::UpstreamConnection::open(loop_, *host_, cluster_.connector(), &error,
+                                                    proxyHeader());
     if (!connection) {
       SLUICE_LOG_REQUEST(kWarn, downstream_.record().request_id,
                          describe() + ": connect failed: " + std::strerror(error));
@@ -229,6 +230,20 @@ void ProxyHandler::attach(std::unique_ptr<upstream::UpstreamConnection> connecti
   upstream_->connection().setSendTimeout(cluster_.config().timeouts.send);
 }
 
+Buffer ProxyHandler::proxyHeader() {
+  Buffer header;
+  const config::SendProxyProtocol send = cluster_.config().send_proxy_protocol;
+  if (send == config::SendProxyProtocol::kOff) return header;
+  // Who the client is, first on this new connection (under TLS, before the
+  // ClientHello: the transport writes it). It describes one client, so the
+  // connection is never pooled for another (onResponseComplete); HAProxy
+  // makes such connections private too.
+  net::appendProxyHeader(
+      send == config::SendProxyProtocol::kV1 ? net::ProxyVersion::kV1 : net::ProxyVersion::kV2,
+      downstream_.peer(), downstream_.localAddress(), header);
+  return header;
+}
+
 void ProxyHandler::queueRequestStart() {
   net::Connection& connection = upstream_->connection();
   const http::RequestHead& request = downstream_.request();
@@ -240,15 +255,6 @@ void ProxyHandler::queueRequestStart() {
     upstream_->codec().continueRequest(request.method, request.framing, request_complete_,
                                        !upgrade_.empty());
   } else {
-    if (cluster_.config().send_proxy_protocol != config::SendProxyProtocol::kOff) {
-      // Who the client is, first on this new connection. It describes one
-      // client, so the connection is never pooled for another
-      // (onResponseComplete); HAProxy makes such connections private too.
-      net::appendProxyHeader(cluster_.config().send_proxy_protocol == config::SendProxyProtocol::kV1
-                                 ? net::ProxyVersion::kV1
-                                 : net::ProxyVersion::kV2,
-                             downstream_.peer(), downstream_.localAddress(), connection.output());
-    }
     connection.output().append(head_lines_);
     upstream_->codec().endRequestHead(request.method, request.framing, request.content_length,
                                       connection.output(), !upgrade_.empty());
@@ -532,8 +538,8 @@ void ProxyHandler::failAttempt(AttemptOutcome outcome, int status, RequestOutcom
     attempt_open_ = true;
     attempt_start_ = loop_.now();
     int error = 0;
-    std::unique_ptr<upstream::UpstreamConnection> connection =
-        upstream::UpstreamConnection::open(loop_, *host_, cluster_.connector(), &error);
+    std::unique_ptr<upstream::UpstreamConnection> connection = upstream::UpstreamConnection::open(
+        loop_, *host_, cluster_.connector(), &error, proxyHeader());
     if (connection) {
       attach(std::move(connection));
       state_ = State::kConnecting;

@@ -69,6 +69,8 @@ class ProxyHandler final : public RequestHandler, public upstream::UpstreamConne
   void connectNext();
   void attach(std::unique_ptr<upstream::UpstreamConnection> connection);
   void queueRequestStart();
+  // The PROXY header for a new connection (send_proxy_protocol), or empty.
+  Buffer proxyHeader();
   void failAttempt(upstream::AttemptOutcome outcome, int status, observe::RequestOutcome why,
                    const std::string& reason, Retry retry);
   bool mayReplayOnFreshConnection() const;

@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "buffer/buffer.h"
 #include "net/address.h"
 #include "net/transport.h"
 #include "tls/client_context.h"
@@ -18,14 +19,17 @@ class Connector {
   // A transport whose handshake() completes the connection, or null with
   // *error set (an errno, e.g. ECONNREFUSED when loopback refuses at once).
   // `dns_name`: the name `address` was resolved from, or empty.
+  // `preface`: bytes written on the connection before anything else (a
+  // PROXY header), under TLS before the ClientHello; empty for none.
   virtual std::unique_ptr<net::Transport> connect(const net::Address& address,
-                                                  const std::string& dns_name, int* error) = 0;
+                                                  const std::string& dns_name, Buffer preface,
+                                                  int* error) = 0;
 };
 
 class SocketConnector final : public Connector {
  public:
   std::unique_ptr<net::Transport> connect(const net::Address& address, const std::string& dns_name,
-                                          int* error) override;
+                                          Buffer preface, int* error) override;
 };
 
 // TLS over another connector's transports (`upstreams.NAME.tls`): the
@@ -36,7 +40,7 @@ class TlsConnector final : public Connector {
   TlsConnector(Connector& inner, std::shared_ptr<const tls::ClientContext> context)
       : inner_(inner), context_(std::move(context)) {}
   std::unique_ptr<net::Transport> connect(const net::Address& address, const std::string& dns_name,
-                                          int* error) override;
+                                          Buffer preface, int* error) override;
 
  private:
   Connector& inner_;

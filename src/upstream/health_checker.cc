@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "net/connection.h"
+#include "net/proxy_protocol.h"
 #include "tls/client_context.h"
 
 namespace sluice::upstream {
@@ -45,8 +46,19 @@ class HealthChecker::Probe final : public net::ConnectionCallbacks {
     const config::HealthCheck& check = target.upstream->health_check;
     timeout_.arm(check.timeout);
     int error = 0;
+    // A server that expects PROXY headers refuses a connection without one:
+    // probes send one that speaks for no client (HAProxy sends PROXY on its
+    // checks of send-proxy servers too).
+    Buffer preface;
+    if (target.upstream->send_proxy_protocol != config::SendProxyProtocol::kOff) {
+      net::appendProxyLocalHeader(
+          target.upstream->send_proxy_protocol == config::SendProxyProtocol::kV1
+              ? net::ProxyVersion::kV1
+              : net::ProxyVersion::kV2,
+          preface);
+    }
     std::unique_ptr<net::Transport> transport =
-        connector.connect(target.address, target.origin_name, &error);
+        connector.connect(target.address, target.origin_name, std::move(preface), &error);
     if (!transport) {
       // Reported from the loop, not from inside the caller's loop over targets.
       failed_at_start_ = error;

@@ -5,9 +5,10 @@
 namespace sluice::upstream {
 
 std::unique_ptr<UpstreamConnection> UpstreamConnection::open(event::EventLoop& loop, Host& host,
-                                                             Connector& connector, int* error) {
+                                                             Connector& connector, int* error,
+                                                             Buffer preface) {
   std::unique_ptr<net::Transport> transport =
-      connector.connect(host.address, host.origin_name, error);
+      connector.connect(host.address, host.origin_name, std::move(preface), error);
   if (!transport) return nullptr;
   std::unique_ptr<UpstreamConnection> connection(
       new UpstreamConnection(loop, host, std::move(transport)));

@@ -43,8 +43,10 @@ class UpstreamConnection final : public net::ConnectionCallbacks, public event::
   };
 
   // Starts connecting to `host`. Null with *error on immediate failure.
+  // `preface`: see Connector::connect (a PROXY header; empty for none).
   static std::unique_ptr<UpstreamConnection> open(event::EventLoop& loop, Host& host,
-                                                  Connector& connector, int* error);
+                                                  Connector& connector, int* error,
+                                                  Buffer preface = Buffer());
   ~UpstreamConnection() override;
 
   void attach(User* user);

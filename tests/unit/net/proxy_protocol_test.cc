@@ -132,6 +132,23 @@ TEST(ProxyProtocol, WrittenHeadersParseBack) {
   EXPECT_EQ(v1.view(), "PROXY TCP4 192.0.2.7 198.51.100.2 51000 443\r\n");
 }
 
+// The header of a connection that speaks for no client (health checks):
+// it parses back with no addresses, and the receiver keeps its own view.
+TEST(ProxyProtocol, LocalHeadersParseBackWithoutAddresses) {
+  Buffer v1;
+  appendProxyLocalHeader(ProxyVersion::kV1, v1);
+  EXPECT_EQ(v1.view(), "PROXY UNKNOWN\r\n");
+  Buffer v2;
+  appendProxyLocalHeader(ProxyVersion::kV2, v2);
+  EXPECT_EQ(v2.size(), 16u);
+  for (const Buffer* header : {&v1, &v2}) {
+    ProxyParseResult r = parseProxyHeader(header->view());
+    ASSERT_EQ(r.status, Status::kDone) << r.error;
+    EXPECT_EQ(r.consumed, header->size());
+    EXPECT_FALSE(r.header.has_addresses);
+  }
+}
+
 struct SocketPair {
   SocketPair() { EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0); }
   ~SocketPair() { ::close(fds[1]); }

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "net/memory_transport.h"
+#include "net/preface_transport.h"
 #include "upstream/connector.h"
 
 namespace sluice::testing {
@@ -18,7 +19,8 @@ namespace sluice::testing {
 class MemoryConnector final : public upstream::Connector {
  public:
   std::unique_ptr<net::Transport> connect(const net::Address& address,
-                                          const std::string& /*dns_name*/, int* error) override {
+                                          const std::string& /*dns_name*/, Buffer preface,
+                                          int* error) override {
     ++attempts_[address.toString()];
     if (refuse_.count(address.toString()) != 0) {
       *error = ECONNREFUSED;
@@ -27,7 +29,8 @@ class MemoryConnector final : public upstream::Connector {
     auto pair = net::MemoryTransport::makePair(capacity_);
     if (hold_handshakes_) pair.first->holdHandshake();
     servers_.push_back(Server{address.toString(), std::move(pair.second), pair.first.get()});
-    return std::move(pair.first);
+    if (preface.empty()) return std::move(pair.first);
+    return std::make_unique<net::PrefaceTransport>(std::move(pair.first), std::move(preface));
   }
 
   struct Server {
