@@ -7,6 +7,8 @@ backend. Two loads with wrk over https, alternating proxies each round:
                full handshakes per second and proxy CPU per handshake
   keepalive    requests on kept-alive TLS connections: requests per second,
                proxy CPU per request, p99
+  idle         --idle-conns TLS connections opened (one request each, then
+               held open): the proxy worker's resident memory per connection
 
     /usr/bin/python3 tools/bench/tls.py                  # ~2 minutes
     /usr/bin/python3 tools/bench/tls.py --duration 3s --rounds 1
@@ -16,8 +18,11 @@ taskset (tools/setup.sh).
 """
 import argparse
 import os
+import resource
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -52,12 +57,53 @@ def stop(proc, sig=signal.SIGTERM):
         proc.wait()
 
 
+def rss_kib(pid):
+    with open(f'/proc/{pid}/status') as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+    return 0
+
+
+def idle_tls(port, worker, count, ca):
+    """Opens `count` TLS connections, one request each, holds them; returns
+    (KiB per idle connection, connections that made it)."""
+    context = ssl.create_default_context(cafile=ca)
+    context.check_hostname = False
+    before = rss_kib(worker)
+    held = []
+    try:
+        for _ in range(count):
+            raw = socket.create_connection(('127.0.0.1', port), timeout=5)
+            conn = context.wrap_socket(raw, server_hostname='bench.test')
+            conn.sendall(b'GET / HTTP/1.1\r\nHost: bench.test\r\n\r\n')
+            got = b''
+            while b'hello from the backend' not in got:
+                piece = conn.recv(4096)
+                if not piece:
+                    break
+                got += piece
+            held.append(conn)
+        time.sleep(1)  # let the proxy settle (buffers released after the response)
+        after = rss_kib(worker)
+        return (after - before) / max(1, len(held)), len(held)
+    except OSError:
+        after = rss_kib(worker)
+        return (after - before) / max(1, len(held)), len(held)
+    finally:
+        for conn in held:
+            conn.close()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument('--duration', default='6s')
     ap.add_argument('--rounds', type=int, default=3)
+    ap.add_argument('--idle-conns', type=int, default=2000)
     ap.add_argument('--out', default=os.path.join(HERE, 'results', 'tls.md'))
     args = ap.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, args.idle_conns + 256)), hard))
     for tool in ('wrk', 'nginx', 'haproxy', 'openssl', 'taskset'):
         if not shutil.which(tool):
             raise SystemExit(f'{tool} is missing (bash tools/setup.sh)')
@@ -119,7 +165,7 @@ def main():
         return port, ['haproxy', '-db', '-f', path], False, signal.SIGTERM
 
     names = ['sluice', 'nginx', 'haproxy']
-    results = {(n, s): [] for n in names for s in ('handshakes', 'keepalive')}
+    results = {(n, s): [] for n in names for s in ('handshakes', 'keepalive', 'idle')}
     try:
         for r in range(args.rounds):
             for name in names:
@@ -140,6 +186,10 @@ def main():
                     print(f'round {r + 1}: {name:8s} {scenario:10s} {w["rps"]:8.0f}/s  '
                           f'cpu {w["cpu_us"] and round(w["cpu_us"], 1)} µs  p99 {w["p99"]} ms  '
                           f'errors {w["errors"]}', flush=True)
+                per_conn, opened = idle_tls(port, worker, args.idle_conns, crt)
+                results[(name, 'idle')].append(per_conn)
+                print(f'round {r + 1}: {name:8s} idle       {opened} TLS connections held, '
+                      f'{per_conn:.2f} KiB each', flush=True)
                 stop(proc, sig)
 
         lines = ['# TLS termination', '',
@@ -147,15 +197,17 @@ def main():
                  f'{args.duration}, {args.rounds} alternating rounds; the same plain nginx '
                  'backend (CPU 1). Medians (min–max).', '',
                  '| proxy | new TLS connections/s | CPU µs per handshake+request | '
-                 'keep-alive requests/s | CPU µs per request | keep-alive p99 ms |',
-                 '|---|---|---|---|---|---|']
+                 'keep-alive requests/s | CPU µs per request | keep-alive p99 ms | '
+                 f'KiB per idle TLS connection ({args.idle_conns}) |',
+                 '|---|---|---|---|---|---|---|']
         for name in names:
             h, k = results[(name, 'handshakes')], results[(name, 'keepalive')]
             lines.append(f'| {name} | {cell([x["rps"] for x in h], "{:.0f}")} | '
                          f'{cell([x["cpu_us"] for x in h], "{:.0f}")} | '
                          f'{cell([x["rps"] for x in k], "{:.0f}")} | '
                          f'{cell([x["cpu_us"] for x in k], "{:.1f}")} | '
-                         f'{cell([x["p99"] for x in k], "{:.2f}")} |')
+                         f'{cell([x["p99"] for x in k], "{:.2f}")} | '
+                         f'{cell(results[(name, "idle")], "{:.2f}")} |')
         write_report(args.out, lines)
     finally:
         stop(backend)
