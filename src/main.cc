@@ -21,6 +21,8 @@ void printUsage(FILE* out) {
   std::fprintf(
       out,
       "Usage: sluice [-c FILE] [-t | -s reload|stop|quit] [-v] [-h]\n"
+      "       sluice health [-c FILE] [--path PATH]\n"
+      "       sluice status [-c FILE] [--json]\n"
       "\n"
       "An HTTP reverse proxy and load balancer.\n"
       "\n"
@@ -34,6 +36,13 @@ void printUsage(FILE* out) {
       "  -v, --version       print the version and exit\n"
       "  -h, --help          print this help and exit\n"
       "\n"
+      "Subcommands (they read only admin.address from the config):\n"
+      "  health              GET /healthz (or --path) on the admin listener; exit 0 on a 200\n"
+      "  status              GET /status on the admin listener and print it as tables:\n"
+      "                      version, config checksum, generations and workers,\n"
+      "                      listeners, upstream servers (health, ejection, in flight,\n"
+      "                      pool); --json prints the document as it came\n"
+      "\n"
       "Signals to the master: SIGHUP reloads, SIGTERM/SIGQUIT drain and exit,\n"
       "SIGINT exits at once, SIGUSR1 reopens logs. See docs/operations.md.\n",
       kDefaultConfigPath);
@@ -45,6 +54,8 @@ struct Options {
   std::string signal;   // -s
   bool health = false;  // the `health` subcommand
   std::string health_path = "/healthz";
+  bool status = false;       // the `status` subcommand
+  bool status_json = false;  // status --json
 };
 
 // Returns -1 to continue, or an exit code.
@@ -67,6 +78,10 @@ int parseArgs(int argc, char** argv, Options* options) {
       options->signal = argv[++i];
     } else if (arg == "health" && i == 1) {
       options->health = true;
+    } else if (arg == "status" && i == 1) {
+      options->status = true;
+    } else if (arg == "--json" && options->status) {
+      options->status_json = true;
     } else if (arg == "--path" && options->health) {
       if (i + 1 >= argc) {
         std::fprintf(stderr, "sluice: --path needs a path\n");
@@ -97,6 +112,7 @@ int main(int argc, char** argv) {
   Options options;
   if (int code = parseArgs(argc, argv, &options); code >= 0) return code;
   if (options.health) return process::runHealthCommand(options.config_path, options.health_path);
+  if (options.status) return process::runStatusCommand(options.config_path, options.status_json);
   if (!options.signal.empty()) {
     return process::runControlCommand(options.signal, options.config_path);
   }

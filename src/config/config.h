@@ -315,6 +315,9 @@ struct Upstream {
 
 struct Config {
   std::string source_path;
+  // SHA-256 (lower-case hex) of the bytes this config was loaded from: which
+  // file content a generation runs (admin /status, `sluice status`).
+  std::string sha256;
   uint32_t workers = 0;  // 0 = auto (one per CPU)
   std::string pid_file;  // empty = none
   Duration shutdown_timeout{std::chrono::seconds(30)};

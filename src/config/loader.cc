@@ -13,6 +13,7 @@
 #include <map>
 #include <sstream>
 
+#include <openssl/evp.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
@@ -24,6 +25,23 @@
 
 namespace sluice::config {
 namespace {
+
+// Lower-case hex SHA-256 of `bytes` ("" if OpenSSL fails, which it does not
+// for an in-memory digest short of running out of memory).
+std::string sha256Hex(std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr) != 1)
+    return "";
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(length * 2);
+  for (unsigned int i = 0; i < length; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 0xF];
+  }
+  return hex;
+}
 
 // A config file this big is a mistake (a log, a core dump), and reading it
 // whole would be too.
@@ -111,6 +129,7 @@ class Loader {
     LoadResult result;
     auto config = std::make_shared<Config>();
     config->source_path = file_;
+    config->sha256 = sha256Hex(text);
     try {
       parseDocument(text, config.get());
     } catch (const YAML::Exception& e) {

@@ -35,6 +35,7 @@ std::span<const CounterField> WorkerCounters::fields() {
       {"tls_handshake_failures_timeout",
        offsetof(WorkerCounters, tls_handshake_failures) + 2 * sizeof(Counter), true},
       SLUICE_GAUGE(WorkerCounters, pid),
+      SLUICE_GAUGE(WorkerCounters, draining),
   };
   static_assert(kTlsFailures == 3, "one field per TlsFailure above");
   return kFields;

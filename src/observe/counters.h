@@ -98,6 +98,9 @@ struct alignas(kCacheLine) WorkerCounters {
   // This worker's pid while it runs (0 = none; the master clears it when it
   // reaps the worker): what /metrics reads /proc/<pid>/stat of.
   Gauge pid{0};
+  // 1 once this worker has stopped accepting and drains (a reload or a
+  // stop); what admin /status reports as the worker's state.
+  Gauge draining{0};
 
   static std::span<const CounterField> fields();
 };

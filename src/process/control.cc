@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <thread>
@@ -16,6 +18,7 @@
 #include "config/config.h"
 #include "net/socket.h"
 #include "process/runtime_files.h"
+#include "process/status_table.h"
 
 namespace sluice::process {
 namespace {
@@ -117,7 +120,126 @@ int probe(const net::Address& address, const std::string& path, std::chrono::mil
   return std::atoi(response.c_str() + 9);
 }
 
+// One blocking `GET path` with `Connection: close` and an overall deadline:
+// the status (0 on failure, with *error set) and the body.
+int fetch(const net::Address& address, const std::string& path, std::chrono::milliseconds limit,
+          std::string* body, std::string* error) {
+  auto deadline = Clock::now() + limit;
+  auto remaining = [&] {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    return static_cast<int>(std::max<int64_t>(left.count(), 0));
+  };
+  bool in_progress = false;
+  int fd = net::connectTo(address, &in_progress);
+  if (fd < 0) {
+    *error = "cannot connect to " + address.toString() + ": " + std::strerror(-fd);
+    return 0;
+  }
+  pollfd p{fd, POLLOUT, 0};
+  if (in_progress) {
+    const int ready = ::poll(&p, 1, remaining());
+    const int failure = ready > 0 ? net::takeSocketError(fd) : 0;
+    if (ready <= 0 || failure != 0) {
+      *error = "cannot connect to " + address.toString() +
+               (failure != 0 ? std::string(": ") + std::strerror(failure) : ": timed out");
+      ::close(fd);
+      return 0;
+    }
+  }
+  std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
+    *error = "cannot send to " + address.toString();
+    ::close(fd);
+    return 0;
+  }
+  std::string response;
+  char buf[16384];
+  bool closed = false;
+  while (!closed) {
+    pollfd r{fd, POLLIN, 0};
+    if (::poll(&r, 1, remaining()) <= 0) break;
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) {
+      closed = true;
+      break;
+    }
+    response.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  const size_t head_end = response.find("\r\n\r\n");
+  if (response.size() < 12 || response.compare(0, 5, "HTTP/") != 0 ||
+      head_end == std::string::npos) {
+    *error = "no HTTP response from " + address.toString();
+    return 0;
+  }
+  const int status = std::atoi(response.c_str() + 9);
+  *body = response.substr(head_end + 4);
+  // Content-Length says whether all of it came before the deadline.
+  std::string head = response.substr(0, head_end);
+  std::transform(head.begin(), head.end(), head.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const size_t length_at = head.find("\r\ncontent-length:");
+  if (length_at != std::string::npos) {
+    const size_t expected = std::strtoull(head.c_str() + length_at + 17, nullptr, 10);
+    if (body->size() != expected) {
+      *error = "incomplete response from " + address.toString() + " (" +
+               std::to_string(body->size()) + " of " + std::to_string(expected) + " bytes)";
+      return 0;
+    }
+  } else if (!closed) {
+    *error = "incomplete response from " + address.toString();
+    return 0;
+  }
+  return status;
+}
+
 }  // namespace
+
+int runStatusCommand(const std::string& config_path, bool json) {
+  std::optional<net::Address> admin = config::peekAdminAddress(config_path);
+  if (!admin) {
+    std::fprintf(stderr, "sluice: %s has no readable admin listener (admin: { address: ... })\n",
+                 config_path.c_str());
+    return 1;
+  }
+  // During a reload a worker of the older generation may take the
+  // connection: it answers 503 (it cannot see the newer one), a new
+  // connection soon reaches a worker that can answer.
+  constexpr int kAttempts = 30;
+  constexpr auto kRetryAfter = std::chrono::milliseconds(100);
+  std::string body;
+  std::string error;
+  int status = 0;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    body.clear();
+    error.clear();
+    status = fetch(*admin, "/status", std::chrono::milliseconds(2000), &body, &error);
+    if (status != 503) break;
+    std::this_thread::sleep_for(kRetryAfter);
+  }
+  if (status == 0) {
+    std::fprintf(stderr, "sluice: %s\n", error.c_str());
+    return 1;
+  }
+  if (status != 200) {
+    std::fprintf(stderr, "sluice: GET /status on %s answered %d%s\n", admin->toString().c_str(),
+                 status, status == 404 ? " (is this a sluice admin listener?)" : "");
+    return 1;
+  }
+  if (json) {
+    std::fwrite(body.data(), 1, body.size(), stdout);
+    if (body.empty() || body.back() != '\n') std::fputc('\n', stdout);
+    return 0;
+  }
+  std::optional<std::string> table = formatStatusTable(body, &error);
+  if (!table) {
+    std::fprintf(stderr, "sluice: /status on %s: %s\n", admin->toString().c_str(), error.c_str());
+    return 1;
+  }
+  std::fwrite(table->data(), 1, table->size(), stdout);
+  return 0;
+}
 
 int runHealthCommand(const std::string& config_path, const std::string& path) {
   // The file may be mid-edit and invalid while the running (old, valid)

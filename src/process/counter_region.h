@@ -15,6 +15,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "observe/counters.h"
@@ -64,6 +66,13 @@ class CounterRegion {
   // `carried` words of their label set (`sets` is SharedState::label_sets).
   void addKeyedTotalsTo(LabelSet* sets) const;
 
+  // The SHA-256 of the config file this generation runs (config::Config::
+  // sha256), set by the master before it forks the generation, read-only
+  // after: a newer worker's copy of this object tells admin /status what an
+  // older generation runs, whose config it never had.
+  void setConfigChecksum(std::string sha256) { config_sha256_ = std::move(sha256); }
+  const std::string& configChecksum() const { return config_sha256_; }
+
  private:
   CounterRegion(void* memory, size_t bytes, uint32_t slots, size_t routes, size_t servers);
   char* slotBase(uint32_t slot) const { return static_cast<char*>(memory_) + slot * slot_bytes_; }
@@ -76,6 +85,7 @@ class CounterRegion {
   size_t servers_;
   std::vector<uint32_t> route_sets_;
   std::vector<uint32_t> server_sets_;
+  std::string config_sha256_;
 };
 
 }  // namespace sluice::process

@@ -261,6 +261,7 @@ bool Master::publishGeneration(Generation& generation) {
     }
   }
   generation.counters->setLabelSets(std::move(routes), std::move(servers));
+  generation.counters->setConfigChecksum(config.sha256);
   for (LiveGeneration& live : shared_->live) {
     if (live.id.load() != 0) continue;
     shared_->beginWrite();

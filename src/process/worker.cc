@@ -86,6 +86,13 @@ Worker::Worker(std::shared_ptr<const config::Config> config, std::vector<int> li
     server_.render_metrics = [this](observe::MetricsFormat format, std::string* body) {
       return metrics_->render(format, body) == MetricsCollector::Result::kOk ? 200 : 503;
     };
+    if (options_.counters != nullptr) {
+      status_ = std::make_unique<StatusCollector>(*options_.shared, options_.generation,
+                                                  *server_.config, *options_.counters);
+      server_.render_status = [this](std::string* body) {
+        return status_->render(body) == StatusCollector::Result::kOk ? 200 : 503;
+      };
+    }
   }
   if (options_.ticket_keys == nullptr) own_ticket_keys_.rotate();
   tls::useTicketKeyRing(options_.ticket_keys != nullptr ? options_.ticket_keys : &own_ticket_keys_);
@@ -305,6 +312,7 @@ void Worker::beginDrain(const char* why) {
                         " connection(s), at most " +
                         std::to_string(server_.config->shutdown_timeout.count()) + "ms");
   server_.draining = true;
+  server_.worker_counters->draining.store(1, std::memory_order_relaxed);
   stopAccepting();
   drain_deadline_ = std::make_unique<event::Timer>(loop_.timers(), [this] {
     SLUICE_LOG(kWarn, "shutdown_timeout reached with " + std::to_string(connections_.size()) +

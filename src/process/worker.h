@@ -18,6 +18,7 @@
 #include "process/counter_region.h"
 #include "process/metrics.h"
 #include "process/shared_state.h"
+#include "process/status.h"
 #include "proxy/server_connection.h"
 #include "proxy/server_context.h"
 #include "tls/ticket_keys.h"
@@ -96,6 +97,7 @@ class Worker {
   std::unique_ptr<observe::AccessLogObserver> access_log_observer_;
   std::unique_ptr<observe::CountingObserver> counting_observer_;
   std::unique_ptr<MetricsCollector> metrics_;  // when run by a master
+  std::unique_ptr<StatusCollector> status_;    // when run by a master
   proxy::ServerContext server_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   // Open client connections; each knows its slot (ownerSlot), so removing

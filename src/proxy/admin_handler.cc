@@ -23,12 +23,31 @@ void AdminHandler::start() {
     downstream_.sendLocalResponse(200, "ok\n", headers, observe::RequestOutcome::kOk);
   } else if (path == "/metrics" && server_.render_metrics) {
     serveMetrics();
+  } else if (path == "/status" && server_.render_status) {
+    serveStatus();
   } else if (path == "/ready") {
     downstream_.sendLocalResponse(not_ready ? 503 : 200, not_ready ? "draining\n" : "ready\n",
                                   headers, observe::RequestOutcome::kOk);
   } else {
     downstream_.sendLocalResponse(404, "404 Not Found\n", headers, observe::RequestOutcome::kOk);
   }
+}
+
+void AdminHandler::serveStatus() {
+  std::string& body = server_.status_buffer;
+  body.clear();
+  const int status = server_.render_status(&body);
+  if (status != 200) {
+    const std::vector<std::pair<std::string, std::string>> headers = {
+        {"Content-Type", "text/plain"}, {"Cache-Control", "no-store"}, {"Retry-After", "1"}};
+    downstream_.sendLocalResponse(status,
+                                  "503 a newer generation of workers serves /status; retry\n",
+                                  headers, observe::RequestOutcome::kOk);
+    return;
+  }
+  const std::vector<std::pair<std::string, std::string>> headers = {
+      {"Content-Type", "application/json"}, {"Cache-Control", "no-store"}};
+  downstream_.sendLocalResponse(200, body, headers, observe::RequestOutcome::kOk);
 }
 
 void AdminHandler::serveMetrics() {

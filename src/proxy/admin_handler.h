@@ -2,7 +2,9 @@
 // process answers), `/ready` (readiness: 503 once the process is asked to
 // stop, so load balancers take it out before connections are refused) and
 // `/metrics` (Prometheus text 0.0.4, or OpenMetrics 1.0.0 when the Accept
-// header asks for it; rendered by ServerContext::render_metrics).
+// header asks for it; rendered by ServerContext::render_metrics) and
+// `/status` (JSON: generations, workers, listeners, upstream servers;
+// ServerContext::render_status).
 // One per request; owned by its ServerConnection.
 #pragma once
 
@@ -20,6 +22,7 @@ class AdminHandler final : public RequestHandler {
 
  private:
   void serveMetrics();
+  void serveStatus();
 
   Downstream& downstream_;
   const ServerContext& server_;

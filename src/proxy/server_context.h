@@ -89,6 +89,10 @@ struct ServerContext {
   std::function<int(observe::MetricsFormat format, std::string* body)> render_metrics;
   // The buffer /metrics renders into, kept between scrapes.
   mutable std::string metrics_buffer;
+  // Renders the admin `/status` JSON into `body`; 200, or 503 as for
+  // /metrics (a newer generation's workers answer). Unset = 404.
+  std::function<int(std::string* body)> render_status;
+  mutable std::string status_buffer;
   // Set by the master when the process stops being ready (drain_delay).
   const std::atomic<bool>* not_ready = nullptr;
   // One per configured upstream, by name.

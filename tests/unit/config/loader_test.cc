@@ -172,6 +172,25 @@ TEST(LoaderTest, SourcePathIsRecorded) {
   EXPECT_EQ(config->source_path, "t.yaml");
 }
 
+TEST(LoaderTest, ChecksumIsTheSha256OfTheBytesLoaded) {
+  auto config = loadOk(kListener);
+  ASSERT_TRUE(config);
+  // printf %s "$kListener" | sha256sum
+  EXPECT_EQ(config->sha256, "e6dabb42dd69ea3d3b41d1edbcaa7202d8c9a517a5a536bf57394dd7bcb570b4");
+  // One byte more (a trailing comment) is another checksum.
+  auto edited = loadOk(std::string(kListener) + "#\n");
+  ASSERT_TRUE(edited);
+  EXPECT_NE(edited->sha256, config->sha256);
+  // From a file: the same bytes, the same checksum.
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("sluice_checksum_" + std::to_string(::getpid()));
+  std::ofstream(path) << kListener;
+  LoadResult from_file = loadConfigFile(path.string());
+  std::filesystem::remove(path);
+  ASSERT_TRUE(from_file.ok());
+  EXPECT_EQ(from_file.config->sha256, config->sha256);
+}
+
 TEST(LoaderTest, OnlyOneDocument) {
   EXPECT_EQ(errorOf(std::string(kListener) + "---\nworkers: 2\n"),
             "t.yaml:5:1: only one YAML document is allowed (remove the second ---)");
