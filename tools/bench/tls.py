@@ -1,10 +1,17 @@
 #!/usr/bin/python3
 """TLS side by side: sluice, nginx and HAProxy terminating TLS (TLS 1.3,
-ECDSA P-256 certificate, one worker each) in front of the same plain nginx
-backend. Two loads with wrk over https, alternating proxies each round:
+one worker each) in front of the same plain nginx backend, alternating
+proxies each round:
 
-  handshakes   every request on a new connection (Connection: close):
-               full handshakes per second and proxy CPU per handshake
+  handshakes   (ECDSA P-256 certificate) every request on a new connection
+               (wrk, Connection: close): full handshakes per second and
+               proxy CPU per handshake
+  handshakes-rsa  the same with an RSA 2048 certificate
+  resumed      `openssl s_time -reuse -www /`: resumed handshakes (session
+               tickets), each with one request, per second and proxy CPU
+               per handshake (s_time is one sequential client: its rate is
+               bounded by its own CPU; the proxy CPU per handshake is the
+               figure to compare)
   keepalive    requests on kept-alive TLS connections: requests per second,
                proxy CPU per request, p99
   idle         --idle-conns TLS connections opened (one request each, then
@@ -18,6 +25,7 @@ taskset (tools/setup.sh).
 """
 import argparse
 import os
+import re
 import resource
 import shutil
 import signal
@@ -95,6 +103,18 @@ def idle_tls(port, worker, count, ca):
             conn.close()
 
 
+def resumed_handshakes(port, seconds):
+    """openssl s_time -reuse: one full handshake, then resumed ones for
+    `seconds`; returns handshakes per second."""
+    done = subprocess.run(['taskset', '-c', '1', 'openssl', 's_time', '-connect',
+                           f'127.0.0.1:{port}', '-reuse', '-www', '/', '-time', str(seconds)],
+                          capture_output=True, text=True)
+    m = re.search(r'(\d+) connections in ([\d.]+) real seconds', done.stdout)
+    if not m or float(m.group(2)) <= 0:
+        return 0, 0
+    return int(m.group(1)) / float(m.group(2)), int(m.group(1))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument('--duration', default='6s')
@@ -109,13 +129,17 @@ def main():
             raise SystemExit(f'{tool} is missing (bash tools/setup.sh)')
     work = tempfile.mkdtemp(prefix='sluice-tls-bench-')
     os.chmod(work, 0o755)
-    key, crt, pem = (os.path.join(work, n) for n in ('site.key', 'site.crt', 'site.pem'))
-    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
-                    'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', crt,
-                    '-subj', '/CN=bench.test', '-days', '2', '-addext',
-                    'subjectAltName=DNS:bench.test'], check=True, capture_output=True)
-    with open(pem, 'w') as f:
-        f.write(open(crt).read() + open(key).read())
+    certs = {}
+    for kind, newkey in (('ecdsa', ['ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1']),
+                         ('rsa', ['rsa:2048'])):
+        key, crt, pem = (os.path.join(work, f'{kind}.{n}') for n in ('key', 'crt', 'pem'))
+        subprocess.run(['openssl', 'req', '-x509', '-newkey'] + newkey +
+                       ['-nodes', '-keyout', key, '-out', crt, '-subj', '/CN=bench.test', '-days',
+                        '2', '-addext', 'subjectAltName=DNS:bench.test'],
+                       check=True, capture_output=True)
+        with open(pem, 'w') as f:
+            f.write(open(crt).read() + open(key).read())
+        certs[kind] = (key, crt, pem)
     backend_port = free_port()
     with open(os.path.join(work, 'backend.conf'), 'w') as f:
         f.write(f'worker_processes 1;\ndaemon off;\npid {work}/backend.pid;\n'
@@ -127,9 +151,10 @@ def main():
                         f'{work}/backend.conf'], 1, f'{work}/backend.log', backend_port, True)
     proxies = {}
 
-    def configure(name):
+    def configure(name, kind):
+        key, crt, pem = certs[kind]
         port = free_port()
-        d = os.path.join(work, name)
+        d = os.path.join(work, name + '-' + kind)
         os.makedirs(d, exist_ok=True)
         if name == 'sluice':
             path = os.path.join(d, 'sluice.yaml')
@@ -165,45 +190,70 @@ def main():
         return port, ['haproxy', '-db', '-f', path], False, signal.SIGTERM
 
     names = ['sluice', 'nginx', 'haproxy']
-    results = {(n, s): [] for n in names for s in ('handshakes', 'keepalive', 'idle')}
+    scenarios = ('handshakes', 'handshakes-rsa', 'resumed', 'keepalive', 'idle')
+    results = {(n, s): [] for n in names for s in scenarios}
+    seconds = int(args.duration.rstrip('s'))
+
+    def measure(name, scenario, worker, url):
+        extra = ['-H', 'Connection: close'] if scenario.startswith('handshakes') else []
+        before = cpu_ticks(worker)
+        done = subprocess.run(['taskset', '-c', '1', 'wrk', '-t1', '-c32', f'-d{args.duration}',
+                               '--latency'] + extra + [url], capture_output=True, text=True)
+        ticks = cpu_ticks(worker) - before
+        w = parse_wrk(done.stdout)
+        w['cpu_us'] = ticks / TICK * 1e6 / w['requests'] if w['requests'] else None
+        results[(name, scenario)].append(w)
+        print(f'round {r + 1}: {name:8s} {scenario:14s} {w["rps"]:8.0f}/s  '
+              f'cpu {w["cpu_us"] and round(w["cpu_us"], 1)} µs  p99 {w["p99"]} ms  '
+              f'errors {w["errors"]}', flush=True)
+
     try:
         for r in range(args.rounds):
             for name in names:
-                port, cmd, child, sig = configure(name)
+                port, cmd, child, sig = configure(name, 'ecdsa')
                 proc, worker = start(cmd, 0, os.path.join(work, name + '.log'), port, child)
                 url = f'https://127.0.0.1:{port}/'
                 subprocess.run(['wrk', '-t1', '-c16', '-d1s', url], capture_output=True)
-                for scenario in ('handshakes', 'keepalive'):
-                    extra = ['-H', 'Connection: close'] if scenario == 'handshakes' else []
-                    before = cpu_ticks(worker)
-                    done = subprocess.run(['taskset', '-c', '1', 'wrk', '-t1', '-c32',
-                                           f'-d{args.duration}', '--latency'] + extra + [url],
-                                          capture_output=True, text=True)
-                    ticks = cpu_ticks(worker) - before
-                    w = parse_wrk(done.stdout)
-                    w['cpu_us'] = ticks / TICK * 1e6 / w['requests'] if w['requests'] else None
-                    results[(name, scenario)].append(w)
-                    print(f'round {r + 1}: {name:8s} {scenario:10s} {w["rps"]:8.0f}/s  '
-                          f'cpu {w["cpu_us"] and round(w["cpu_us"], 1)} µs  p99 {w["p99"]} ms  '
-                          f'errors {w["errors"]}', flush=True)
-                per_conn, opened = idle_tls(port, worker, args.idle_conns, crt)
+                measure(name, 'handshakes', worker, url)
+                measure(name, 'keepalive', worker, url)
+                before = cpu_ticks(worker)
+                rate, count = resumed_handshakes(port, seconds)
+                ticks = cpu_ticks(worker) - before
+                results[(name, 'resumed')].append(
+                    {'rps': rate, 'cpu_us': ticks / TICK * 1e6 / count if count else None})
+                print(f'round {r + 1}: {name:8s} resumed        {rate:8.0f}/s  '
+                      f'cpu {count and round(ticks / TICK * 1e6 / count, 1)} µs', flush=True)
+                per_conn, opened = idle_tls(port, worker, args.idle_conns, certs['ecdsa'][1])
                 results[(name, 'idle')].append(per_conn)
-                print(f'round {r + 1}: {name:8s} idle       {opened} TLS connections held, '
+                print(f'round {r + 1}: {name:8s} idle           {opened} TLS connections held, '
                       f'{per_conn:.2f} KiB each', flush=True)
+                stop(proc, sig)
+                port, cmd, child, sig = configure(name, 'rsa')
+                proc, worker = start(cmd, 0, os.path.join(work, name + '-rsa.log'), port, child)
+                url = f'https://127.0.0.1:{port}/'
+                subprocess.run(['wrk', '-t1', '-c16', '-d1s', url], capture_output=True)
+                measure(name, 'handshakes-rsa', worker, url)
                 stop(proc, sig)
 
         lines = ['# TLS termination', '',
-                 f'TLS 1.3, ECDSA P-256, one worker per proxy on CPU 0; wrk -c32 on CPU 1 for '
-                 f'{args.duration}, {args.rounds} alternating rounds; the same plain nginx '
-                 'backend (CPU 1). Medians (min–max).', '',
+                 f'TLS 1.3, one worker per proxy on CPU 0; wrk -c32 (and openssl s_time) on '
+                 f'CPU 1 for {args.duration}, {args.rounds} alternating rounds; the same plain '
+                 'nginx backend (CPU 1). ECDSA P-256 unless it says RSA. Medians (min–max).', '',
                  '| proxy | new TLS connections/s | CPU µs per handshake+request | '
+                 'RSA 2048: new connections/s | RSA: CPU µs per handshake+request | '
+                 'resumed handshakes+requests/s | CPU µs per resumed handshake+request | '
                  'keep-alive requests/s | CPU µs per request | keep-alive p99 ms | '
                  f'KiB per idle TLS connection ({args.idle_conns}) |',
-                 '|---|---|---|---|---|---|---|']
+                 '|---|---|---|---|---|---|---|---|---|---|---|']
         for name in names:
             h, k = results[(name, 'handshakes')], results[(name, 'keepalive')]
+            rsa, res = results[(name, 'handshakes-rsa')], results[(name, 'resumed')]
             lines.append(f'| {name} | {cell([x["rps"] for x in h], "{:.0f}")} | '
                          f'{cell([x["cpu_us"] for x in h], "{:.0f}")} | '
+                         f'{cell([x["rps"] for x in rsa], "{:.0f}")} | '
+                         f'{cell([x["cpu_us"] for x in rsa], "{:.0f}")} | '
+                         f'{cell([x["rps"] for x in res], "{:.0f}")} | '
+                         f'{cell([x["cpu_us"] for x in res], "{:.0f}")} | '
                          f'{cell([x["rps"] for x in k], "{:.0f}")} | '
                          f'{cell([x["cpu_us"] for x in k], "{:.1f}")} | '
                          f'{cell([x["p99"] for x in k], "{:.2f}")} | '
