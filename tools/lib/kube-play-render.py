@@ -8,8 +8,8 @@ What it changes, and why (everything else is passed through as shipped):
   - names: the Deployment and Service become NAME, the ConfigMap NAME-config
     (podman names the pod NAME-pod-0 and the ConfigMap's volume after it),
     so that the test's objects never clash with anyone else's;
-  - the Deployment: 1 replica (podman would start every replica in the one
-    network namespace given, where they could not all bind their ports);
+  - the Deployment: 1 replica (each replica would be a pod of its own;
+    the test talks to one);
     `image` is the image just built, with imagePullPolicy Never (there is
     no registry);
   - container ports are dropped and the probes' named ports replaced by
