@@ -84,8 +84,7 @@ else
 fi
 
 traffic() {
-  local i
-  for i in $(seq 1 10); do
+  for _ in $(seq 1 10); do
     curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/respond" || true
     curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/app" || true
     curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/missing" || true
