@@ -177,7 +177,13 @@ done
 # Debian's python3 (python3-yaml) before any other on PATH, as check-manifests.sh.
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
-"$PY" -c 'import yaml' 2>/dev/null || fail "$PY has no PyYAML (apt-get install python3-yaml)"
+if ! "$PY" -c 'import yaml' 2>/dev/null; then
+  log "installing python3-yaml (step h renders deploy/kubernetes with it)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-yaml \
+    >/dev/null 2>&1 || fail "$PY has no PyYAML and python3-yaml does not install"
+  PY=/usr/bin/python3
+  "$PY" -c 'import yaml' 2>/dev/null || fail "$PY has no PyYAML (apt-get install python3-yaml)"
+fi
 if ! command -v nginx >/dev/null; then
   log "installing nginx-light (the loopback backend)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light \
