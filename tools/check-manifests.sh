@@ -12,6 +12,12 @@
 #   - every sluice config (files, the ConfigMap's embedded sluice.yaml, the
 #     compose services' mounted configs) passes `sluice -t`;
 #   - Kubernetes: required fields; probes on the config's admin port;
+#     Prometheus scrape annotations on the admin port; the ServiceMonitor's
+#     Service port reaching the admin port; the config's TLS files are keys
+#     of a mounted kubernetes.io/tls Secret (mounted beside /etc/sluice, not
+#     in it), and the embedded config passes `sluice -t` with a generated
+#     self-signed certificate in the Secret's place; examples that say
+#     "NOT in kustomization.yaml" are left out of it, all others listed;
 #     terminationGracePeriodSeconds > drain_delay + shutdown_timeout; the
 #     ConfigMap mounted as a folder (no subPath); /tmp writable for the pid
 #     file on a read-only root; selectors, Service target ports, HPA and PDB
@@ -20,6 +26,8 @@
 #     the proxy's upstreams are service names (or services' fixed addresses
 #     inside the subnet),
 #     stop_grace_period > drain_delay + shutdown_timeout;
+#   - Grafana dashboards (deploy/**/*.json) parse (the metrics they query are
+#     checked against a real scrape by tests/e2e/grafana_dashboard.sh);
 #   - systemd: `systemd-analyze verify` of each unit (skipped with a message
 #     when systemd-analyze is missing), TimeoutStopSec against the example
 #     config, pid_file inside RuntimeDirectory.
@@ -59,9 +67,13 @@ fi
 SYSTEMD_ANALYZE=$(command -v systemd-analyze || true)
 
 exec "$PY" - "$ROOT" "$SLUICE" "$SYSTEMD_ANALYZE" <<'PYTHON'
+import base64
+import binascii
 import ipaddress
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -211,6 +223,7 @@ for path, doc in k8s:
     by_kind.setdefault(doc["kind"], []).append((path, doc, label))
 
 configmaps = {}  # name -> {key: parsed sluice config}
+configmap_texts = {}  # (name, key) -> (text, label)
 for path, doc, label in by_kind.get("ConfigMap", []):
     data = doc.get("data") or {}
     check(bool(data), f"{label}: data")
@@ -225,8 +238,52 @@ for path, doc, label in by_kind.get("ConfigMap", []):
             continue
         if isinstance(cfg, dict) and "listeners" in cfg:
             parsed[key] = cfg
-            sluice_test_text(text, f"{label}: data.{key}")
+            configmap_texts[(doc["metadata"]["name"], key)] = (text, label)
     configmaps[doc["metadata"]["name"]] = parsed
+
+
+secrets = {}  # name -> data keys
+for path, doc, label in by_kind.get("Secret", []):
+    data = dict(doc.get("data") or {})
+    data.update({k: None for k in doc.get("stringData") or {}})
+    if doc.get("type") == "kubernetes.io/tls":
+        check("tls.crt" in data and "tls.key" in data, f"{label}: a kubernetes.io/tls Secret has tls.crt and tls.key")
+    for k, v in (doc.get("data") or {}).items():
+        try:
+            base64.b64decode(str(v), validate=True)
+            good = True
+        except (binascii.Error, ValueError):
+            good = False
+        check(good, f"{label}: data.{k} is base64")
+    secrets[doc["metadata"]["name"]] = set(data)
+
+
+def tls_files(cfg):
+    """Every certificate and key file a sluice config reads for its listeners."""
+    out = []
+    for lst in cfg.get("listeners") or []:
+        for c in dig(lst, "tls", "certificates") or []:
+            out += [c.get(k) for k in ("cert", "key", "ocsp") if c.get(k)]
+    return out
+
+
+_generated_tls = None
+
+
+def generated_tls_dir():
+    """A folder with a throw-away self-signed tls.crt/tls.key (openssl)."""
+    global _generated_tls
+    if _generated_tls is None:
+        d = tempfile.mkdtemp(prefix="check-manifests-tls.")
+        r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                            "-nodes", "-days", "1", "-subj", "/CN=check-manifests.invalid",
+                            "-keyout", os.path.join(d, "tls.key"), "-out", os.path.join(d, "tls.crt")],
+                           capture_output=True, text=True)
+        _generated_tls = d if r.returncode == 0 else ""
+    return _generated_tls
+
+
+config_tested = set()  # (configmap, key) already run through sluice -t
 
 
 def labels_match(selector, labels):
@@ -266,6 +323,47 @@ for path, doc, label in by_kind.get("Deployment", []):
         if check(cm_name in configmaps, f"{label}: mounts ConfigMap {cm_name!r}", "no such ConfigMap under deploy/"):
             cfg = configmaps[cm_name].get("sluice.yaml")
             check(cfg is not None, f"{label}: ConfigMap {cm_name} has a sluice.yaml")
+
+    # Secret volumes: what the config reads from them, and sluice -t with a
+    # generated certificate in the Secret's place.
+    secret_mounts = {}  # mountPath -> secret name
+    for mp, m in mounts.items():
+        sname = dig(volumes.get(m.get("name")), "secret", "secretName")
+        if sname:
+            secret_mounts[mp.rstrip("/")] = sname
+            check(sname in secrets, f"{label}: Secret {sname!r} has an example under deploy/",
+                  "no such Secret")
+            if conf_mount is not None:
+                check(not mp.startswith("/etc/sluice/"), f"{label}: Secret {sname} mounted beside, not inside, /etc/sluice",
+                      "the ConfigMap's folder is read-only: the runtime cannot create a mount point in it")
+    if cfg is not None:
+        for f in tls_files(cfg):
+            d, base = os.path.dirname(f), os.path.basename(f)
+            sname = secret_mounts.get(d)
+            if check(sname is not None, f"{label}: {f} is in a mounted Secret"):
+                check(base in secrets.get(sname, set()), f"{label}: {f} is a key of Secret {sname}",
+                      f"keys: {', '.join(sorted(secrets.get(sname, set())))}")
+        text, cm_label = configmap_texts[(cm_name, "sluice.yaml")]
+        if secret_mounts and tls_files(cfg):
+            gen = generated_tls_dir()
+            if check(bool(gen), f"{label}: openssl made a test certificate for the Secret's files"):
+                for mp in secret_mounts:
+                    text = text.replace(mp + "/", gen + "/")
+                sluice_test_text(text, f"{cm_label}: data.sluice.yaml (Secret files: a generated certificate)")
+        else:
+            sluice_test_text(text, f"{cm_label}: data.sluice.yaml")
+        config_tested.add((cm_name, "sluice.yaml"))
+
+    # Prometheus scrape annotations on the pod template.
+    ann = dig(spec, "template", "metadata", "annotations") or {}
+    if "prometheus.io/scrape" in ann and cfg is not None:
+        admin = dig(cfg, "admin", "address")
+        check(ann.get("prometheus.io/scrape") == "true", f"{label}: prometheus.io/scrape is \"true\"")
+        check(str(ann.get("prometheus.io/port")) == str(port_of(admin)),
+              f"{label}: prometheus.io/port {ann.get('prometheus.io/port')} is the admin port",
+              f"admin.address is {admin}")
+        check(ann.get("prometheus.io/path", "/metrics") == "/metrics", f"{label}: prometheus.io/path is /metrics")
+        check(all(isinstance(v, str) for v in ann.values()), f"{label}: annotations are strings")
 
     sc = pod.get("securityContext") or {}
     csc = c.get("securityContext") or {}
@@ -308,6 +406,11 @@ for path, doc, label in by_kind.get("Deployment", []):
         check(grace > need,
               f"{label}: terminationGracePeriodSeconds {grace} > drain_delay + shutdown_timeout ({need:g}s)")
 
+for (cm_name, key), (text, cm_label) in configmap_texts.items():
+    if (cm_name, key) not in config_tested:
+        sluice_test_text(text, f"{cm_label}: data.{key}")
+
+services = {}  # name -> (doc, container ports of the pods it selects)
 for path, doc, label in by_kind.get("Service", []):
     spec = doc.get("spec") or {}
     sports = spec.get("ports") or []
@@ -316,6 +419,7 @@ for path, doc, label in by_kind.get("Service", []):
                if labels_match(spec.get("selector"), dig(d, "spec", "template", "metadata", "labels"))]
     if check(bool(targets), f"{label}: selector matches a Deployment's pods"):
         cports = {p.get("name"): p.get("containerPort") for p in targets[0][2].get("ports") or []}
+        services[doc["metadata"]["name"]] = (doc, cports, targets[0][1])
         for p in sports:
             t = p.get("targetPort", p.get("port"))
             check(t in cports if isinstance(t, str) else t in cports.values(),
@@ -341,6 +445,33 @@ for path, doc, label in by_kind.get("PodDisruptionBudget", []):
     check(any(labels_match(sel, dig(d, "spec", "template", "metadata", "labels"))
               for d, _ in deployments.values()), f"{label}: selector matches a Deployment's pods")
 
+for path, doc, label in by_kind.get("ServiceMonitor", []):
+    check(doc.get("apiVersion") == "monitoring.coreos.com/v1", f"{label}: apiVersion monitoring.coreos.com/v1")
+    sel = dig(doc, "spec", "selector", "matchLabels")
+    picked = [(n, s) for n, s in services.items() if labels_match(sel, dig(s[0], "metadata", "labels"))]
+    if not check(len(picked) == 1, f"{label}: selector matches exactly one Service",
+                 ", ".join(n for n, _ in picked) or "none"):
+        continue
+    sname, (sdoc, cports, dep) = picked[0]
+    sports = {p.get("name"): p for p in dig(sdoc, "spec", "ports") or []}
+    eps = dig(doc, "spec", "endpoints") or []
+    check(bool(eps), f"{label}: spec.endpoints")
+    cm_name = None
+    for v in dig(dep, "spec", "template", "spec", "volumes") or []:
+        cm_name = cm_name or dig(v, "configMap", "name")
+    cfg = (configmaps.get(cm_name) or {}).get("sluice.yaml")
+    for ep in eps:
+        p = sports.get(ep.get("port"))
+        if not check(p is not None, f"{label}: endpoint port {ep.get('port')!r} names a port of Service {sname}"):
+            continue
+        check(ep.get("path", "/metrics") == "/metrics", f"{label}: endpoint path is /metrics")
+        t = p.get("targetPort", p.get("port"))
+        cport = cports.get(t) if isinstance(t, str) else t
+        if cfg is not None:
+            admin = dig(cfg, "admin", "address")
+            check(cport == port_of(admin), f"{label}: endpoint {ep.get('port')} reaches the admin port",
+                  f"container port {cport}, admin.address {admin}")
+
 for path, doc, label in by_kind.get("Kustomization", []):
     base = os.path.dirname(path)
     res = doc.get("resources") or []
@@ -348,8 +479,37 @@ for path, doc, label in by_kind.get("Kustomization", []):
     check(not missing, f"{label}: resources exist", ", ".join(missing))
     others = sorted({os.path.basename(p) for p, d in k8s
                      if os.path.dirname(p) == base and d.get("kind") != "Kustomization"})
-    left = [f for f in others if f not in res]
+    # An example kept out of the kustomization on purpose says so in its
+    # header ("NOT in kustomization.yaml") and must then really be left out.
+    optional = set()
+    for f in others:
+        with open(os.path.join(base, f)) as fh:
+            head = "".join(line for line in fh if line.startswith("#"))
+        if "NOT in kustomization.yaml" in head:
+            optional.add(f)
+    left = [f for f in others if f not in res and f not in optional]
     check(not left, f"{label}: lists every manifest beside it", ", ".join(left))
+    for f in sorted(optional):
+        check(f not in res, f"{label}: leaves out {f}, as its header says")
+
+# --- Grafana dashboards -------------------------------------------------------
+for dirpath, dirnames, filenames in os.walk(deploy):
+    dirnames.sort()
+    for fn in sorted(filenames):
+        if not fn.endswith(".json"):
+            continue
+        jpath = os.path.join(dirpath, fn)
+        try:
+            with open(jpath) as f:
+                dash = json.load(f)
+        except ValueError as e:
+            fail(f"{rel(jpath)}: parses as JSON: {e}")
+            continue
+        ok(f"{rel(jpath)}: parses as JSON")
+        if "panels" in dash:
+            check(bool(dash.get("uid")) and bool(dash.get("title")), f"{rel(jpath)}: dashboard uid and title")
+            # (Every metric a panel queries is checked against a real scrape
+            # by tests/e2e/grafana_dashboard.sh.)
 
 # --- compose ----------------------------------------------------------------
 for path, doc in composes:
@@ -456,6 +616,9 @@ for unit in units:
         out = (r.stdout + r.stderr).strip()
         check(r.returncode == 0 and not out, f"{label}: systemd-analyze verify",
               out.replace("\n", " | ") or f"exit {r.returncode}")
+
+if _generated_tls:
+    shutil.rmtree(_generated_tls, ignore_errors=True)
 
 summary = f"check-manifests: {passed} passed, {failed} failed"
 print(summary + (f", {skipped} skipped" if skipped else ""))

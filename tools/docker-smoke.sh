@@ -27,6 +27,19 @@
 #           with only CAP_NET_BIND_SERVICE on port 80, `systemctl reload`
 #           works and fails on a bad config (still serving), `systemctl stop`
 #           ends with success (skipped if systemd cannot boot in a container)
+#   h       deploy/kubernetes/ under `podman kube play` (rendered for podman
+#           4.3 by tools/lib/kube-play-render.py), in a pod with its own
+#           network namespace (--network none): the pod starts as the
+#           manifests say (uid 10001, read-only root); the probes' requests
+#           (/healthz, /ready on the admin port) answer 200 and podman turned
+#           the livenessProbe into a healthcheck on that port; a request
+#           through the web listener reaches a backend in the pod's network
+#           namespace; HTTPS on the websecure listener with the certificate a
+#           kubernetes.io/tls Secret would mount (curl --cacert); the
+#           ConfigMap's podman volume rewritten in place is picked up by
+#           watch_config and the new route serves; `podman pod stop` drains
+#           (/ready 503 while serving, a download in flight completes, exit 0)
+#           and `podman kube down` removes the pod
 #
 # Exit status: 0 all passed, or podman cannot run here (prints
 # "SKIP: podman cannot run here: <reason>"); 1 on any failure.
@@ -49,6 +62,9 @@ WORK=""
 NGINX_PID=""
 CONTAINERS=()
 G_RESULT=""
+KUBE_YAML=""
+KUBE_NAME=sluice-kube-$$
+KUBE_NGINX_PID=""
 
 log() { printf 'smoke: %s\n' "$*" >&2; }
 elapsed() { echo $(($(date +%s) - $1)); }
@@ -79,6 +95,14 @@ cleanup() {
   for c in "${CONTAINERS[@]}"; do
     podman rm -f -t 0 "$c" >/dev/null 2>&1 || true
   done
+  if [ -n "$KUBE_YAML" ]; then
+    podman kube down "$KUBE_YAML" >/dev/null 2>&1 || true
+    podman volume rm -f "$KUBE_NAME-config" "$KUBE_NAME-tmp" >/dev/null 2>&1 || true
+  fi
+  if [ -n "$KUBE_NGINX_PID" ]; then
+    kill "$KUBE_NGINX_PID" 2>/dev/null || true
+    wait "$KUBE_NGINX_PID" 2>/dev/null || true
+  fi
   if [ -n "$NGINX_PID" ]; then
     kill "$NGINX_PID" 2>/dev/null || true
     wait "$NGINX_PID" 2>/dev/null || true
@@ -146,9 +170,20 @@ if [ "$rc" -eq 3 ]; then
 elif [ "$rc" -ne 0 ]; then
   fail "podman set-up failed (tools/podman-env.sh)"
 fi
-for cmd in curl ss; do
-  command -v "$cmd" >/dev/null || fail "$cmd is missing (apt-get install curl iproute2)"
+for cmd in curl ss nsenter openssl python3; do
+  command -v "$cmd" >/dev/null ||
+    fail "$cmd is missing (apt-get install curl iproute2 util-linux openssl python3)"
 done
+# Debian's python3 (python3-yaml) before any other on PATH, as check-manifests.sh.
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3)
+if ! "$PY" -c 'import yaml' 2>/dev/null; then
+  log "installing python3-yaml (step h renders deploy/kubernetes with it)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-yaml \
+    >/dev/null 2>&1 || fail "$PY has no PyYAML and python3-yaml does not install"
+  PY=/usr/bin/python3
+  "$PY" -c 'import yaml' 2>/dev/null || fail "$PY has no PyYAML (apt-get install python3-yaml)"
+fi
 if ! command -v nginx >/dev/null; then
   log "installing nginx-light (the loopback backend)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light \
@@ -516,11 +551,168 @@ if [ -z "${G_RESULT:-}" ]; then
 else
   log "(g) systemd unit: $G_RESULT"
 fi
+
+# ---------------------------------------------------------------------------
+# (h) deploy/kubernetes/ under `podman kube play`. Podman 4.3 runs the
+# ConfigMap and Deployment (a pod per replica; Services are skipped), with
+# the changes tools/lib/kube-play-render.py lists: our names, 1 replica, the
+# image just built, no containerPorts, the Secret volume as a hostPath, the
+# placeholder upstream pointed at a backend. --network none: the pod gets
+# its own network namespace with only a loopback, so the manifests' 0.0.0.0
+# listeners on 8080/8443/9901 are used as shipped and touch no host port.
+# The host reaches the pod's loopback with nsenter (curl runs on the host).
+t_h=$(date +%s)
+KDIR=$WORK/kube
+mkdir -p "$KDIR/tls" "$KDIR/nginx/tmp" "$KDIR/nginx/www"
+chmod 755 "$KDIR" "$KDIR/tls"
+head -c 1048576 /dev/zero >"$KDIR/nginx/www/big"
+# What `kubectl create secret tls` would put in the Secret: a certificate and
+# its key. The kubelet would make them group 10001 (fsGroup) mode 0440
+# (defaultMode); so does this.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj /CN=sluice.test -addext subjectAltName=DNS:sluice.test \
+  -keyout "$KDIR/tls/tls.key" -out "$KDIR/tls/tls.crt" >"$KDIR/openssl.log" 2>&1 ||
+  fail "(h) openssl req failed: $(cat "$KDIR/openssl.log")"
+chgrp 10001 "$KDIR/tls/tls.crt" "$KDIR/tls/tls.key"
+chmod 0440 "$KDIR/tls/tls.crt" "$KDIR/tls/tls.key"
+KUBE_BACKEND=127.0.0.1:18081   # inside the pod's own network namespace
+"$PY" "$ROOT/tools/lib/kube-play-render.py" "$CONTEXT/deploy/kubernetes" "$IMAGE" \
+  "$KUBE_NAME" "$KUBE_BACKEND" "$KDIR/tls" >"$KDIR/kube.yaml" 2>"$KDIR/render.err" ||
+  fail "(h) rendering deploy/kubernetes for podman failed: $(cat "$KDIR/render.err")"
+KUBE_YAML=$KDIR/kube.yaml
+KPOD=$KUBE_NAME-pod-0
+KC=$KPOD-sluice
+CONTAINERS+=("$KC")
+podman_q kube play --network none "$KUBE_YAML" >"$KDIR/play.out" 2>&1 ||
+  fail "(h) podman kube play failed: $(tail -n 5 "$KDIR/play.out")"
+infra=$(podman pod inspect --format '{{.InfraContainerID}}' "$KPOD") || fail "(h) no pod $KPOD"
+infra_pid=$(podman inspect --format '{{.State.Pid}}' "$infra")
+case "$infra_pid" in '' | 0) fail "(h) the pod's infra container is not running" ;; esac
+# The backend, in the pod's network namespace (our process, so that the
+# namespace outlives the pod's containers while the test looks at the drain).
+cat >"$KDIR/nginx/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $KDIR/nginx/nginx.pid;
+error_log $KDIR/nginx/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path $KDIR/nginx/tmp/body;
+  proxy_temp_path $KDIR/nginx/tmp/proxy;
+  fastcgi_temp_path $KDIR/nginx/tmp/fastcgi;
+  uwsgi_temp_path $KDIR/nginx/tmp/uwsgi;
+  scgi_temp_path $KDIR/nginx/tmp/scgi;
+  server {
+    listen $KUBE_BACKEND;
+    root $KDIR/nginx/www;
+    location = /hello { default_type text/plain; return 200 "hello from nginx in the pod\n"; }
+    location = /big { limit_rate 256k; }
+  }
+}
+EOF
+nsenter --net="/proc/$infra_pid/ns/net" nginx -p "$KDIR/nginx" -c "$KDIR/nginx/nginx.conf" \
+  -e "$KDIR/nginx/error.log" >"$KDIR/nginx/stdout" 2>&1 &
+KUBE_NGINX_PID=$!
+POD_NET=/proc/$KUBE_NGINX_PID/ns/net
+# pod_get [CURL ARGS] URL -> "STATUS BODY", from the pod's loopback.
+pod_get() {
+  local out
+  out=$(nsenter --net="$POD_NET" curl -sS --max-time 5 -o - -w '\n%{http_code}' "$@" 2>/dev/null)
+  printf '%s %s' "$(printf '%s' "$out" | tail -n 1)" "$(printf '%s' "$out" | sed '$d')"
+}
+pod_status() { nsenter --net="$POD_NET" curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "$@" 2>/dev/null; }
+pod_body_is() { [ "$(pod_get "$1")" = "$2" ]; }
+pod_status_is() { [ "$(pod_status "$1")" = "$2" ]; }
+deadline=$(($(date +%s) + 20))
+until pod_status_is http://127.0.0.1:9901/ready 200; do
+  running "$KC" || fail "(h) the pod's sluice container is not running"
+  [ "$(date +%s)" -lt "$deadline" ] || fail "(h) the pod's /ready never answered 200"
+  sleep 0.2
+done
+[ "$(pod_status http://127.0.0.1:9901/healthz)" = 200 ] || fail "(h) the pod's /healthz is not 200"
+# What podman made of the probes: the livenessProbe became a healthcheck on
+# the admin port; the readinessProbe has no podman counterpart.
+hc=$(podman inspect --format '{{json .Config.Healthcheck}}' "$KC")
+case "$hc" in *'9901/healthz'*) ;; *) fail "(h) the livenessProbe did not become a healthcheck on :9901/healthz: $hc" ;; esac
+sec=$(podman inspect --format '{{.Config.User}} {{.HostConfig.ReadonlyRootfs}}' "$KC")
+[ "$sec" = "10001:10001 true" ] || fail "(h) user and read-only root are '$sec', expected '10001:10001 true'"
+wait_for 10 "(h) a request through the pod's web listener" pod_body_is \
+  http://127.0.0.1:8080/hello "200 hello from nginx in the pod"
+got=$(pod_get --cacert "$KDIR/tls/tls.crt" --resolve sluice.test:8443:127.0.0.1 https://sluice.test:8443/hello)
+[ "$got" = "200 hello from nginx in the pod" ] || fail "(h) HTTPS through the pod (curl --cacert): got '$got'"
+if nsenter --net="$POD_NET" curl -sS --max-time 5 -o /dev/null --resolve sluice.test:8443:127.0.0.1 \
+  https://sluice.test:8443/hello 2>/dev/null; then
+  fail "(h) HTTPS succeeded without --cacert: the certificate is not being verified"
+fi
+log "(h) kube play: pod up as uid 10001 on a read-only root; /healthz and /ready 200; liveness became a podman healthcheck on :9901; HTTP and HTTPS (curl --cacert) through the pod reach the backend"
+
+# The ConfigMap's content lives in a podman volume named after it; podman
+# never updates it (no kubelet). Rewrite it in place, as a new file renamed
+# over the old one; watch_config must reload with no signal.
+mnt=$(podman inspect --format '{{range .Mounts}}{{if eq .Destination "/etc/sluice"}}{{.Name}}{{end}}{{end}}' "$KC")
+[ "$mnt" = "$KUBE_NAME-config" ] || fail "(h) /etc/sluice is not the ConfigMap's volume (got '$mnt')"
+vol=$(podman volume inspect --format '{{.Mountpoint}}' "$KUBE_NAME-config") || fail "(h) no volume $KUBE_NAME-config"
+[ -f "$vol/sluice.yaml" ] || fail "(h) the ConfigMap volume has no sluice.yaml"
+[ "$(pod_status http://127.0.0.1:8080/configmap)" = 404 ] || fail "(h) /configmap answers before the change"
+"$PY" - "$vol/sluice.yaml" "$vol/.sluice.yaml.new" <<'EOF' || fail "(h) editing the ConfigMap's sluice.yaml failed"
+import sys
+text = open(sys.argv[1]).read()
+anchor = "  - name: web\n    address: 0.0.0.0:8080\n    routes:\n"
+assert anchor in text, "the web listener is not where expected"
+route = '      - match: { path_prefix: /configmap }\n        respond: { body: "configmap v2\\n" }\n'
+open(sys.argv[2], "w").write(text.replace(anchor, anchor + route, 1))
+EOF
+chmod 644 "$vol/.sluice.yaml.new"
+mv "$vol/.sluice.yaml.new" "$vol/sluice.yaml"
+wait_for 10 "(h) the changed ConfigMap to serve" pod_body_is http://127.0.0.1:8080/configmap "200 configmap v2"
+wait_for 5 "(h) generation 2 in the pod's log" logs_have "$KC" "generation 2 serving"
+[ "$(pod_get http://127.0.0.1:8080/hello)" = "200 hello from nginx in the pod" ] ||
+  fail "(h) the upstream route no longer serves after the reload"
+log "(h) the ConfigMap's volume rewritten in place: watch_config reloaded, the new route serves"
+
+# Stop and remove. `podman kube down` in 4.3 stops pods with a zero timeout
+# (SIGKILL at once, exit 137; terminationGracePeriodSeconds is not used), so
+# the drain is run with `podman pod stop -t 40` (the grace period) first.
+curl_pod_big() { nsenter --net="$POD_NET" curl -sS --max-time 30 -o "$KDIR/big.out" http://127.0.0.1:8080/big; }
+curl_pod_big 2>"$KDIR/big.err" &
+BIG_PID=$!
+sleep 0.5
+t_stop=$(date +%s%N)
+podman pod stop -t 40 "$KPOD" >"$KDIR/stop.out" 2>&1 &
+STOP_PID=$!
+deadline=$(($(date +%s) + 3))
+until pod_status_is http://127.0.0.1:9901/ready 503; do
+  [ "$(date +%s)" -lt "$deadline" ] || fail "(h) the pod's /ready did not turn 503 after SIGTERM"
+  sleep 0.1
+done
+got=$(pod_get http://127.0.0.1:8080/hello)
+[ "$got" = "200 hello from nginx in the pod" ] || fail "(h) a request during drain_delay got '$got'"
+wait "$STOP_PID" || fail "(h) podman pod stop failed: $(cat "$KDIR/stop.out")"
+stop_ms=$((($(date +%s%N) - t_stop) / 1000000))
+wait "$BIG_PID" || fail "(h) the download in flight failed: $(cat "$KDIR/big.err")"
+size=$(stat -c %s "$KDIR/big.out")
+[ "$size" = 1048576 ] || fail "(h) the download in flight got $size bytes, not 1048576"
+code=$(podman inspect --format '{{.State.ExitCode}}' "$KC")
+[ "$code" = 0 ] || fail "(h) the pod's sluice exited $code, expected 0"
+[ "$stop_ms" -ge 5000 ] || fail "(h) stopped after ${stop_ms} ms, before drain_delay (5 s)"
+logs_have "$KC" "SIGTERM: not ready" || fail "(h) no drain in the pod's log"
+podman kube down "$KUBE_YAML" >"$KDIR/down.out" 2>&1 || fail "(h) podman kube down failed: $(cat "$KDIR/down.out")"
+if podman pod exists "$KPOD" 2>/dev/null; then fail "(h) the pod still exists after podman kube down"; fi
+# kube down in 4.3 leaves the ConfigMap's and the emptyDir's volumes behind.
+podman volume rm -f "$KUBE_NAME-config" "$KUBE_NAME-tmp" >/dev/null 2>&1 ||
+  fail "(h) cannot remove the pod's volumes"
+KUBE_YAML=""
+kill "$KUBE_NGINX_PID" 2>/dev/null || true
+wait "$KUBE_NGINX_PID" 2>/dev/null || true
+KUBE_NGINX_PID=""
+log "(h) podman pod stop: /ready 503, still serving during drain_delay, in-flight 1 MiB completed, exit 0 after ${stop_ms} ms; podman kube down removed the pod ($(elapsed "$t_h")s for step h)"
 T_TEST=$(elapsed "$t")
 
 log "timings: set-up ${T_SETUP}s, build ${T_BUILD}s, tests ${T_TEST}s, total $(elapsed "$T_START")s"
 if [ "$G_RESULT" = ok ]; then
-  echo "docker-smoke: 7 passed, 0 failed"
+  echo "docker-smoke: 8 passed, 0 failed"
 else
-  echo "docker-smoke: 6 passed, 0 failed, 1 skipped"
+  echo "docker-smoke: 7 passed, 0 failed, 1 skipped"
 fi

@@ -12,7 +12,8 @@
 #                                          # would make podman edit iptables
 #
 # What it does, idempotently:
-#   1. installs podman, runc and debootstrap from Debian packages if missing;
+#   1. installs podman, runc, catatonit and debootstrap from Debian packages
+#      if missing;
 #   2. writes a private containers.conf (runtime runc, ulimits within this
 #      host's hard limits, cgroupfs, file events/logs: no systemd needed) and
 #      storage.conf (overlay, or vfs where overlay cannot mount) under one
@@ -48,7 +49,8 @@ penv_have_pkg() {
 }
 
 penv_install_packages() {
-  local want=(podman runc debootstrap ca-certificates curl) missing=() p
+  # catatonit: the init of the pause image podman builds for pods (kube play).
+  local want=(podman runc catatonit debootstrap ca-certificates curl) missing=() p
   for p in "${want[@]}"; do
     penv_have_pkg "$p" || missing+=("$p")
   done
