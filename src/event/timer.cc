@@ -8,7 +8,8 @@ Timer::Timer(TimerQueue& queue, std::function<void()> callback)
     : queue_(queue), callback_(std::move(callback)) {}
 
 Timer::~Timer() {
-  if (destroyed_flag_ != nullptr) *destroyed_flag_ = true;
+  // Only while expire() runs this timer's callback (so the queue is alive).
+  if (heap_index_ == kFiring) queue_.firing_destroyed_ = true;
   // A timer detached by ~TimerQueue is not armed, so this never touches a
   // queue that is gone.
   cancel();
@@ -70,7 +71,7 @@ size_t TimerQueue::expire() {
   while (!heap_.empty() && heap_.front()->deadline_ <= now) {
     Timer* timer = heap_.front();
     removeAt(0);
-    timer->heap_index_ = Timer::kDueFlag | due_.size();
+    timer->heap_index_ = Timer::kDueFlag | static_cast<uint32_t>(due_.size());
     due_.push_back(timer);
   }
   expiring_ = true;
@@ -79,17 +80,17 @@ size_t TimerQueue::expire() {
     Timer* timer = due_[i];
     if (timer == nullptr) continue;  // cancelled, re-armed or destroyed by an earlier callback
     due_[i] = nullptr;
-    timer->heap_index_ = Timer::kNotArmed;
     // The callback may destroy its own Timer, which would destroy the
     // std::function while it runs; run a moved-out copy and give it back only
-    // if the timer survived.
-    bool destroyed = false;
-    timer->destroyed_flag_ = &destroyed;
+    // if the timer survived (~Timer sets firing_destroyed_). It may also
+    // re-arm it, which gives it a heap slot again.
+    timer->heap_index_ = Timer::kFiring;
+    firing_destroyed_ = false;
     std::function<void()> callback = std::move(timer->callback_);
     ++fired;
     callback();
-    if (!destroyed) {
-      timer->destroyed_flag_ = nullptr;
+    if (!firing_destroyed_) {
+      if (timer->heap_index_ == Timer::kFiring) timer->heap_index_ = Timer::kNotArmed;
       timer->callback_ = std::move(callback);
     }
   }
@@ -100,12 +101,12 @@ size_t TimerQueue::expire() {
 
 bool TimerQueue::earlier(const Timer* a, const Timer* b) {
   if (a->deadline_ != b->deadline_) return a->deadline_ < b->deadline_;
-  return a->sequence_ < b->sequence_;
+  return static_cast<int32_t>(a->sequence_ - b->sequence_) < 0;
 }
 
 void TimerQueue::insert(Timer* timer) {
   timer->sequence_ = next_sequence_++;
-  timer->heap_index_ = heap_.size();
+  timer->heap_index_ = static_cast<uint32_t>(heap_.size());
   heap_.push_back(timer);
   siftUp(timer->heap_index_);
 }
@@ -121,7 +122,7 @@ void TimerQueue::removeAt(size_t index) {
   heap_.pop_back();
   if (last == removed) return;
   heap_[index] = last;
-  last->heap_index_ = index;
+  last->heap_index_ = static_cast<uint32_t>(index);
   reposition(index);
 }
 
@@ -139,11 +140,11 @@ void TimerQueue::siftUp(size_t index) {
     const size_t parent = (index - 1) / 2;
     if (!earlier(timer, heap_[parent])) break;
     heap_[index] = heap_[parent];
-    heap_[index]->heap_index_ = index;
+    heap_[index]->heap_index_ = static_cast<uint32_t>(index);
     index = parent;
   }
   heap_[index] = timer;
-  timer->heap_index_ = index;
+  timer->heap_index_ = static_cast<uint32_t>(index);
 }
 
 void TimerQueue::siftDown(size_t index) {
@@ -155,11 +156,11 @@ void TimerQueue::siftDown(size_t index) {
     if (child + 1 < size && earlier(heap_[child + 1], heap_[child])) ++child;
     if (!earlier(heap_[child], timer)) break;
     heap_[index] = heap_[child];
-    heap_[index]->heap_index_ = index;
+    heap_[index]->heap_index_ = static_cast<uint32_t>(index);
     index = child;
   }
   heap_[index] = timer;
-  timer->heap_index_ = index;
+  timer->heap_index_ = static_cast<uint32_t>(index);
 }
 
 }  // namespace sluice::event

@@ -25,25 +25,30 @@ class Timer {
   void arm(Duration after);
   void armAt(TimePoint deadline);
   void cancel();
-  bool armed() const { return heap_index_ != kNotArmed; }
+  bool armed() const { return heap_index_ != kNotArmed && heap_index_ != kFiring; }
   TimePoint deadline() const { return deadline_; }
 
  private:
   friend class TimerQueue;
-  static constexpr size_t kNotArmed = static_cast<size_t>(-1);
-  // Set in heap_index_ while the timer sits in the batch that expire() is
-  // firing; the low bits are its slot in TimerQueue::due_.
-  static constexpr size_t kDueFlag = kNotArmed ^ (kNotArmed >> 1);
-  bool inDueBatch() const { return heap_index_ != kNotArmed && (heap_index_ & kDueFlag) != 0; }
+  // heap_index_ is the timer's slot in the heap, or one of these. 32 bits
+  // (a queue holds fewer than 2^31 timers): every connection has a timer,
+  // and an idle connection should be small.
+  static constexpr uint32_t kNotArmed = 0xFFFFFFFFu;
+  // Its callback is running (TimerQueue::expire): not armed, and a
+  // destructor running now must tell expire().
+  static constexpr uint32_t kFiring = 0xFFFFFFFEu;
+  // Set while the timer sits in the batch that expire() is about to fire;
+  // the low bits are its slot in TimerQueue::due_.
+  static constexpr uint32_t kDueFlag = 0x80000000u;
+  bool inDueBatch() const { return armed() && (heap_index_ & kDueFlag) != 0; }
 
   TimerQueue& queue_;
   std::function<void()> callback_;
   TimePoint deadline_{};
-  uint64_t sequence_ = 0;
-  size_t heap_index_ = kNotArmed;
-  // Points at a flag of expire() while this timer's callback runs, so that
-  // expire() learns whether the callback destroyed the timer.
-  bool* destroyed_flag_ = nullptr;
+  // Order among equal deadlines; compared with wrap-around (timers armed
+  // 2^31 arms apart are never pending together).
+  uint32_t sequence_ = 0;
+  uint32_t heap_index_ = kNotArmed;
 };
 
 class TimerQueue {
@@ -75,11 +80,14 @@ class TimerQueue {
 
   Clock& clock_;
   std::vector<Timer*> heap_;
-  uint64_t next_sequence_ = 0;
+  uint32_t next_sequence_ = 0;
   // The timers expire() collected as due and is firing; a slot becomes null
   // when a callback cancels, re-arms or destroys that timer first.
   std::vector<Timer*> due_;
   bool expiring_ = false;
+  // Set by ~Timer when the timer whose callback is running is destroyed by
+  // it (expire() then leaves the timer alone).
+  bool firing_destroyed_ = false;
 };
 
 }  // namespace sluice::event

@@ -260,11 +260,11 @@ void Connection::tryShutdownWrite() {
 }
 
 void Connection::armSendTimer() {
-  if (send_timeout_.count() <= 0) return;
+  if (send_timeout_ms_ == 0) return;
   if (!send_timer_) {
     send_timer_ = std::make_unique<event::Timer>(loop_.timers(), [this] { fail(ETIMEDOUT); });
   }
-  send_timer_->arm(send_timeout_);
+  send_timer_->arm(event::Duration(send_timeout_ms_));
 }
 
 const std::string& Connection::failureReason() const {

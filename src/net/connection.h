@@ -8,8 +8,10 @@
 // from inside one of its own callbacks (defer to the end of the pass).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -105,7 +107,11 @@ class Connection final : public event::IoHandler {
 
   // Gap allowed between writes while output waits (zero = none); on expiry
   // the connection fails with ETIMEDOUT.
-  void setSendTimeout(event::Duration timeout) { send_timeout_ = timeout; }
+  // Up to 49 days (32-bit milliseconds; longer is clamped).
+  void setSendTimeout(event::Duration timeout) {
+    send_timeout_ms_ = static_cast<uint32_t>(
+        std::clamp<int64_t>(timeout.count(), 0, std::numeric_limits<uint32_t>::max()));
+  }
 
   // Shuts down the sending side once every queued byte is written (FIN, TLS
   // close_notify); reading goes on. writeShutDown() turns true when done.
@@ -139,7 +145,6 @@ class Connection final : public event::IoHandler {
   event::EventLoop& loop_;
   std::unique_ptr<Transport> transport_;
   ConnectionCallbacks* callbacks_ = nullptr;
-  int fd_ = -1;  // transport_->fd(), kept for removeFd after the transport is gone
   Buffer input_;
   Buffer output_;
   // Only when the transport gave one (a failed TLS handshake): connections
@@ -150,7 +155,8 @@ class Connection final : public event::IoHandler {
   uint32_t high_watermark_ = kDefaultHighWatermark;
   uint32_t low_watermark_ = kDefaultLowWatermark;
   uint32_t read_chunk_ = Buffer::kReadChunk;
-  event::Duration send_timeout_{0};
+  uint32_t send_timeout_ms_ = 0;  // 32 bits: beside the watermarks, no padding
+  int fd_ = -1;                   // transport_->fd(), kept for removeFd after the transport is gone
   std::unique_ptr<event::Timer> send_timer_;  // created the first time a write waits
   WaitFor read_wait_ = WaitFor::kReadable;
   WaitFor write_wait_ = WaitFor::kWritable;

@@ -53,7 +53,8 @@ ServerConnection::ServerConnection(ServerContext& server, const ListenerContext&
 }
 
 ServerConnection::~ServerConnection() {
-  if (client_key_ != 0) server_.client_table->releaseConnection(client_key_);
+  if (extras_ && extras_->client_key != 0)
+    server_.client_table->releaseConnection(extras_->client_key);
   if (!gone_ && started_) {
     // Destroyed open (the worker stopping): the gauges still count it.
     if (phase_ == Phase::kIdle) observe::add(server_.worker_counters->connections_idle, -1);
@@ -99,7 +100,7 @@ void ServerConnection::countClientConnection() {
       std::chrono::duration_cast<std::chrono::milliseconds>(server_.loop->now().time_since_epoch())
           .count();
   if (server_.client_table->acquireConnection(key, limit, now_ms)) {
-    client_key_ = key;
+    extras().client_key = key;
   } else {
     // Its requests get 429 (a reason a client can act on) rather than a
     // silent close.
@@ -199,7 +200,7 @@ void ServerConnection::beginDrain() {
 void ServerConnection::onConnected() {
   const net::TransportInfo& live = connection_.transport().info();
   if (live.secure || live.proxied_source || live.proxied_destination) {
-    info_ = std::make_unique<net::TransportInfo>(live);
+    extras().info = live;
   }
   const net::TransportInfo& info = transportInfo();
   if (info.proxied_source) {
@@ -207,7 +208,7 @@ void ServerConnection::onConnected() {
     // logs, X-Forwarded-For, limits.
     peer_ = *info.proxied_source;
   }
-  if (info.proxied_destination) local_ = std::make_unique<net::Address>(*info.proxied_destination);
+  if (info.proxied_destination) extras().local = *info.proxied_destination;
   if (listener_.tls) {
     armHeaderTimer();  // the handshake is done: now the request head
     observe::add(server_.worker_counters->tls_handshakes);
@@ -217,13 +218,18 @@ void ServerConnection::onConnected() {
 
 const net::TransportInfo& ServerConnection::transportInfo() const {
   static const net::TransportInfo kPlain;
-  return info_ ? *info_ : kPlain;
+  return extras_ && extras_->info ? *extras_->info : kPlain;
+}
+
+ServerConnection::Extras& ServerConnection::extras() {
+  if (!extras_) extras_ = std::make_unique<Extras>();
+  return *extras_;
 }
 
 const net::Address& ServerConnection::localAddress() {
-  if (!local_)
-    local_ = std::make_unique<net::Address>(net::localAddress(connection_.transport().fd()));
-  return *local_;
+  Extras& more = extras();
+  if (!more.local) more.local = net::localAddress(connection_.transport().fd());
+  return *more.local;
 }
 
 void ServerConnection::onReadable() {
@@ -236,12 +242,12 @@ void ServerConnection::onReadable() {
     case Phase::kLingering: {
       connection_.input().clear();
       const event::TimePoint now = server_.loop->now();
-      if (now >= linger_deadline_) {
+      if (now >= extras().linger_deadline) {
         closeNow("lingering close: linger_total reached");
         return;
       }
       // Per read: the client must keep sending to keep the linger going.
-      const auto left = std::chrono::duration_cast<Duration>(linger_deadline_ - now);
+      const auto left = std::chrono::duration_cast<Duration>(extras().linger_deadline - now);
       read_timer_.arm(std::min(server_.config->timeouts.linger, left));
       return;
     }
@@ -395,7 +401,7 @@ void ServerConnection::onRequestHead() {
 void ServerConnection::chooseHandler() {
   const http::RequestHead& head = codec_->head();
   if (listener_.admin) {
-    handler_ = std::make_unique<AdminHandler>(*this, server_, draining_);
+    handler_ = std::make_unique<AdminHandler>(*this, server_, bool{draining_});
     handler_->start();
     return;
   }
@@ -741,7 +747,7 @@ void ServerConnection::startLingering() {
   }
   phase_ = Phase::kLingering;
   const config::ClientTimeouts& timeouts = server_.config->timeouts;
-  linger_deadline_ = server_.loop->now() + timeouts.linger_total;
+  extras().linger_deadline = server_.loop->now() + timeouts.linger_total;
   read_timer_.arm(std::min(timeouts.linger, timeouts.linger_total));
   connection_.setReadEnabled(true);
 }
@@ -889,9 +895,9 @@ void ServerConnection::closeNow(const char* why) {
   gone_ = true;
   read_timer_.cancel();
   cancelHandler(RequestOutcome::kClientAbort);
-  if (client_key_ != 0) {
-    server_.client_table->releaseConnection(client_key_);
-    client_key_ = 0;
+  if (extras_ && extras_->client_key != 0) {
+    server_.client_table->releaseConnection(extras_->client_key);
+    extras_->client_key = 0;
   }
   if (started_) {
     if (phase_ == Phase::kIdle) observe::add(server_.worker_counters->connections_idle, -1);

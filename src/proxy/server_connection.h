@@ -139,34 +139,39 @@ class ServerConnection final : public net::ConnectionCallbacks,
   const ListenerContext& listener_;
   net::Connection connection_;
   net::Address peer_;
-  // Looked up when first needed (few requests do: Forwarded, PROXY out),
-  // so an idle connection does not carry a second address.
-  std::unique_ptr<net::Address> local_;
-  // A copy of the transport's info once it connected, kept only when there
-  // is something in it (TLS, PROXY): it must outlive the transport (closed
-  // first on errors) because records point into it, and plain connections
-  // should not carry 300 bytes of empty strings.
-  std::unique_ptr<net::TransportInfo> info_;
+  // What few connections need, in one block allocated when first needed,
+  // so that an idle plain connection carries one pointer for all of it.
+  struct Extras {
+    // Looked up when first needed (few requests do: Forwarded, PROXY out).
+    std::optional<net::Address> local;
+    // A copy of the transport's info once it connected, kept only when
+    // there is something in it (TLS, PROXY): it must outlive the transport
+    // (closed first on errors) because records point into it.
+    std::optional<net::TransportInfo> info;
+    event::TimePoint linger_deadline{};  // lingering close: when it ends
+    uint64_t client_key = 0;  // its slot in the client table (connections_per_client), while held
+  };
+  Extras& extras();
+  std::unique_ptr<Extras> extras_;
   std::unique_ptr<http::ServerCodec> codec_;  // while a request is in progress
   std::unique_ptr<RequestHandler> handler_;   // the current request's
   event::Timer read_timer_;                   // header, idle, body or linger
-  Phase phase_ = Phase::kIdle;
+  std::unique_ptr<RequestState> request_;     // while a request is in progress
   uint32_t requests_ = 0;
   uint32_t owner_slot_ = 0;
-  std::unique_ptr<RequestState> request_;  // while a request is in progress
-  event::TimePoint linger_deadline_{};
-  bool keep_alive_ = true;         // the connection may persist after this response
-  bool request_done_ = false;      // the current request was read in full
-  bool response_started_ = false;  // its response head is queued
-  bool response_done_ = false;     // its response is queued in full
-  bool body_paused_ = false;       // the handler cannot take body now
-  bool first_request_ = true;      // the header timeout runs from accept
-  bool draining_ = false;
-  bool recorded_ = false;           // the observers heard of this request
-  bool gone_ = false;               // closed and handed back to the owner
-  bool started_ = false;            // counted in the connection gauges
-  bool over_client_limit_ = false;  // connections_per_client was reached: 429s
-  uint64_t client_key_ = 0;         // its slot in the client table, while held
+  Phase phase_ = Phase::kIdle;
+  // One bit each, after the 32-bit fields: every open connection has them.
+  bool keep_alive_ : 1 = true;         // the connection may persist after this response
+  bool request_done_ : 1 = false;      // the current request was read in full
+  bool response_started_ : 1 = false;  // its response head is queued
+  bool response_done_ : 1 = false;     // its response is queued in full
+  bool body_paused_ : 1 = false;       // the handler cannot take body now
+  bool first_request_ : 1 = true;      // the header timeout runs from accept
+  bool draining_ : 1 = false;
+  bool recorded_ : 1 = false;           // the observers heard of this request
+  bool gone_ : 1 = false;               // closed and handed back to the owner
+  bool started_ : 1 = false;            // counted in the connection gauges
+  bool over_client_limit_ : 1 = false;  // connections_per_client was reached: 429s
 };
 
 }  // namespace sluice::proxy
