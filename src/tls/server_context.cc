@@ -78,8 +78,11 @@ bool setMacKey(EVP_MAC_CTX* hmac, const unsigned char* key) {
 }
 
 // Session tickets sealed with the shared ring's keys (RFC 5077 layout, as
-// OpenSSL's own): 1 = ticket ok, 2 = ok but re-issue (old key), 0 = unknown
-// key (full handshake), -1 = error.
+// OpenSSL's own): 2 = ticket ok, issue a fresh one; 0 = unknown key (full
+// handshake), -1 = error. Never 1 ("ok, no new ticket"): a TLS 1.3 client
+// uses a ticket once (RFC 8446 C.4; OpenSSL's client does), so a resumed
+// connection that brings no new ticket leaves the client nothing to resume
+// with next time — every other reconnect would be a full handshake.
 int onTicketKey(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
                 EVP_MAC_CTX* hmac, int encrypt) {
   (void)ssl;
@@ -95,17 +98,15 @@ int onTicketKey(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIP
     return setMacKey(hmac, current.hmac_key) ? 1 : -1;
   }
   const TicketKey* key = nullptr;
-  int result = 1;
   if (std::memcmp(key_name, current.name, 16) == 0) {
     key = &current;
   } else if (has_previous && std::memcmp(key_name, previous.name, 16) == 0) {
     key = &previous;
-    result = 2;
   }
   if (key == nullptr) return 0;
   if (!setMacKey(hmac, key->hmac_key)) return -1;
   if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key->aes_key, iv) != 1) return -1;
-  return result;
+  return 2;
 }
 
 std::string sortedNamesKey(std::vector<std::string> names) {

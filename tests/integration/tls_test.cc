@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <regex>
@@ -244,6 +245,29 @@ TEST_F(TlsTest, SessionsResumeAcrossWorkers) {
     CommandResult after =
         shell(request + sClient("-servername a.test -tls1_3 -ign_eof -sess_in " + session));
     EXPECT_NE(after.output.find("Reused, TLSv1.3"), std::string::npos) << i << "\n" << after.output;
+  }
+}
+
+// A TLS 1.3 client uses each ticket once (RFC 8446 C.4), so every resumed
+// connection must bring a fresh ticket: a chain of reconnections, each with
+// the session the previous one ended with, resumes every time (wrk
+// reconnects this way; without fresh tickets every other one was full).
+TEST_F(TlsTest, EveryResumedConnectionBringsAFreshTicket) {
+  start(config(""));
+  const std::string request =
+      "printf \"GET / HTTP/1.1\\r\\nHost: a.test\\r\\nConnection: close\\r\\n\\r\\n\" | ";
+  const std::string base = pki().path("chain-" + std::to_string(port_));
+  CommandResult first =
+      shell(request + sClient("-servername a.test -tls1_3 -ign_eof -sess_out " + base + "-0"));
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  for (int i = 1; i <= 3; ++i) {
+    const std::string in = base + "-" + std::to_string(i - 1);
+    const std::string out = base + "-" + std::to_string(i);
+    CommandResult next = shell(request + sClient("-servername a.test -tls1_3 -ign_eof -sess_in " +
+                                                 in + " -sess_out " + out));
+    EXPECT_NE(next.output.find("Reused, TLSv1.3"), std::string::npos) << i << "\n" << next.output;
+    // s_client writes -sess_out only when the server sent a ticket.
+    ASSERT_TRUE(std::filesystem::exists(out)) << i << ": no new ticket on a resumed connection";
   }
 }
 

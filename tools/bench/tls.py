@@ -3,10 +3,12 @@
 one worker each) in front of the same plain nginx backend, alternating
 proxies each round:
 
-  handshakes   (ECDSA P-256 certificate) every request on a new connection
-               (wrk, Connection: close): full handshakes per second and
-               proxy CPU per handshake
-  handshakes-rsa  the same with an RSA 2048 certificate
+  full         `openssl s_time -new`: a full handshake (ECDSA P-256) and one
+               request per connection: handshakes per second and proxy CPU
+               per handshake
+  full-rsa     the same with an RSA 2048 certificate
+  handshakes   every wrk request on a new connection (Connection: close);
+               wrk resumes its session on each reconnect
   resumed      `openssl s_time -reuse -www /`: resumed handshakes (session
                tickets), each with one request, per second and proxy CPU
                per handshake (s_time is one sequential client: its rate is
@@ -103,11 +105,12 @@ def idle_tls(port, worker, count, ca):
             conn.close()
 
 
-def resumed_handshakes(port, seconds):
-    """openssl s_time -reuse: one full handshake, then resumed ones for
-    `seconds`; returns handshakes per second."""
+def s_time(port, seconds, mode):
+    """openssl s_time -new (a full handshake per connection) or -reuse (one
+    full, then resumed ones), each connection fetching /, for `seconds`;
+    returns (handshakes per second, handshakes)."""
     done = subprocess.run(['taskset', '-c', '1', 'openssl', 's_time', '-connect',
-                           f'127.0.0.1:{port}', '-reuse', '-www', '/', '-time', str(seconds)],
+                           f'127.0.0.1:{port}', mode, '-www', '/', '-time', str(seconds)],
                           capture_output=True, text=True)
     m = re.search(r'(\d+) connections in ([\d.]+) real seconds', done.stdout)
     if not m or float(m.group(2)) <= 0:
@@ -190,9 +193,18 @@ def main():
         return port, ['haproxy', '-db', '-f', path], False, signal.SIGTERM
 
     names = ['sluice', 'nginx', 'haproxy']
-    scenarios = ('handshakes', 'handshakes-rsa', 'resumed', 'keepalive', 'idle')
+    scenarios = ('full', 'full-rsa', 'handshakes', 'resumed', 'keepalive', 'idle')
     results = {(n, s): [] for n in names for s in scenarios}
     seconds = int(args.duration.rstrip('s'))
+
+    def timed(name, scenario, worker, port, mode):
+        before = cpu_ticks(worker)
+        rate, count = s_time(port, seconds, mode)
+        ticks = cpu_ticks(worker) - before
+        cpu = ticks / TICK * 1e6 / count if count else None
+        results[(name, scenario)].append({'rps': rate, 'cpu_us': cpu})
+        print(f'round {r + 1}: {name:8s} {scenario:14s} {rate:8.0f}/s  '
+              f'cpu {cpu and round(cpu, 1)} µs', flush=True)
 
     def measure(name, scenario, worker, url):
         extra = ['-H', 'Connection: close'] if scenario.startswith('handshakes') else []
@@ -216,13 +228,8 @@ def main():
                 subprocess.run(['wrk', '-t1', '-c16', '-d1s', url], capture_output=True)
                 measure(name, 'handshakes', worker, url)
                 measure(name, 'keepalive', worker, url)
-                before = cpu_ticks(worker)
-                rate, count = resumed_handshakes(port, seconds)
-                ticks = cpu_ticks(worker) - before
-                results[(name, 'resumed')].append(
-                    {'rps': rate, 'cpu_us': ticks / TICK * 1e6 / count if count else None})
-                print(f'round {r + 1}: {name:8s} resumed        {rate:8.0f}/s  '
-                      f'cpu {count and round(ticks / TICK * 1e6 / count, 1)} µs', flush=True)
+                timed(name, 'resumed', worker, port, '-reuse')
+                timed(name, 'full', worker, port, '-new')
                 per_conn, opened = idle_tls(port, worker, args.idle_conns, certs['ecdsa'][1])
                 results[(name, 'idle')].append(per_conn)
                 print(f'round {r + 1}: {name:8s} idle           {opened} TLS connections held, '
@@ -232,28 +239,32 @@ def main():
                 proc, worker = start(cmd, 0, os.path.join(work, name + '-rsa.log'), port, child)
                 url = f'https://127.0.0.1:{port}/'
                 subprocess.run(['wrk', '-t1', '-c16', '-d1s', url], capture_output=True)
-                measure(name, 'handshakes-rsa', worker, url)
+                timed(name, 'full-rsa', worker, port, '-new')
                 stop(proc, sig)
 
         lines = ['# TLS termination', '',
                  f'TLS 1.3, one worker per proxy on CPU 0; wrk -c32 (and openssl s_time) on '
                  f'CPU 1 for {args.duration}, {args.rounds} alternating rounds; the same plain '
                  'nginx backend (CPU 1). ECDSA P-256 unless it says RSA. Medians (min–max).', '',
-                 '| proxy | new TLS connections/s | CPU µs per handshake+request | '
-                 'RSA 2048: new connections/s | RSA: CPU µs per handshake+request | '
-                 'resumed handshakes+requests/s | CPU µs per resumed handshake+request | '
+                 '| proxy | full handshakes/s (s_time -new) | CPU µs per full handshake+request | '
+                 'RSA 2048 full handshakes/s | RSA: CPU µs per full handshake+request | '
+                 'resumed handshakes/s (s_time -reuse) | CPU µs per resumed handshake+request | '
+                 'wrk reconnects/s (resumed) | CPU µs per wrk reconnect+request | '
                  'keep-alive requests/s | CPU µs per request | keep-alive p99 ms | '
                  f'KiB per idle TLS connection ({args.idle_conns}) |',
-                 '|---|---|---|---|---|---|---|---|---|---|---|']
+                 '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
         for name in names:
             h, k = results[(name, 'handshakes')], results[(name, 'keepalive')]
-            rsa, res = results[(name, 'handshakes-rsa')], results[(name, 'resumed')]
-            lines.append(f'| {name} | {cell([x["rps"] for x in h], "{:.0f}")} | '
-                         f'{cell([x["cpu_us"] for x in h], "{:.0f}")} | '
+            rsa, res = results[(name, 'full-rsa')], results[(name, 'resumed')]
+            full = results[(name, 'full')]
+            lines.append(f'| {name} | {cell([x["rps"] for x in full], "{:.0f}")} | '
+                         f'{cell([x["cpu_us"] for x in full], "{:.0f}")} | '
                          f'{cell([x["rps"] for x in rsa], "{:.0f}")} | '
                          f'{cell([x["cpu_us"] for x in rsa], "{:.0f}")} | '
                          f'{cell([x["rps"] for x in res], "{:.0f}")} | '
                          f'{cell([x["cpu_us"] for x in res], "{:.0f}")} | '
+                         f'{cell([x["rps"] for x in h], "{:.0f}")} | '
+                         f'{cell([x["cpu_us"] for x in h], "{:.0f}")} | '
                          f'{cell([x["rps"] for x in k], "{:.0f}")} | '
                          f'{cell([x["cpu_us"] for x in k], "{:.1f}")} | '
                          f'{cell([x["p99"] for x in k], "{:.2f}")} | '
