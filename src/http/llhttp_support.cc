@@ -27,9 +27,24 @@ HeadFields::Problem HeadFields::finish(uint64_t* content_length) {
 }
 
 void HeadFields::take(std::vector<Header>* headers) {
-  headers->push_back(Header{std::move(name_), std::move(value_)});
+  if (spare_.empty()) {
+    headers->emplace_back();
+  } else {
+    headers->push_back(std::move(spare_.back()));
+    spare_.pop_back();
+  }
+  // Copies rather than moves: name_ and value_ keep their storage too.
+  Header& header = headers->back();
+  header.name.assign(name_);
+  header.value.assign(value_);
   name_.clear();
   value_.clear();
+}
+
+void HeadFields::recycle(std::vector<Header>* headers) {
+  for (Header& header : *headers)
+    spare_.push_back(std::move(header));
+  headers->clear();
 }
 
 }  // namespace sluice::http::detail

@@ -104,8 +104,13 @@ class HeadFields {
   Problem finish(uint64_t* content_length);
   std::string_view name() const { return name_; }
   std::string_view value() const { return value_; }
-  // Moves the finished field into `headers`.
+  // Appends the finished field to `headers`, into a Header kept from an
+  // earlier head when there is one (its strings keep their storage).
   void take(std::vector<Header>* headers);
+  // Empties `headers`, keeping its Headers for the next head's take(): a
+  // parser that is reused (keep-alive) allocates nothing per message once
+  // its fields have been this large before.
+  void recycle(std::vector<Header>* headers);
 
   uint32_t contentLengthCount() const { return content_length_count_; }
   uint32_t transferEncodingCount() const { return transfer_encoding_count_; }
@@ -118,6 +123,7 @@ class HeadFields {
  private:
   std::string name_;
   std::string value_;
+  std::vector<Header> spare_;  // recycled Headers, their strings' storage kept
   uint32_t content_length_count_ = 0;
   uint32_t transfer_encoding_count_ = 0;
   bool connection_close_ = false;

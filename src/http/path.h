@@ -42,6 +42,11 @@ struct NormalizedPath {
 // `%00`, a `%` not followed by two hex digits, and — with kReject — `%2F`,
 // `%5C` and a raw `\`. The query is never touched.
 NormalizedPath normalizePath(std::string_view path_and_query, EscapedSlashes escaped_slashes);
+// The same into `out`, reusing its string's storage: a path that is already
+// in normal form (most are) costs no allocation once `out` has held one as
+// long.
+void normalizePath(std::string_view path_and_query, EscapedSlashes escaped_slashes,
+                   NormalizedPath* out);
 
 // The origin-form part of a request target: the target itself for
 // origin-form and asterisk-form, the part after the authority for

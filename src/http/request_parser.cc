@@ -246,7 +246,7 @@ void RequestParser::resetMessage() {
   head_.target.clear();
   head_.version_major = 1;
   head_.version_minor = 1;
-  head_.headers.clear();
+  fields_.recycle(&head_.headers);
   head_.host.clear();
   head_.framing = BodyFraming::kNone;
   head_.content_length = 0;

@@ -151,7 +151,7 @@ void ResponseParser::resetMessage() {
   head_.reason.clear();
   head_.version_major = 1;
   head_.version_minor = 1;
-  head_.headers.clear();
+  fields_.recycle(&head_.headers);
   head_.framing = BodyFraming::kNone;
   head_.content_length = 0;
   head_.keep_alive = true;

@@ -66,12 +66,12 @@ std::chrono::microseconds micros(D d) {
 
 ProxyHandler::ProxyHandler(Downstream& downstream, ServerContext& server,
                            upstream::Cluster& cluster, const config::Route& route,
-                           std::string upstream_target)
+                           std::string_view upstream_target)
     : downstream_(downstream),
       server_(server),
       cluster_(cluster),
       route_(route),
-      upstream_target_(std::move(upstream_target)),
+      upstream_target_(upstream_target),
       loop_(downstream.loop()),
       connect_timer_(loop_.timers(),
                      [this] {
@@ -92,10 +92,24 @@ ProxyHandler::ProxyHandler(Downstream& downstream, ServerContext& server,
       try_timer_(loop_.timers(), [this] {
         failAttempt(AttemptOutcome::kTimeout, 504, RequestOutcome::kUpstreamTimeout,
                     "no response head within per_try_timeout", Retry::kNone);
-      }) {}
+      }) {
+  if (!server_.spare_strings.empty()) {
+    head_lines_ = std::move(server_.spare_strings.back());
+    server_.spare_strings.pop_back();
+  }
+}
 
 ProxyHandler::~ProxyHandler() {
   if (state_ != State::kDone) cancel(RequestOutcome::kClientAbort);
+  // Its storage serves the next request's head (bounded: a huge head's
+  // storage is freed, and so are strings beyond what a worker has in flight).
+  constexpr size_t kMaxKept = 256;
+  constexpr size_t kMaxKeptCapacity = 16 * 1024;
+  if (head_lines_.capacity() <= kMaxKeptCapacity && server_.spare_strings.size() < kMaxKept) {
+    if (server_.spare_strings.capacity() < kMaxKept) server_.spare_strings.reserve(kMaxKept);
+    head_lines_.clear();
+    server_.spare_strings.push_back(std::move(head_lines_));
+  }
 }
 
 void ProxyHandler::start() {
@@ -115,9 +129,10 @@ void ProxyHandler::start() {
   forwarded.request_id = downstream_.record().request_id;
   forwarded.fallback_host = cluster_.name();
   if (!route_.strip_prefix.empty() || route_.rewrite_prefix) {
-    upstream_target_ = rewriteTarget(route_, upstream_target_.empty()
-                                                 ? http::originFormPart(request.target, nullptr)
-                                                 : std::string_view(upstream_target_));
+    rewritten_target_ = rewriteTarget(route_, upstream_target_.empty()
+                                                  ? http::originFormPart(request.target, nullptr)
+                                                  : upstream_target_);
+    upstream_target_ = rewritten_target_;
   }
   forwarded.target = upstream_target_;
   client_ip_ = downstream_.peer().ipText();

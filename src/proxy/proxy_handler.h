@@ -12,6 +12,7 @@
 #include <string>
 
 #include "buffer/buffer.h"
+#include "core/recycled.h"
 #include "event/timer.h"
 #include "proxy/handler.h"
 #include "proxy/header_rules.h"
@@ -22,11 +23,13 @@
 
 namespace sluice::proxy {
 
-class ProxyHandler final : public RequestHandler, public upstream::UpstreamConnection::User {
+class ProxyHandler final : public RequestHandler,
+                           public upstream::UpstreamConnection::User,
+                           public core::Recycled<ProxyHandler> {
  public:
   // `upstream_target`: the origin-form target to send (RequestPath).
   ProxyHandler(Downstream& downstream, ServerContext& server, upstream::Cluster& cluster,
-               const config::Route& route, std::string upstream_target);
+               const config::Route& route, std::string_view upstream_target);
   ~ProxyHandler() override;
 
   // RequestHandler
@@ -95,7 +98,10 @@ class ProxyHandler final : public RequestHandler, public upstream::UpstreamConne
   ServerContext& server_;
   upstream::Cluster& cluster_;
   const config::Route& route_;
-  std::string upstream_target_;
+  // Points into the request's state (RequestPath), which outlives us;
+  // read by start() only.
+  std::string_view upstream_target_;
+  std::string rewritten_target_;  // after strip_prefix / rewrite_prefix
   std::string client_ip_;
   RuleContext rule_context_;  // ${variables} of the route's header rules
   std::string upgrade_;       // the client's Upgrade value, when its route allows it

@@ -8,6 +8,12 @@
 namespace sluice::proxy {
 
 std::string normalizeHost(std::string_view host) {
+  std::string out;
+  normalizeHost(host, &out);
+  return out;
+}
+
+void normalizeHost(std::string_view host, std::string* out) {
   std::string_view name = host;
   if (!name.empty() && name.front() == '[') {
     size_t close = name.find(']');
@@ -18,10 +24,9 @@ std::string normalizeHost(std::string_view host) {
   }
   // A trailing dot names the same host (RFC 1034 §3.1): `example.com.`.
   if (!name.empty() && name.back() == '.') name.remove_suffix(1);
-  std::string out(name);
-  for (char& c : out)
+  out->assign(name);
+  for (char& c : *out)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 std::string_view targetPath(std::string_view target, std::string_view* authority) {
@@ -32,27 +37,37 @@ std::string_view targetPath(std::string_view target, std::string_view* authority
 
 RequestPath resolveRequestPath(std::string_view target, const config::PathSettings& paths) {
   RequestPath out;
+  resolveRequestPath(target, paths, &out);
+  return out;
+}
+
+void resolveRequestPath(std::string_view target, const config::PathSettings& paths,
+                        RequestPath* out) {
+  out->ok = false;
+  out->error = "";
+  out->match_path.clear();
+  out->upstream_target.clear();
   const std::string_view origin_form = http::originFormPart(target);
-  http::NormalizedPath normalized =
-      http::normalizePath(origin_form, paths.keep_escaped_slashes ? http::EscapedSlashes::kKeep
-                                                                  : http::EscapedSlashes::kReject);
+  http::NormalizedPath& normalized = out->normalized;
+  http::normalizePath(
+      origin_form,
+      paths.keep_escaped_slashes ? http::EscapedSlashes::kKeep : http::EscapedSlashes::kReject,
+      &normalized);
   if (!normalized.ok) {
-    out.error = normalized.error;
-    return out;
+    out->error = normalized.error;
+    return;
   }
-  out.ok = true;
-  out.match_path.assign(normalized.path());
+  out->ok = true;
+  out->match_path.assign(normalized.path());
   if (!paths.forward_original) {
-    out.upstream_target = std::move(normalized.path_and_query);
+    out->upstream_target.assign(normalized.path_and_query);
   } else if (origin_form.empty() || origin_form.front() == '?') {
     // `http://h` and `http://h?q`: origin-form needs the "/" (RFC 9112 §3.2.1).
-    out.upstream_target.reserve(origin_form.size() + 1);
-    out.upstream_target.push_back('/');
-    out.upstream_target.append(origin_form);
+    out->upstream_target.push_back('/');
+    out->upstream_target.append(origin_form);
   } else {
-    out.upstream_target.assign(origin_form);
+    out->upstream_target.assign(origin_form);
   }
-  return out;
 }
 
 bool Router::hostMatches(std::string_view pattern, std::string_view host) {

@@ -9,12 +9,15 @@
 
 #include "config/config.h"
 #include "http/message.h"
+#include "http/path.h"
 
 namespace sluice::proxy {
 
 // The host part of a Host header or authority: lower-cased, port and IPv6
 // brackets removed (`Example.COM:8080` → `example.com`, `[::1]:80` → `::1`).
 std::string normalizeHost(std::string_view host_header);
+// The same into `out`, reusing its storage.
+void normalizeHost(std::string_view host_header, std::string* out);
 
 // The path of a request target without its query (`/a/b?x` → `/a/b`); for
 // absolute-form (`http://h/p?q`) the path after the authority (`/p`), and
@@ -34,8 +37,13 @@ struct RequestPath {
   // query as received, or (forward: original) the target's path and query
   // as received.
   std::string upstream_target;
+  http::NormalizedPath normalized;  // scratch, kept for its storage
 };
 RequestPath resolveRequestPath(std::string_view target, const config::PathSettings& paths);
+// The same into `out`, reusing its strings' storage: with a RequestPath kept
+// between requests, a target already in normal form allocates nothing.
+void resolveRequestPath(std::string_view target, const config::PathSettings& paths,
+                        RequestPath* out);
 
 // The value of query parameter `name` in `target` (after `?`), decoded as
 // application/x-www-form-urlencoded (`+` is a space, %XX a byte); false

@@ -407,11 +407,15 @@ void ServerConnection::chooseHandler() {
   }
   std::string_view authority;
   targetPath(head.target, &authority);
-  const std::string host =
-      normalizeHost(authority.empty() ? std::string_view(head.host) : authority);
+  // Into the request state's strings, which keep their storage between
+  // requests: routing allocates nothing in the steady state.
+  RequestState& state = requestState();
+  normalizeHost(authority.empty() ? std::string_view(head.host) : authority, &state.host);
+  const std::string& host = state.host;
   // Routes match the normalized path (http/path.h), never a raw spelling of
   // it; what cannot be normalized safely is refused.
-  RequestPath request_path = resolveRequestPath(head.target, server_.config->paths);
+  RequestPath& request_path = state.path;
+  resolveRequestPath(head.target, server_.config->paths, &request_path);
   if (!request_path.ok) {
     keep_alive_ = false;
     sendError(400, RequestOutcome::kBadRequest, request_path.error);
@@ -433,8 +437,6 @@ void ServerConnection::chooseHandler() {
     return;
   }
   if (route->rate_limit && rateLimited(*route)) return;
-  RequestState& state = requestState();
-  state.host = host;
   state.body_limit = route->max_body_bytes.value_or(server_.config->limits.max_body_bytes);
   state.body_seen = 0;
   if (state.body_limit != 0 && head.framing == http::BodyFraming::kContentLength &&
@@ -461,7 +463,7 @@ void ServerConnection::chooseHandler() {
   }
   record().upstream = cluster->second->name();
   handler_ = std::make_unique<ProxyHandler>(*this, server_, *cluster->second, *route,
-                                            std::move(request_path.upstream_target));
+                                            request_path.upstream_target);
   handler_->start();
 }
 

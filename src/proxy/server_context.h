@@ -38,6 +38,7 @@ struct RequestState {
   std::string id;
   std::string client_ip;
   std::string host;  // normalized (${host})
+  RequestPath path;  // the target as routed and as forwarded
   const config::Route* route = nullptr;
   uint64_t body_limit = 0;  // the route's max_body_bytes (0 = none)
   uint64_t body_seen = 0;
@@ -50,6 +51,7 @@ struct RequestState {
     id.clear();
     client_ip.clear();
     host.clear();
+    path.ok = false;
     route = nullptr;
     body_limit = body_seen = 0;
     start = {};
@@ -112,6 +114,9 @@ struct ServerContext {
   // a keep-alive connection costs no allocation per request.
   std::vector<std::unique_ptr<http::ServerCodec>> spare_codecs;
   std::vector<std::unique_ptr<RequestState>> spare_requests;
+  // Strings whose storage a finished request left (the upstream request
+  // head), for the next request to write into.
+  std::vector<std::string> spare_strings;
   // Called once when a connection has closed its socket; the owner destroys
   // it at the end of the loop pass.
   std::function<void(ServerConnection*)> on_closed;

@@ -14,7 +14,7 @@ on exit. Exit status: 0 = ran (read the SKIPPED/FAILED lines), 1 = harness
 failure, 3 = --strict and a proxy was skipped or failed, 130 = interrupted.
 """
 import argparse, dataclasses, datetime, http.client, os, random, re, resource, select, shlex
-import shutil, signal, socket, string, subprocess, sys, tempfile, time
+import shutil, signal, socket, string, struct, subprocess, sys, tempfile, time
 
 from report import Report   # next to this file
 
@@ -85,6 +85,10 @@ def parse_args(argv):
     opt('--strace-duration', 'BENCH_STRACE_DURATION', '3s', 'small-keepalive: a run under '
         'strace -c counts syscalls per request (0 = none)', type=duration)
     opt('--strace-connections', 'BENCH_STRACE_CONNECTIONS', '20', type=number)
+    opt('--alloc-duration', 'BENCH_ALLOC_DURATION', '3s', 'small-keepalive: a run through a '
+        'second instance of each proxy with tools/bench/alloc_count.c preloaded counts heap '
+        'allocations per request (0 = none)', type=duration)
+    opt('--alloc-connections', 'BENCH_ALLOC_CONNECTIONS', '10', type=number)
     opt('--pin', 'BENCH_PIN', (os.cpu_count() or 1) >= 2, 'pin proxies to --proxy-cpu, wrk and '
         'the backend to --load-cpu', action=argparse.BooleanOptionalAction)
     opt('--proxy-cpu', 'BENCH_PROXY_CPU', '0', type=number)
@@ -112,7 +116,8 @@ def parse_args(argv):
     if 'sluice-baseline' in args.proxies and not args.sluice_baseline:
         p.error('sluice-baseline needs --sluice-baseline PATH (or SLUICE_BASELINE)')
     if args.duration < 1 or min(args.rounds, args.connections, args.connections_1m,
-                                args.idle_conns, args.strace_connections) < 1:
+                                args.idle_conns, args.strace_connections,
+                                args.alloc_connections) < 1:
         p.error('duration, rounds and connection counts must be at least 1')
     if args.pin and max(args.proxy_cpu, args.load_cpu) >= (os.cpu_count() or 1):
         p.error(f'--proxy-cpu/--load-cpu must be below {os.cpu_count()}, the CPUs here')
@@ -225,6 +230,7 @@ class Server:
         self.log = os.path.join(bench.work, name + '.out')
         self.port = free_port()
         self.wrap = self.main = self.worker = None
+        self.env = None                 # extra environment (the allocation counter)
 
     def command(self):
         raise NotImplementedError
@@ -250,7 +256,8 @@ class Server:
         with open(self.log, 'wb') as out:
             self.wrap = subprocess.Popen(
                 ['timeout', '-k', '5', str(self.bench.max_life)] + self.bench.pin(self.cpu)
-                + self.command(), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+                + self.command(), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                env=self.env and {**os.environ, **self.env})
         deadline = time.monotonic() + 10
         while not self.accepts():
             if self.wrap.poll() is not None:
@@ -467,6 +474,28 @@ class Syscalls:
         return sum(self.calls.values()) / self.requests
 
 
+@dataclasses.dataclass
+class Allocations:
+    proxy: str
+    requests: int
+    allocations: int        # malloc/calloc/realloc/memalign calls of the worker over the run
+    frees: int
+    connections: int
+
+    @property
+    def per_request(self):
+        return self.allocations / self.requests
+
+
+def read_alloc_counts(directory, pid):
+    """(allocations, frees, live bytes) of one process running alloc_count.so, or None."""
+    try:
+        with open(os.path.join(directory, f'alloc.{pid}'), 'rb') as f:
+            return struct.unpack('<3Q', f.read(24))
+    except (OSError, struct.error):
+        return None
+
+
 def parse_wrk(text):
     def ms(m):
         return m and float(m[1]) * {'us': 0.001, 'ms': 1, 's': 1000, 'm': 60000}[m[2]]
@@ -547,9 +576,9 @@ class Throughput:
     """wrk rounds on one path: each round runs every proxy once, the order
     rotated by one per round, so that slow drift of the machine falls on all alike."""
 
-    def __init__(self, name, path, connections, count_syscalls=False):
+    def __init__(self, name, path, connections, count_syscalls=False, count_allocs=False):
         self.name, self.path, self.connections = name, path, connections
-        self.count_syscalls = count_syscalls
+        self.count_syscalls, self.count_allocs = count_syscalls, count_allocs
 
     def run(self, bench):
         order = bench.args.proxies
@@ -561,6 +590,9 @@ class Throughput:
         if self.count_syscalls and bench.args.strace_duration:
             for proxy in list(bench.active):
                 self.trace(bench, proxy)
+        if self.count_allocs and bench.args.alloc_duration:
+            for proxy in list(bench.active):
+                self.count_allocations(bench, proxy)
 
     def measure(self, bench, rnd, proxy):
         for attempt in range(3):
@@ -651,6 +683,39 @@ class Throughput:
             f'{result.requests} requests')
 
 
+    def count_allocations(self, bench, proxy):
+        """A second instance of the proxy, its processes running alloc_count.so
+        (so that the timed runs above carry no interposer): after a warm-up that
+        fills its pools and free lists, a wrk run on fresh keep-alive
+        connections; allocations of its worker / requests completed. The new
+        connections' own allocations are in the figure, spread over the run."""
+        counted = bench.make_proxy(proxy.name, proxy.name + '-alloc')
+        counts_dir = os.path.join(counted.dir, 'alloc')
+        os.makedirs(counts_dir)
+        counted.env = {'LD_PRELOAD': bench.alloc_lib, 'ALLOC_COUNT_DIR': counts_dir}
+        bench.servers.append(counted)
+        try:
+            reason = counted.start() or http_check(counted.port)[0]
+            if reason:
+                return bench.note_allocs(proxy, f'the counted instance: {reason}')
+            url = f'http://127.0.0.1:{counted.port}{self.path}'
+            bench.wrk(url, bench.args.alloc_connections, max(1, bench.args.warmup))
+            before = read_alloc_counts(counts_dir, counted.worker)
+            rc, text = bench.wrk(url, bench.args.alloc_connections, bench.args.alloc_duration)
+            after = read_alloc_counts(counts_dir, counted.worker)
+            w = parse_wrk(text) if rc == 0 else None
+            if not (before and after and w and w['requests']):
+                return bench.note_allocs(proxy, f'wrk exit {rc}; counter file of worker '
+                                                f'{counted.worker}: {"found" if after else "missing"}')
+            result = Allocations(proxy.name, w['requests'], after[0] - before[0],
+                                 after[1] - before[1], bench.args.alloc_connections)
+            bench.allocations.append(result)
+            log(f'allocations {proxy.name}: {result.per_request:.3f} per request '
+                f'({result.allocations} over {result.requests} requests)')
+        finally:
+            counted.stop()
+
+
 # --------------------------------------------------------------------- bench --
 class Bench:
     """One run: the backend, the proxies, the scenarios and their results."""
@@ -660,9 +725,9 @@ class Bench:
         self.work = tempfile.mkdtemp(prefix='sluice-bench.')
         os.chmod(self.work, 0o755)
         self.servers, self.active, self.clients = [], [], []
-        self.runs, self.idle, self.syscalls = [], [], []
-        self.skipped, self.failed, self.syscall_notes = {}, {}, {}
-        self.backend, self.tools = None, {}
+        self.runs, self.idle, self.syscalls, self.allocations = [], [], [], []
+        self.skipped, self.failed, self.syscall_notes, self.alloc_notes = {}, {}, {}, {}
+        self.backend, self.tools, self.alloc_lib = None, {}, None
 
     def pin(self, cpu):
         return ['taskset', '-c', str(cpu)] if self.args.pin else []
@@ -741,6 +806,10 @@ class Bench:
         log(f'syscalls not counted for {proxy.name}: {reason}')
         self.syscall_notes[proxy.name] = reason
 
+    def note_allocs(self, proxy, reason):
+        log(f'allocations not counted for {proxy.name}: {reason}')
+        self.alloc_notes[proxy.name] = reason
+
     def pinning(self):
         return (f'proxies on CPU {self.args.proxy_cpu}; wrk, the idle-connection client and the '
                 f'backend on CPU {self.args.load_cpu}') if self.args.pin else 'none'
@@ -748,7 +817,9 @@ class Bench:
     def prepare(self):
         a = self.args
         needed = {'nginx': True, 'wrk': True, 'timeout': True, 'taskset': a.pin,
-                  'haproxy': 'haproxy' in a.proxies, 'cc': 'idle-conns' in a.scenarios,
+                  'haproxy': 'haproxy' in a.proxies,
+                  'cc': 'idle-conns' in a.scenarios or ('small-keepalive' in a.scenarios
+                                                        and a.alloc_duration > 0),
                   'strace': 'small-keepalive' in a.scenarios and a.strace_duration > 0}
         for tool in (t for t, yes in needed.items() if yes):    # nginx, haproxy: in /usr/sbin
             self.tools[tool] = shutil.which(tool) or shutil.which(tool, path='/usr/sbin:/sbin')
@@ -772,7 +843,12 @@ class Bench:
                                 small_body=SMALL.decode(), www=f'{self.work}/www')
         per_run = a.duration + a.warmup + 15 + a.wait_quiet     # 3 attempts at most
         self.max_life = (600 + a.rounds * 2 * len(a.proxies) * 3 * per_run
-                         + len(a.proxies) * (a.strace_duration + 30))
+                         + len(a.proxies) * (a.strace_duration + a.alloc_duration + 60))
+        if 'small-keepalive' in a.scenarios and a.alloc_duration:
+            self.alloc_lib = os.path.join(self.work, 'alloc_count.so')
+            if subprocess.run(['cc', '-O2', '-shared', '-fPIC', '-o', self.alloc_lib,
+                               f'{HERE}/alloc_count.c']).returncode:
+                raise HarnessError('cannot compile tools/bench/alloc_count.c')
 
     def start_backend(self):
         os.makedirs(f'{self.work}/www', mode=0o755)
@@ -787,13 +863,16 @@ class Bench:
             raise HarnessError(f'the backend nginx: {reason}; output: {tail(self.backend.log, 5)}')
         self.conf_values['backend_port'] = self.backend.port
 
-    def start_proxies(self):
+    def make_proxy(self, kind, name):
         a, cpu = self.args, self.args.proxy_cpu
-        for name in a.proxies:
-            proxy = {'sluice': lambda: Sluice(self, name, cpu, a.sluice),
-                     'sluice-baseline': lambda: Sluice(self, name, cpu, a.sluice_baseline),
-                     'nginx': lambda: Nginx(self, name, cpu),
-                     'haproxy': lambda: Haproxy(self, name, cpu)}[name]()
+        return {'sluice': lambda: Sluice(self, name, cpu, a.sluice),
+                'sluice-baseline': lambda: Sluice(self, name, cpu, a.sluice_baseline),
+                'nginx': lambda: Nginx(self, name, cpu),
+                'haproxy': lambda: Haproxy(self, name, cpu)}[kind]()
+
+    def start_proxies(self):
+        for name in self.args.proxies:
+            proxy = self.make_proxy(name, name)
             self.servers.append(proxy)
             reason, kept = proxy.start(), True
             if not reason:
@@ -825,7 +904,8 @@ class Bench:
             f'pinning: {self.pinning()}')
         self.start_proxies()
         scenarios = [IdleConns(),   # first: on freshly started proxies
-                     Throughput('small-keepalive', '/small', a.connections, count_syscalls=True),
+                     Throughput('small-keepalive', '/small', a.connections, count_syscalls=True,
+                                count_allocs=True),
                      Throughput('1MiB', '/1m', a.connections_1m)]
         for scenario in scenarios:
             if scenario.name in a.scenarios and self.active:

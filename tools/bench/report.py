@@ -13,7 +13,8 @@ PEERS = ('nginx', 'haproxy')
 METRICS = {
     'idle-conns': [('KiB/idle conn', 'per_conn', False)],
     'small-keepalive': [('CPU/req', 'cpu_us', False), ('p99', 'p99', False),
-                        ('syscalls/req', 'syscalls', False), ('req/s', 'rps', True)],
+                        ('syscalls/req', 'syscalls', False), ('allocs/req', 'allocs', False),
+                        ('req/s', 'rps', True)],
     '1MiB': [('CPU/req', 'cpu_us', False), ('p99', 'p99', False), ('req/s', 'rps', True)],
 }
 CAVEAT = ('Absolute numbers on a shared 2-core VM drift (by up to 2x within one run, with what '
@@ -36,6 +37,13 @@ Syscalls of the proxy's worker process (all its threads) during a separate {seco
 {conns} connections under `strace -c -f -p`, divided by the requests wrk completed. strace slows the
 worker, which then finds more events per epoll_wait than at full speed: compare proxies, not
 absolute counts."""
+ALLOCS_NOTE = """\
+Heap allocations (malloc, calloc, realloc to a new block, the aligned variants; C++ `new` goes
+through malloc) of the proxy's worker process during a separate {seconds} s wrk run with {conns}
+new keep-alive connections, through a second instance of the proxy started with
+tools/bench/alloc_count.c preloaded, after a warm-up run; divided by the requests wrk completed.
+The figure includes what setting up those connections allocates. A proxy's own pools and free lists
+are not heap allocations."""
 IDLE_NOTE = """\
 KiB per idle conn = (RSS with the connections open - RSS before) / connections. Kernel socket
 memory is not in RSS."""
@@ -80,6 +88,8 @@ class Report:
         """{proxy: {round: value}} of one metric in one scenario."""
         if metric == 'syscalls':
             return {s.proxy: {1: s.per_request} for s in self.b.syscalls}
+        if metric == 'allocs':
+            return {a.proxy: {1: a.per_request} for a in self.b.allocations}
         if scenario == 'idle-conns':
             return {i.proxy: {1: i.per_conn} for i in self.b.idle}
         out = {}
@@ -119,13 +129,21 @@ class Report:
             out.append((scenario, items))
         return out
 
+    def summary_item(self, scenario, i, label, ratio, peer):
+        if label == 'allocs/req':
+            # Counts, not a ratio: the best peer may allocate nothing at all.
+            values = {p: v[1] for p, v in self.series(scenario, 'allocs').items()}
+            return f'{label} ' + ', '.join(f'{p} {values[p]:.3f}' for p in self.order
+                                           if p in values)
+        return f'{label} {x(ratio)}{" best peer" if i == 0 else ""} ({peer or "no peer"})'
+
     def summary_lines(self):
         lines = []
         for scenario, items in self.summary():
             if not items or 'sluice' not in self.series(scenario, METRICS[scenario][0][1]):
                 lines.append(f'{scenario}: sluice not measured')
                 continue
-            peer = ', '.join(f'{label} {x(v)}{" best peer" if i == 0 else ""} ({p or "no peer"})'
+            peer = ', '.join(self.summary_item(scenario, i, label, v, p)
                              for i, (label, _, v, p, _) in enumerate(items))
             line = f'{scenario}: sluice {peer}'
             if 'sluice-baseline' in self.order:
@@ -146,7 +164,8 @@ class Report:
         """[(what, proxy, reason)] of every proxy that was skipped, failed or not traced."""
         return ([('SKIPPED', p, r) for p, r in self.b.skipped.items()]
                 + [('FAILED', p, '; '.join(r)) for p, r in self.b.failed.items()]
-                + [('syscalls not counted for', p, r) for p, r in self.b.syscall_notes.items()])
+                + [('syscalls not counted for', p, r) for p, r in self.b.syscall_notes.items()]
+                + [('allocations not counted for', p, r) for p, r in self.b.alloc_notes.items()])
 
     # ------------------------------------------------------------- tables --
     def throughput_table(self):
@@ -179,6 +198,13 @@ class Report:
                                    if c / per[p].requests >= 0.005)])
         return Table(['proxy', 'requests', 'syscalls/req', 'top calls per request'], rows,
                      text=(0, 3))
+
+    def allocations_table(self):
+        per = {a.proxy: a for a in self.b.allocations}
+        rows = [[p, str(a.connections), str(a.requests), str(a.allocations), str(a.frees),
+                 f'{a.per_request:.3f}'] for p in self.order if (a := per.get(p))]
+        return Table(['proxy', 'connections', 'requests', 'allocations', 'frees', 'allocs/req'],
+                     rows)
 
     def idle_table(self):
         per = {i.proxy: i for i in self.b.idle}
@@ -232,7 +258,10 @@ class Report:
                 'small-keepalive': f'small-keepalive: wrk -t1 -c{a.connections} GET /small (100 B)'
                 + (f', then syscalls: a separate {a.strace_duration} s wrk -t1 '
                    f'-c{a.strace_connections} per proxy under strace -c -f -p <worker>'
-                   if a.strace_duration else ''),
+                   if a.strace_duration else '')
+                + (f', then allocations: a separate {a.alloc_duration} s wrk -t1 '
+                   f'-c{a.alloc_connections} per proxy through an instance with alloc_count.so'
+                   if a.alloc_duration else ''),
                 '1MiB': f'1MiB: wrk -t1 -c{a.connections_1m} GET /1m'}
         return (f'{a.rounds} round(s) x {a.duration} s per proxy and scenario (+{a.warmup} s '
                 f'warm-up each), proxies alternating within each round ({" ".join(a.proxies)}), '
@@ -246,7 +275,8 @@ class Report:
                  f'pinning: {b.pinning()})']
         parts += [f'WARNING: {warn}'] if warn else []
         parts += [f'{what}: {p}: {reason}' for what, p, reason in self.notes()]
-        for table in (self.throughput_table(), self.syscalls_table(), self.idle_table()):
+        for table in (self.throughput_table(), self.syscalls_table(), self.allocations_table(),
+                      self.idle_table()):
             if table.rows:
                 parts += ['', table.text()]
         parts += [''] + self.summary_lines()
@@ -293,6 +323,10 @@ class Report:
             out += ['', '## Syscalls per request (small-keepalive, under strace)', '',
                     self.syscalls_table().markdown(), '',
                     SYSCALLS_NOTE.format(seconds=a.strace_duration, conns=a.strace_connections)]
+        if b.allocations or b.alloc_notes:
+            out += ['', '## Heap allocations per request (small-keepalive, counted)', '',
+                    self.allocations_table().markdown(), '',
+                    ALLOCS_NOTE.format(seconds=a.alloc_duration, conns=a.alloc_connections)]
         out += ['', '## Idle keep-alive connections', '',
                 self.idle_table().markdown() if 'idle-conns' in a.scenarios else '(not run)', '',
                 IDLE_NOTE, '', '## Every round', '', self.rounds_table().markdown(), '']
@@ -308,7 +342,7 @@ class Report:
             return f'not made: {e} (apt-get install python3-matplotlib)'
         items = [(f'{sc}\n{label}', v, peer, base) for sc, metrics in self.summary()
                  for label, higher, v, peer, base in metrics
-                 if not higher and (v, base) != (None, None)]
+                 if not higher and label != 'allocs/req' and (v, base) != (None, None)]
         if not items:
             return 'not made: no ratios'
         series = [('sluice ÷ best peer', [i[1] for i in items], [i[2] for i in items])]

@@ -139,6 +139,25 @@ TEST(NormalizePath, IsIdempotent) {
   }
 }
 
+// The out-parameter form takes a shortcut for paths already in normal form
+// and reuses its result: reused over a mix of shortcut, full-pass and
+// rejected inputs it must answer exactly what a fresh call answers.
+TEST(NormalizePath, ReusedResultMatchesAFreshOne) {
+  NormalizedPath reused;
+  for (const char* input :
+       {"/a/b?x=1", "/a/../b", "/plain", "/a%2Fb", "/a/b/", "/%7euser", "", "/ok?q=/../", "*",
+        "/a//b", "/x\\y", "/last.txt", "/..", "/.hidden/x", "a/b", "/a?"}) {
+    for (EscapedSlashes slashes : {EscapedSlashes::kReject, EscapedSlashes::kKeep}) {
+      const NormalizedPath fresh = normalizePath(input, slashes);
+      normalizePath(input, slashes, &reused);
+      EXPECT_EQ(reused.ok, fresh.ok) << input;
+      EXPECT_EQ(reused.path_and_query, fresh.path_and_query) << input;
+      EXPECT_EQ(reused.path_size, fresh.path_size) << input;
+      EXPECT_EQ(std::string(reused.error), std::string(fresh.error)) << input;
+    }
+  }
+}
+
 TEST(OriginFormPart, AllForms) {
   std::string_view authority = "unset";
   EXPECT_EQ(originFormPart("/a/b?x", &authority), "/a/b?x");

@@ -739,6 +739,27 @@ const std::string kPipelined =
     "POST /two HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
     "DELETE /three HTTP/1.1\r\nHost: a\r\n\r\n";
 
+// The parser keeps the previous head's Header objects for reuse: a later
+// head with fewer, shorter fields must show exactly its own.
+TEST(RequestParser, ReusedHeadersCarryNothingOver) {
+  const std::string input =
+      "GET /one HTTP/1.1\r\nHost: first.example\r\nX-Long-Name: a long value here\r\n"
+      "Accept: */*\r\n\r\n"
+      "GET /two HTTP/1.1\r\nHost: b\r\n\r\n"
+      "GET /three HTTP/1.1\r\nHost: c\r\nX: 1\r\nY: 2\r\nZ: 3\r\nW: 4\r\n\r\n";
+  const std::vector<std::string> expected = {
+      "HEAD GET /one 1.1 host=first.example framing=0 cl=0 ka=1 ec=0 [Host: first.example] "
+      "[X-Long-Name: a long value here] [Accept: */*]",
+      "DONE",
+      "HEAD GET /two 1.1 host=b framing=0 cl=0 ka=1 ec=0 [Host: b]",
+      "DONE",
+      "HEAD GET /three 1.1 host=c framing=0 cl=0 ka=1 ec=0 [Host: c] [X: 1] [Y: 2] [Z: 3] [W: 4]",
+      "DONE",
+  };
+  EXPECT_EQ(driveWhole(input), expected);
+  EXPECT_EQ(driveByteByByte(input), expected);
+}
+
 TEST(RequestParser, PipelinedRequestsExactConsumedCounts) {
   RequestParser parser(ParserLimits{});
   const char* p = kPipelined.data();
