@@ -62,14 +62,13 @@ int EventLoop::addFd(int fd, IoHandler* handler) {
     registrations_.resize(static_cast<size_t>(fd) + 1);
   }
   Registration& reg = registrations_[static_cast<size_t>(fd)];
-  if (reg.active) return EEXIST;
+  if (reg.active()) return EEXIST;
   uint32_t generation = next_generation_++;
   if (generation == 0) generation = next_generation_++;  // 0 never names a live registration
   const int error = poller_->add(fd, makeTag(fd, generation));
   if (error != 0) return error;
   reg.handler = handler;
   reg.generation = generation;
-  reg.active = true;
   reg.pending_ready = 0;
   return 0;
 }
@@ -77,7 +76,7 @@ int EventLoop::addFd(int fd, IoHandler* handler) {
 void EventLoop::removeFd(int fd) {
   if (fd < 0 || static_cast<size_t>(fd) >= registrations_.size()) return;
   Registration& reg = registrations_[static_cast<size_t>(fd)];
-  if (!reg.active) return;
+  if (!reg.active()) return;
   const int error = poller_->remove(fd);
   if (error != 0) {
     SLUICE_LOG(kWarn, "event loop: removing fd " + std::to_string(fd) +
@@ -90,14 +89,13 @@ void EventLoop::removeFd(int fd) {
     std::erase_if(pending_, [fd](const Pending& p) { return p.fd == fd; });
   }
   reg.handler = nullptr;
-  reg.active = false;
   reg.pending_ready = 0;
 }
 
 void EventLoop::addPending(int fd, uint32_t ready_bits) {
   if (fd < 0 || static_cast<size_t>(fd) >= registrations_.size() || ready_bits == 0) return;
   Registration& reg = registrations_[static_cast<size_t>(fd)];
-  if (!reg.active) return;
+  if (!reg.active()) return;
   if (reg.pending_ready == 0) pending_.push_back(Pending{fd, reg.generation});
   reg.pending_ready |= ready_bits;
 }
@@ -144,6 +142,9 @@ void EventLoop::runOnce(Duration max_wait) {
   if (!pending_.empty() || !deferred_.empty() || !doomed_.empty()) timeout = Duration(0);
 
   const int count = poller_->wait(events_, timeout);
+  // The one clock read after the wait: every timer armed while this pass's
+  // events are handled counts from it.
+  timers_.updateTime();
   if (count < 0) {
     SLUICE_LOG(kError, std::string("event loop: ") + poller_->name() +
                            " wait failed: " + std::strerror(-count));
@@ -151,7 +152,7 @@ void EventLoop::runOnce(Duration max_wait) {
   for (int i = 0; i < count; ++i)
     dispatch(events_[static_cast<size_t>(i)]);
 
-  timers_.expire();
+  timers_.fireDue();
   runPending();
   runDeferred();
 }
@@ -173,7 +174,7 @@ const char* EventLoop::backendName() const {
 EventLoop::Registration* EventLoop::find(int fd, uint32_t generation) {
   if (fd < 0 || static_cast<size_t>(fd) >= registrations_.size()) return nullptr;
   Registration& reg = registrations_[static_cast<size_t>(fd)];
-  if (!reg.active || reg.generation != generation) return nullptr;
+  if (!reg.active() || reg.generation != generation) return nullptr;
   return &reg;
 }
 

@@ -73,6 +73,8 @@ class EventLoop {
   void run();
   void stop();
 
+  // A fresh read of the clock, for what is measured (request and upstream
+  // timings). Timers count from the cached timers().now() instead.
   TimePoint now() const { return clock_.now(); }
   Clock& clock() const { return clock_; }
   TimerQueue& timers() { return timers_; }
@@ -81,10 +83,12 @@ class EventLoop {
  private:
   static constexpr size_t kMaxEvents = 256;
 
+  // One per fd number up to the highest in use: 16 bytes, since every
+  // connection has one.
   struct Registration {
-    IoHandler* handler = nullptr;
+    IoHandler* handler = nullptr;  // non-null exactly while the fd is registered
     uint32_t generation = 0;
-    bool active = false;
+    bool active() const { return handler != nullptr; }
     // Bits queued by addPending() and not yet delivered; non-zero means the
     // fd already has an entry in pending_ (or in the list being run).
     uint32_t pending_ready = 0;

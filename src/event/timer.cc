@@ -1,30 +1,41 @@
 #include "event/timer.h"
 
+#include <cstring>
 #include <utility>
 
 namespace sluice::event {
 
-Timer::Timer(TimerQueue& queue, std::function<void()> callback)
-    : queue_(queue), callback_(std::move(callback)) {}
-
 Timer::~Timer() {
-  // Only while expire() runs this timer's callback (so the queue is alive).
-  if (heap_index_ == kFiring) queue_.firing_destroyed_ = true;
+  if (heap_index_ == kFiring) {
+    // Only while fireDue() runs this timer's callback (so the queue is
+    // alive): the running callback is fireDue()'s to destroy afterwards.
+    queue_.firing_destroyed_ = true;
+    return;
+  }
+  thunk_(Op::kDestroy, state_.bytes);
   // A timer detached by ~TimerQueue is not armed, so this never touches a
   // queue that is gone.
   cancel();
 }
 
 void Timer::arm(Duration after) {
-  armAt(queue_.clock().now() + after);
+  armAt(queue_.now() + after);
 }
 
 void Timer::armAt(TimePoint deadline) {
   if (armed() && !inDueBatch()) {
     // Re-arming takes a fresh sequence: among equal deadlines the timer now
     // counts as the last one armed.
+    const auto later_by = deadline - deadline_;
+    if (later_by >= later_by.zero() && later_by < kLazySlack) {
+      lag_ns_ = static_cast<uint32_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(later_by).count());
+      wanted_sequence_ = queue_.next_sequence_++;
+      return;
+    }
     deadline_ = deadline;
-    sequence_ = queue_.next_sequence_++;
+    lag_ns_ = 0;
+    sequence_ = wanted_sequence_ = queue_.next_sequence_++;
     queue_.reposition(heap_index_);
     return;
   }
@@ -53,24 +64,31 @@ TimerQueue::~TimerQueue() {
   }
 }
 
-Duration TimerQueue::timeUntilNext() const {
+Duration TimerQueue::timeUntilNext() {
+  updateTime();
   if (heap_.empty()) return Duration(-1);
-  const auto left = heap_.front()->deadline_ - clock_.now();
+  const auto left = heap_.front()->deadline_ - now_;
   if (left <= TimePoint::duration::zero()) return Duration(0);
   // Round up: a wait truncated to 0 ms would spin until the deadline passes.
   return std::chrono::ceil<Duration>(left);
 }
 
-size_t TimerQueue::expire() {
-  // A callback that calls expire() again would fire timers out of order.
+size_t TimerQueue::fireDue() {
+  // A callback that calls fireDue() again would fire timers out of order.
   if (expiring_) return 0;
-  const TimePoint now = clock_.now();
+  const TimePoint now = now_;
   // Collect the due set before running any callback (libuv does the same):
   // a callback that re-arms its timer for a deadline <= now must not make
   // this call loop forever, and ordering among the due timers stays exact.
   while (!heap_.empty() && heap_.front()->deadline_ <= now) {
     Timer* timer = heap_.front();
     removeAt(0);
+    if (timer->wanted_sequence_ != timer->sequence_) {
+      // Lazily re-armed: back in at its real key, and collected from there
+      // if that is due too.
+      reinsertLazy(timer);
+      continue;
+    }
     timer->heap_index_ = Timer::kDueFlag | static_cast<uint32_t>(due_.size());
     due_.push_back(timer);
   }
@@ -80,18 +98,21 @@ size_t TimerQueue::expire() {
     Timer* timer = due_[i];
     if (timer == nullptr) continue;  // cancelled, re-armed or destroyed by an earlier callback
     due_[i] = nullptr;
-    // The callback may destroy its own Timer, which would destroy the
-    // std::function while it runs; run a moved-out copy and give it back only
-    // if the timer survived (~Timer sets firing_destroyed_). It may also
-    // re-arm it, which gives it a heap slot again.
+    // The callback may destroy its own Timer while it runs: call a copy of
+    // the callback's two words (for an inline callable, its captures), and
+    // if ~Timer said it ran (firing_destroyed_), destroy what they hold
+    // afterwards. It may also re-arm it, which gives it a heap slot again.
     timer->heap_index_ = Timer::kFiring;
     firing_destroyed_ = false;
-    std::function<void()> callback = std::move(timer->callback_);
+    const Timer::Thunk thunk = timer->thunk_;
+    Timer::State state;
+    std::memcpy(state.bytes, timer->state_.bytes, sizeof state.bytes);
     ++fired;
-    callback();
-    if (!firing_destroyed_) {
-      if (timer->heap_index_ == Timer::kFiring) timer->heap_index_ = Timer::kNotArmed;
-      timer->callback_ = std::move(callback);
+    thunk(Timer::Op::kCall, state.bytes);
+    if (firing_destroyed_) {
+      thunk(Timer::Op::kDestroy, state.bytes);
+    } else if (timer->heap_index_ == Timer::kFiring) {
+      timer->heap_index_ = Timer::kNotArmed;
     }
   }
   due_.clear();
@@ -105,7 +126,17 @@ bool TimerQueue::earlier(const Timer* a, const Timer* b) {
 }
 
 void TimerQueue::insert(Timer* timer) {
-  timer->sequence_ = next_sequence_++;
+  timer->sequence_ = timer->wanted_sequence_ = next_sequence_++;
+  timer->lag_ns_ = 0;
+  timer->heap_index_ = static_cast<uint32_t>(heap_.size());
+  heap_.push_back(timer);
+  siftUp(timer->heap_index_);
+}
+
+void TimerQueue::reinsertLazy(Timer* timer) {
+  timer->deadline_ += std::chrono::nanoseconds(timer->lag_ns_);
+  timer->lag_ns_ = 0;
+  timer->sequence_ = timer->wanted_sequence_;
   timer->heap_index_ = static_cast<uint32_t>(heap_.size());
   heap_.push_back(timer);
   siftUp(timer->heap_index_);

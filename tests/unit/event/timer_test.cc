@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 namespace sluice::event {
@@ -226,6 +227,97 @@ TEST_F(TimerQueueTest, DestroyedTimerLeavesQueue) {
   EXPECT_EQ(fired_, (std::vector<std::string>{"a", "c"}));
 }
 
+TEST_F(TimerQueueTest, ArmCountsFromTheQueuesCachedTime) {
+  // The loop refreshes the queue's time once per pass; arming reads no
+  // clock. Time the queue has not seen yet does not count.
+  clock_.advance(milliseconds(100));
+  auto a = make("a");
+  a->arm(milliseconds(10));
+  EXPECT_EQ(a->deadline() + milliseconds(90), clock_.now());
+  EXPECT_EQ(queue_.updateTime(), clock_.now());
+  a->arm(milliseconds(10));
+  EXPECT_EQ(a->deadline(), clock_.now() + milliseconds(10));
+}
+
+TEST_F(TimerQueueTest, RearmLaterWithinTheSlackKeepsItsPlaceAndNeverFiresEarly) {
+  static_assert(Timer::kLazySlack > milliseconds(100));
+  auto a = make("a"), b = make("b");
+  a->arm(milliseconds(100));
+  b->arm(milliseconds(150));
+  a->arm(milliseconds(200));  // 100 ms later: left where it was in the heap
+  EXPECT_EQ(a->deadline(), clock_.now() + milliseconds(200));
+  EXPECT_TRUE(a->armed());
+  EXPECT_EQ(queue_.size(), 2u);
+  // Its old place still wakes the loop; the wake-up only moves it.
+  EXPECT_EQ(queue_.timeUntilNext(), milliseconds(100));
+  clock_.advance(milliseconds(100));
+  EXPECT_EQ(queue_.expire(), 0u);
+  EXPECT_TRUE(a->armed());
+  EXPECT_EQ(queue_.timeUntilNext(), milliseconds(50));
+  clock_.advance(milliseconds(50));
+  EXPECT_EQ(queue_.expire(), 1u);
+  clock_.advance(milliseconds(49));
+  EXPECT_EQ(queue_.expire(), 0u);
+  clock_.advance(milliseconds(1));
+  EXPECT_EQ(queue_.expire(), 1u);
+  EXPECT_EQ(fired_, (std::vector<std::string>{"b", "a"}));
+  EXPECT_EQ(queue_.size(), 0u);
+}
+
+TEST_F(TimerQueueTest, RearmBeyondTheSlackOrEarlierMovesAtOnce) {
+  const auto slack = std::chrono::duration_cast<milliseconds>(Timer::kLazySlack);
+  auto a = make("a"), b = make("b");
+  a->arm(milliseconds(100));
+  a->arm(milliseconds(100) + slack);
+  EXPECT_EQ(queue_.timeUntilNext(), milliseconds(100) + slack);
+  b->arm(milliseconds(100));
+  b->arm(milliseconds(40));  // earlier: always moved
+  EXPECT_EQ(queue_.timeUntilNext(), milliseconds(40));
+}
+
+TEST_F(TimerQueueTest, ALazilyRearmedTimerCancelsAndRearmsCleanly) {
+  auto a = make("a");
+  a->arm(milliseconds(10));
+  a->arm(milliseconds(20));  // lazy
+  a->cancel();
+  EXPECT_FALSE(a->armed());
+  EXPECT_EQ(queue_.size(), 0u);
+  a->arm(milliseconds(5));
+  EXPECT_EQ(a->deadline(), clock_.now() + milliseconds(5));
+  clock_.advance(milliseconds(5));
+  EXPECT_EQ(queue_.expire(), 1u);
+}
+
+TEST_F(TimerQueueTest, CallbackBiggerThanAPointerLivesAndDiesWithItsTimer) {
+  auto token = std::make_shared<int>(7);
+  int seen = 0;
+  {
+    Timer timer(queue_, [token, &seen] { seen = *token; });
+    EXPECT_EQ(token.use_count(), 2);  // the Timer holds its own copy
+    timer.arm(milliseconds(1));
+    clock_.advance(milliseconds(1));
+    EXPECT_EQ(queue_.expire(), 1u);
+    EXPECT_EQ(seen, 7);
+    EXPECT_EQ(token.use_count(), 2);  // still held after firing: it can fire again
+  }
+  EXPECT_EQ(token.use_count(), 1);
+}
+
+TEST_F(TimerQueueTest, CallbackCapturingOnlyAPointerIsKeptInline) {
+  // What every connection's timers capture: [this]. Kept in the Timer's
+  // own two words, no heap block.
+  int calls = 0;
+  int* counter = &calls;
+  auto capture_pointer = [counter] { ++*counter; };
+  static_assert(sizeof(capture_pointer) <= sizeof(void*));
+  static_assert(std::is_trivially_copyable_v<decltype(capture_pointer)>);
+  Timer timer(queue_, capture_pointer);
+  timer.arm(milliseconds(0));
+  EXPECT_EQ(queue_.expire(), 1u);
+  EXPECT_EQ(calls, 1);
+  static_assert(sizeof(Timer) <= 48, "every connection has a timer: keep it small");
+}
+
 TEST(TimerQueueLifetime, QueueDestroyedWithArmedTimersDetachesThem) {
   ManualClock clock;
   auto queue = std::make_unique<TimerQueue>(clock);
@@ -240,8 +332,9 @@ TEST(TimerQueueLifetime, QueueDestroyedWithArmedTimersDetachesThem) {
 }
 
 // Random arm/re-arm/cancel/destroy against a reference model of the
-// (deadline, sequence) order. Fixed seed: deterministic.
-TEST(TimerQueueModel, MatchesReferenceOrder) {
+// (deadline, sequence) order, with deadlines up to `max_after` ms ahead and
+// steps of time up to `max_advance` ms. Fixed seed: deterministic.
+void checkAgainstReferenceModel(int64_t max_after, int64_t max_advance) {
   ManualClock clock;
   TimerQueue queue(clock);
   constexpr int kTimers = 64;
@@ -268,7 +361,7 @@ TEST(TimerQueueModel, MatchesReferenceOrder) {
       case 0:
       case 1:
       case 2: {
-        const int64_t after = static_cast<int64_t>(rng() % 50);
+        const int64_t after = static_cast<int64_t>(rng() % static_cast<uint64_t>(max_after));
         timers[id]->arm(milliseconds(after));
         disarm(id);
         key_of[id] = Key{now + after, sequence++, id};
@@ -285,7 +378,7 @@ TEST(TimerQueueModel, MatchesReferenceOrder) {
         disarm(id);
         break;
       default: {
-        const int64_t advance = static_cast<int64_t>(rng() % 7);
+        const int64_t advance = static_cast<int64_t>(rng() % static_cast<uint64_t>(max_advance));
         clock.advance(milliseconds(advance));
         now += advance;
         std::vector<int> expected;
@@ -303,6 +396,16 @@ TEST(TimerQueueModel, MatchesReferenceOrder) {
     }
     ASSERT_EQ(queue.size(), model.size()) << "step " << step;
   }
+}
+
+TEST(TimerQueueModel, MatchesReferenceOrder) {
+  // Every re-arm within the lazy slack.
+  checkAgainstReferenceModel(50, 7);
+}
+
+TEST(TimerQueueModel, MatchesReferenceOrderAcrossTheLazySlack) {
+  // Re-arms on both sides of the slack, earlier and later.
+  checkAgainstReferenceModel(1000, 120);
 }
 
 }  // namespace
