@@ -14,11 +14,23 @@ constexpr size_t kReadBudgetPerPass = 256 * 1024;
 // Reads start at one buffer chunk (a request head fits); a read that fills
 // its chunk means a body is streaming, and reads grow up to this.
 constexpr size_t kMaxReadChunk = 128 * 1024;
+static_assert(kMaxReadChunk / 1024 <= UINT8_MAX, "Connection keeps the read size in a byte");
 
 }  // namespace
 
 Connection::Connection(event::EventLoop& loop, std::unique_ptr<Transport> transport)
-    : loop_(loop), transport_(std::move(transport)), fd_(transport_ ? transport_->fd() : -1) {}
+    : loop_(loop), transport_(transport.release()), fd_(transport_ ? transport_->fd() : -1) {}
+
+Connection::Connection(event::EventLoop& loop, int fd, bool connecting)
+    : loop_(loop), transport_(new (raw_storage_) RawTransport(fd, connecting)), fd_(fd) {}
+
+Connection::Extras::Extras(Connection& connection)
+    : send_timer(connection.loop_.timers(), [&connection] { connection.fail(ETIMEDOUT); }) {}
+
+Connection::Extras& Connection::extras() {
+  if (!extras_) extras_ = std::make_unique<Extras>(*this);
+  return *extras_;
+}
 
 Connection::~Connection() {
   close();
@@ -93,15 +105,21 @@ void Connection::shutdownWriteWhenFlushed() {
 
 void Connection::close() {
   if (!transport_) return;
-  if (send_timer_) send_timer_->cancel();
+  if (extras_) extras_->send_timer.cancel();
   loop_.removeFd(fd_);
-  transport_.reset();  // closes the fd
+  // Closes the fd.
+  if (transport_ == inlineRaw()) {
+    inlineRaw()->~RawTransport();
+  } else {
+    delete transport_;
+  }
+  transport_ = nullptr;
 }
 
 void Connection::releaseIdleMemory() {
   input_.releaseIfEmpty();
   output_.releaseIfEmpty();
-  read_chunk_ = Buffer::kReadChunk;
+  read_chunk_kib_ = kFirstReadChunkKib;
   if (transport_) transport_->releaseIdleMemory();
 }
 
@@ -168,14 +186,17 @@ void Connection::continueHandshake() {
 void Connection::doRead() {
   size_t budget = kReadBudgetPerPass;
   while (open() && read_enabled_ && read_ready_ && !peer_closed_) {
-    IoResult r = transport_->read(input_, read_chunk_);
+    const size_t chunk = readChunk();
+    IoResult r = transport_->read(input_, chunk);
     if (r.isOk()) {
       bytes_read_ += r.bytes;
       // Edge-triggered: a short read emptied the socket, and new bytes will
       // bring a new edge — unless the peer's FIN is already signalled, which
       // brings none, so read on to the EOF.
       if (r.drained && !eof_signalled_) read_ready_ = false;
-      if (r.bytes == read_chunk_) read_chunk_ = std::min<size_t>(read_chunk_ * 4, kMaxReadChunk);
+      if (r.bytes == chunk) {
+        read_chunk_kib_ = static_cast<uint8_t>(std::min(chunk * 4, kMaxReadChunk) / 1024);
+      }
       if (callbacks_) callbacks_->onReadable();
       if (!open()) return;
       if (r.bytes >= budget) {
@@ -215,14 +236,14 @@ void Connection::doWrite() {
       write_blocked_ = true;
       write_wait_ = r.wait_for;
       // The send timeout measures the gap between progress.
-      if (progress || !send_timer_ || !send_timer_->armed()) armSendTimer();
+      if (progress || !extras_ || !extras_->send_timer.armed()) armSendTimer();
       afterOutputShrank();
       return;
     }
     fail(r.error);
     return;
   }
-  if (send_timer_) send_timer_->cancel();
+  if (extras_) extras_->send_timer.cancel();
   afterOutputShrank();
 }
 
@@ -261,21 +282,18 @@ void Connection::tryShutdownWrite() {
 
 void Connection::armSendTimer() {
   if (send_timeout_ms_ == 0) return;
-  if (!send_timer_) {
-    send_timer_ = std::make_unique<event::Timer>(loop_.timers(), [this] { fail(ETIMEDOUT); });
-  }
-  send_timer_->arm(event::Duration(send_timeout_ms_));
+  extras().send_timer.arm(event::Duration(send_timeout_ms_));
 }
 
 const std::string& Connection::failureReason() const {
   static const std::string kNone;
-  return failure_reason_ ? *failure_reason_ : kNone;
+  return extras_ ? extras_->failure_reason : kNone;
 }
 
 void Connection::fail(int error) {
   if (transport_) {
     std::string reason = transport_->reason();
-    if (!reason.empty()) failure_reason_ = std::make_unique<std::string>(std::move(reason));
+    if (!reason.empty()) extras().failure_reason = std::move(reason);
   }
   close();
   if (callbacks_) callbacks_->onTransportError(error);

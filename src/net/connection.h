@@ -13,12 +13,14 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <new>
 #include <string>
 #include <string_view>
 
 #include "buffer/buffer.h"
 #include "event/event_loop.h"
 #include "event/timer.h"
+#include "net/raw_transport.h"
 #include "net/transport.h"
 
 namespace sluice::net {
@@ -62,6 +64,10 @@ class Connection final : public event::IoHandler {
   static constexpr size_t kDefaultLowWatermark = 64 * 1024;
 
   Connection(event::EventLoop& loop, std::unique_ptr<Transport> transport);
+  // A plain socket: its RawTransport lives inside the Connection (no heap
+  // block; most client connections are plain, and an idle one should be
+  // small). `connecting` as for RawTransport.
+  Connection(event::EventLoop& loop, int fd, bool connecting);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -141,41 +147,57 @@ class Connection final : public event::IoHandler {
   void fail(int error);
   void armSendTimer();
   void scheduleFlush();
+  static constexpr uint8_t kFirstReadChunkKib = Buffer::kReadChunk / 1024;
+  static_assert(Buffer::kReadChunk % 1024 == 0);
+  size_t readChunk() const { return size_t{read_chunk_kib_} * 1024; }
+  RawTransport* inlineRaw() { return std::launder(reinterpret_cast<RawTransport*>(raw_storage_)); }
+
+  // What few connections need, allocated the first time one of them is:
+  // the send timer (a write had to wait) and the transport's failure reason
+  // (a failed TLS handshake, say).
+  struct Extras {
+    explicit Extras(Connection& connection);
+    event::Timer send_timer;
+    std::string failure_reason;
+  };
+  Extras& extras();
 
   event::EventLoop& loop_;
-  std::unique_ptr<Transport> transport_;
+  // Owned: the RawTransport in raw_storage_, or a heap object.
+  Transport* transport_ = nullptr;
   ConnectionCallbacks* callbacks_ = nullptr;
   Buffer input_;
   Buffer output_;
-  // Only when the transport gave one (a failed TLS handshake): connections
-  // that never fail do not carry an empty string.
-  std::unique_ptr<std::string> failure_reason_;
+  std::unique_ptr<Extras> extras_;
   uint64_t bytes_read_ = 0;
   uint64_t bytes_written_ = 0;
+  // The 32-bit fields together, so that they and fd_ fill 16 bytes.
   uint32_t high_watermark_ = kDefaultHighWatermark;
   uint32_t low_watermark_ = kDefaultLowWatermark;
-  uint32_t read_chunk_ = Buffer::kReadChunk;
-  uint32_t send_timeout_ms_ = 0;  // 32 bits: beside the watermarks, no padding
-  int fd_ = -1;                   // transport_->fd(), kept for removeFd after the transport is gone
-  std::unique_ptr<event::Timer> send_timer_;  // created the first time a write waits
+  uint32_t send_timeout_ms_ = 0;
+  int fd_ = -1;  // transport_->fd(), kept for removeFd after the transport is gone
+  alignas(RawTransport) unsigned char raw_storage_[sizeof(RawTransport)];
+  // How much one read asks for, in KiB (one byte: it is at most 128).
+  uint8_t read_chunk_kib_ = kFirstReadChunkKib;
   WaitFor read_wait_ = WaitFor::kReadable;
   WaitFor write_wait_ = WaitFor::kWritable;
   WaitFor handshake_wait_ = WaitFor::kWritable;
-  bool connected_ = false;
-  bool read_enabled_ = true;
+  // One bit each: every open connection has them.
+  bool connected_ : 1 = false;
+  bool read_enabled_ : 1 = true;
   // The transport may have bytes for us: an edge arrived and no read has
   // since come back empty. Survives a read pause.
-  bool read_ready_ = false;
+  bool read_ready_ : 1 = false;
   // The peer's FIN was signalled (EPOLLRDHUP): read until EOF even after a
   // short read.
-  bool eof_signalled_ = false;
-  bool peer_closed_ = false;
-  bool write_blocked_ = false;
-  bool flush_scheduled_ = false;
-  bool above_high_ = false;
-  bool notify_drained_ = false;
-  bool shutdown_wanted_ = false;
-  bool write_shut_down_ = false;
+  bool eof_signalled_ : 1 = false;
+  bool peer_closed_ : 1 = false;
+  bool write_blocked_ : 1 = false;
+  bool flush_scheduled_ : 1 = false;
+  bool above_high_ : 1 = false;
+  bool notify_drained_ : 1 = false;
+  bool shutdown_wanted_ : 1 = false;
+  bool write_shut_down_ : 1 = false;
 };
 
 }  // namespace sluice::net

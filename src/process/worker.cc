@@ -240,6 +240,16 @@ void Worker::acceptFrom(size_t listener_index, int listen_fd) {
     if (peer.family() != net::Address::Family::kUnix) net::setNoDelay(fd);
     observe::add(server_.worker_counters->connections_accepted);
     const proxy::ListenerContext& listener = server_.listeners[listener_index];
+    const bool proxy_protocol = listener.listener != nullptr && listener.listener->proxy_protocol;
+    if (!listener.tls && !proxy_protocol) {
+      // The common case: a plain socket, its transport inside the connection.
+      auto connection =
+          std::make_unique<proxy::ServerConnection>(server_, listener, fd, std::move(peer));
+      proxy::ServerConnection* raw = connection.get();
+      addConnection(std::move(connection));
+      if (!raw->start()) removeConnection(raw);
+      continue;
+    }
     std::unique_ptr<net::Transport> transport =
         std::make_unique<net::RawTransport>(fd, /*connecting=*/false);
     bool handshake = false;
@@ -247,7 +257,7 @@ void Worker::acceptFrom(size_t listener_index, int listen_fd) {
       transport = std::make_unique<tls::TlsTransport>(std::move(transport), *listener.tls);
       handshake = true;
     }
-    if (listener.listener != nullptr && listener.listener->proxy_protocol) {
+    if (proxy_protocol) {
       // A PROXY header is believed only from a load balancer we trust;
       // anyone else could claim any address.
       if (!proxy::isTrustedPeer(*server_.config, peer)) {

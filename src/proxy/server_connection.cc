@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/log.h"
@@ -45,11 +47,32 @@ const std::vector<std::pair<std::string, std::string>>& errorHeaders() {
 ServerConnection::ServerConnection(ServerContext& server, const ListenerContext& listener,
                                    std::unique_ptr<net::Transport> transport, net::Address peer)
     : server_(server),
-      listener_(listener),
       connection_(*server.loop, std::move(transport)),
       peer_(std::move(peer)),
-      read_timer_(server.loop->timers(), [this] { onReadTimeout(); }) {
+      read_timer_(server.loop->timers(), [this] { onReadTimeout(); }),
+      listener_index_(indexOf(server, listener)) {
   connection_.setCallbacks(this);
+}
+
+ServerConnection::ServerConnection(ServerContext& server, const ListenerContext& listener,
+                                   int plain_fd, net::Address peer)
+    : server_(server),
+      connection_(*server.loop, plain_fd, /*connecting=*/false),
+      peer_(std::move(peer)),
+      read_timer_(server.loop->timers(), [this] { onReadTimeout(); }),
+      listener_index_(indexOf(server, listener)) {
+  connection_.setCallbacks(this);
+}
+
+uint16_t ServerConnection::indexOf(const ServerContext& server, const ListenerContext& listener) {
+  const std::ptrdiff_t index = &listener - server.listeners.data();
+  if (index < 0 || static_cast<size_t>(index) >= server.listeners.size() ||
+      server.listeners.size() > UINT16_MAX) {
+    SLUICE_LOG(kError, "server connection: listener " + listener.name +
+                           " is not in the worker's listener table");
+    std::abort();
+  }
+  return static_cast<uint16_t>(index);
 }
 
 ServerConnection::~ServerConnection() {
@@ -82,8 +105,8 @@ bool ServerConnection::start(bool handshake) {
   // the end of the TLS handshake on a TLS listener, which has its own
   // handshake_timeout); the deadline does not move when its first byte
   // arrives.
-  if (listener_.tls) {
-    read_timer_.arm(listener_.tls->settings().handshake_timeout);
+  if (listener().tls) {
+    read_timer_.arm(listener().tls->settings().handshake_timeout);
   } else {
     armHeaderTimer();
   }
@@ -209,7 +232,7 @@ void ServerConnection::onConnected() {
     peer_ = *info.proxied_source;
   }
   if (info.proxied_destination) extras().local = *info.proxied_destination;
-  if (listener_.tls) {
+  if (listener().tls) {
     armHeaderTimer();  // the handshake is done: now the request head
     observe::add(server_.worker_counters->tls_handshakes);
   }
@@ -304,7 +327,7 @@ void ServerConnection::processInput() {
 }
 
 void ServerConnection::countTlsFailure(observe::TlsFailure why) {
-  if (!listener_.tls || connection_.connected()) return;
+  if (!listener().tls || connection_.connected()) return;
   observe::add(server_.worker_counters->tls_handshake_failures[static_cast<size_t>(why)]);
 }
 
@@ -400,7 +423,7 @@ void ServerConnection::onRequestHead() {
 
 void ServerConnection::chooseHandler() {
   const http::RequestHead& head = codec_->head();
-  if (listener_.admin) {
+  if (listener().admin) {
     handler_ = std::make_unique<AdminHandler>(*this, server_, bool{draining_});
     handler_->start();
     return;
@@ -421,7 +444,7 @@ void ServerConnection::chooseHandler() {
     sendError(400, RequestOutcome::kBadRequest, request_path.error);
     return;
   }
-  const config::Route* route = listener_.router->match(host, request_path.match_path, &head);
+  const config::Route* route = listener().router->match(host, request_path.match_path, &head);
   if (route == nullptr) {
     sendError(404, RequestOutcome::kOk, "no route matches");
     return;
@@ -871,7 +894,7 @@ void ServerConnection::cancelHandler(RequestOutcome why) {
 void ServerConnection::notifyObservers() {
   if (recorded_ || (phase_ != Phase::kRequest && phase_ != Phase::kTunnel)) return;
   recorded_ = true;
-  record().listener = listener_.name;
+  record().listener = listener().name;
   if (const net::TransportInfo& tls = transportInfo(); tls.secure) {
     record().tls_protocol = tls.protocol;
     record().tls_cipher = tls.cipher;

@@ -27,8 +27,12 @@ class ServerConnection final : public net::ConnectionCallbacks,
                                public http::ServerCodec::Callbacks,
                                public Downstream {
  public:
+  // `listener`: one of server.listeners (the connection keeps its index).
   ServerConnection(ServerContext& server, const ListenerContext& listener,
                    std::unique_ptr<net::Transport> transport, net::Address peer);
+  // A plain socket, its transport kept inside the connection.
+  ServerConnection(ServerContext& server, const ListenerContext& listener, int plain_fd,
+                   net::Address peer);
   ~ServerConnection();
   ServerConnection(const ServerConnection&) = delete;
   ServerConnection& operator=(const ServerConnection&) = delete;
@@ -134,9 +138,10 @@ class ServerConnection final : public net::ConnectionCallbacks,
   void notifyObservers();
   // The current request's id, or empty between requests.
   std::string_view requestIdForLog() const;
+  const ListenerContext& listener() const { return server_.listeners[listener_index_]; }
+  static uint16_t indexOf(const ServerContext& server, const ListenerContext& listener);
 
   ServerContext& server_;
-  const ListenerContext& listener_;
   net::Connection connection_;
   net::Address peer_;
   // What few connections need, in one block allocated when first needed,
@@ -159,6 +164,9 @@ class ServerConnection final : public net::ConnectionCallbacks,
   std::unique_ptr<RequestState> request_;     // while a request is in progress
   uint32_t requests_ = 0;
   uint32_t owner_slot_ = 0;
+  // Its ListenerContext in server_.listeners: two bytes beside the flags
+  // instead of a reference.
+  uint16_t listener_index_;
   Phase phase_ = Phase::kIdle;
   // One bit each, after the 32-bit fields: every open connection has them.
   bool keep_alive_ : 1 = true;         // the connection may persist after this response
