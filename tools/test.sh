@@ -22,15 +22,17 @@ cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs" --timeout 300)
 
 echo "== clang++ ASan+UBSan build (-Werror)"
+# Also the fuzzing build (-DSLUICE_FUZZ=ON: coverage hooks in the libraries,
+# no-ops for the tests), so that the sources are compiled once for both.
 CXX=clang++ cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DSLUICE_WERROR=ON -DSLUICE_SANITIZE=ON >/dev/null
+  -DSLUICE_WERROR=ON -DSLUICE_SANITIZE=ON -DSLUICE_FUZZ=ON >/dev/null
 cmake --build build-sanitize -j"$jobs"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-sanitize && ctest --output-on-failure -j"$jobs" --timeout 300)
 
 echo "== fuzzing (libFuzzer, ASan+UBSan)"
-FUZZ_SECONDS=${FUZZ_SECONDS:-20} bash tools/fuzz.sh
+FUZZ_SECONDS=${FUZZ_SECONDS:-20} FUZZ_BUILD_DIR=build-sanitize bash tools/fuzz.sh
 
 echo "== deployment manifests"
 bash tools/check-manifests.sh build/src/sluice

@@ -1591,6 +1591,15 @@ TEST_F(ProxyTest, StalledRequestBodyGets408AndUpstreamClosed) {
 
 constexpr uint64_t kLargeBody = 256ull << 20;
 constexpr long kRssBoundKiB = 4 * 1024;
+// Under AddressSanitizer a freed buffer sits in ASan's quarantine (256 MiB
+// by default) instead of being reused, so RSS grows with how often the
+// stream's buffers happened to empty and refill: 4.1-5.3 MiB seen on a busy
+// machine. Unbounded buffering of the 256 MiB body would still show far
+// above this; the uninstrumented build keeps the tight bound.
+constexpr long kRssBoundUnderAsanKiB = 16 * 1024;
+long rssBoundKiB() {
+  return kUnderAddressSanitizer ? kRssBoundUnderAsanKiB : kRssBoundKiB;
+}
 
 TEST_F(ProxyTest, LargeUploadToSlowBackendInBoundedMemory) {
   Backend::Options options;
@@ -1627,7 +1636,7 @@ TEST_F(ProxyTest, LargeUploadToSlowBackendInBoundedMemory) {
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[1].body_size, kLargeBody);
   EXPECT_EQ(got[1].body_hash, expected_hash);
-  EXPECT_LT(max - before, kRssBoundKiB) << "RSS before " << before << " KiB, max " << max;
+  EXPECT_LT(max - before, rssBoundKiB()) << "RSS before " << before << " KiB, max " << max;
   RecordProperty(
       "upload_ms",
       static_cast<int>(std::chrono::duration_cast<milliseconds>(Clock::now() - start).count()));
@@ -1710,7 +1719,7 @@ TEST_F(ProxyTest, LargeDownloadToSlowClientInBoundedMemory) {
   EXPECT_EQ(received, head);
   EXPECT_EQ(body_bytes, kLargeBody);
   EXPECT_EQ(hash, expected_hash);
-  EXPECT_LT(max - before, kRssBoundKiB) << "RSS before " << before << " KiB, max " << max;
+  EXPECT_LT(max - before, rssBoundKiB()) << "RSS before " << before << " KiB, max " << max;
   RecordProperty(
       "download_ms",
       static_cast<int>(std::chrono::duration_cast<milliseconds>(Clock::now() - start).count()));
