@@ -463,11 +463,18 @@ class Idle:
         return (self.during - self.before) / self.ok
 
 
+# The loads syscalls are counted under (small-keepalive): (name, wrk script in
+# tools/bench/wrk/ or None). The first is the scenario's own load.
+SYSCALL_LOADS = [('keep-alive', None), ('pipelined x16', 'pipeline.lua'),
+                 ('chunked POST', 'chunked.lua')]
+
+
 @dataclasses.dataclass
 class Syscalls:
     proxy: str
     requests: int
     calls: dict             # syscall -> calls over the traced run
+    load: str = SYSCALL_LOADS[0][0]
 
     @property
     def per_request(self):
@@ -588,8 +595,9 @@ class Throughput:
                 if proxy in bench.active:
                     self.measure(bench, rnd, proxy)
         if self.count_syscalls and bench.args.strace_duration:
-            for proxy in list(bench.active):
-                self.trace(bench, proxy)
+            for load, script in SYSCALL_LOADS:
+                for proxy in list(bench.active):
+                    self.trace(bench, proxy, load, script)
         if self.count_allocs and bench.args.alloc_duration:
             for proxy in list(bench.active):
                 self.count_allocations(bench, proxy)
@@ -650,10 +658,11 @@ class Throughput:
             f'errors {run.socket_errors}, non-2xx {run.non2xx}, calibration {calibration:.0f} ms')
         return run
 
-    def trace(self, bench, proxy):
+    def trace(self, bench, proxy, load, script):
         """A separate short run under `strace -c -f -p WORKER`: the syscalls of
-        the worker alone (all its threads; not nginx's master, not the backend)."""
-        out = os.path.join(bench.work, f'strace-{proxy.name}.txt')
+        the worker alone (all its threads; not nginx's master, not the backend),
+        under wrk's plain load or one of tools/bench/wrk/'s scripts."""
+        out = os.path.join(bench.work, f'strace-{proxy.name}-{load.split()[0]}.txt')
         # On the proxy CPU: the traced worker is stopped while strace handles its stops.
         strace = bench.track(subprocess.Popen(
             bench.pin(bench.args.proxy_cpu) + [bench.tools['strace'], '-c', '-f', '-o', out,
@@ -662,24 +671,32 @@ class Throughput:
         lines = LineReader(strace.stderr)
         if not lines.wait_for(r'Process \d+ attached', 10):
             bench.untrack(strace, 2)
-            return bench.note_syscalls(proxy, 'strace did not attach: ' + lines.buf.decode(
+            return bench.note_syscalls(proxy, load, 'strace did not attach: ' + lines.buf.decode(
                 errors='replace').strip()[:300])
         rc, text = bench.wrk(f'http://127.0.0.1:{proxy.port}{self.path}',
-                             bench.args.strace_connections, bench.args.strace_duration)
+                             bench.args.strace_connections, bench.args.strace_duration,
+                             script=script and os.path.join(HERE, 'wrk', script))
         strace.send_signal(signal.SIGINT)       # detach and write the table
         bench.untrack(strace, 10)
         if not alive(proxy.worker):
-            return bench.mark_failed(proxy, f'worker exited under strace: {proxy.death()}')
+            return bench.mark_failed(proxy, f'worker exited under strace ({load}): '
+                                            f'{proxy.death()}')
         w = parse_wrk(text) if rc == 0 else None
         calls = {}
         if os.path.exists(out):
             with open(out, errors='replace') as f:
                 calls = parse_strace(f.read())
         if not (w and w['requests'] and calls):
-            return bench.note_syscalls(proxy, f'wrk exit {rc}, {len(calls)} syscalls in the table')
-        result = Syscalls(proxy.name, w['requests'], calls)
+            return bench.note_syscalls(proxy, load, f'wrk exit {rc}, {len(calls)} syscalls in '
+                                                    'the table')
+        if w['socket_errors'] or w['non2xx']:
+            # A proxy that refused the load (a 4xx for every chunked POST, say)
+            # would count cheap errors, not requests.
+            return bench.note_syscalls(proxy, load, f'{w["socket_errors"]} socket errors, '
+                                                    f'{w["non2xx"]} non-2xx responses')
+        result = Syscalls(proxy.name, w['requests'], calls, load)
         bench.syscalls.append(result)
-        log(f'syscalls {proxy.name}: {result.per_request:.2f} per request over '
+        log(f'syscalls {proxy.name} ({load}): {result.per_request:.2f} per request over '
             f'{result.requests} requests')
 
 
@@ -755,9 +772,10 @@ class Bench:
             pipe and pipe.close()
         self.clients.remove(proc)
 
-    def wrk(self, url, connections, seconds, latency=False):
+    def wrk(self, url, connections, seconds, latency=False, script=None):
         cmd = self.pin(self.args.load_cpu) + [self.tools['wrk'], '-t1', f'-c{connections}',
-                                              f'-d{seconds}s', *(['--latency'] * latency), url]
+                                              f'-d{seconds}s', *(['--latency'] * latency),
+                                              *(['-s', script] if script else []), url]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
             return done.returncode, done.stdout + done.stderr
@@ -802,9 +820,9 @@ class Bench:
         print(f'FAILED: {proxy.name}: {reason}', flush=True)
         self.failed.setdefault(proxy.name, []).append(reason)
 
-    def note_syscalls(self, proxy, reason):
-        log(f'syscalls not counted for {proxy.name}: {reason}')
-        self.syscall_notes[proxy.name] = reason
+    def note_syscalls(self, proxy, load, reason):
+        log(f'syscalls not counted for {proxy.name} ({load}): {reason}')
+        self.syscall_notes[f'{proxy.name} ({load})'] = reason
 
     def note_allocs(self, proxy, reason):
         log(f'allocations not counted for {proxy.name}: {reason}')

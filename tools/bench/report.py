@@ -13,8 +13,10 @@ PEERS = ('nginx', 'haproxy')
 METRICS = {
     'idle-conns': [('KiB/idle conn', 'per_conn', False)],
     'small-keepalive': [('CPU/req', 'cpu_us', False), ('p99', 'p99', False),
-                        ('syscalls/req', 'syscalls', False), ('allocs/req', 'allocs', False),
-                        ('req/s', 'rps', True)],
+                        ('syscalls/req', 'syscalls', False),
+                        ('syscalls/req pipelined', 'syscalls:pipelined x16', False),
+                        ('syscalls/req chunked POST', 'syscalls:chunked POST', False),
+                        ('allocs/req', 'allocs', False), ('req/s', 'rps', True)],
     '1MiB': [('CPU/req', 'cpu_us', False), ('p99', 'p99', False), ('req/s', 'rps', True)],
 }
 CAVEAT = ('Absolute numbers on a shared 2-core VM drift (by up to 2x within one run, with what '
@@ -34,9 +36,11 @@ when the load CPU is near 100 % and the proxy is not, the load side is the limit
 understates the faster proxy; CPU µs/req still compares."""
 SYSCALLS_NOTE = """\
 Syscalls of the proxy's worker process (all its threads) during a separate {seconds} s wrk run with
-{conns} connections under `strace -c -f -p`, divided by the requests wrk completed. strace slows the
-worker, which then finds more events per epoll_wait than at full speed: compare proxies, not
-absolute counts."""
+{conns} connections under `strace -c -f -p`, divided by the requests wrk completed, for each load:
+keep-alive = one GET at a time per connection; pipelined x16 = 16 GETs written at once
+(tools/bench/wrk/pipeline.lua); chunked POST = each request a POST with a two-chunk body
+(tools/bench/wrk/chunked.lua). strace slows the worker, which then finds more events per
+epoll_wait than at full speed: compare proxies, not absolute counts."""
 ALLOCS_NOTE = """\
 Heap allocations (malloc, calloc, realloc to a new block, the aligned variants; C++ `new` goes
 through malloc) of the proxy's worker process during a separate {seconds} s wrk run with {conns}
@@ -86,8 +90,10 @@ class Report:
     # ------------------------------------------------------------ figures --
     def series(self, scenario, metric):
         """{proxy: {round: value}} of one metric in one scenario."""
-        if metric == 'syscalls':
-            return {s.proxy: {1: s.per_request} for s in self.b.syscalls}
+        if metric.startswith('syscalls'):
+            # 'syscalls' is the scenario's own load; 'syscalls:LOAD' another one.
+            load = metric.partition(':')[2] or 'keep-alive'
+            return {s.proxy: {1: s.per_request} for s in self.b.syscalls if s.load == load}
         if metric == 'allocs':
             return {a.proxy: {1: a.per_request} for a in self.b.allocations}
         if scenario == 'idle-conns':
@@ -189,15 +195,17 @@ class Report:
                       'rounds'], rows, text=(0, 1))
 
     def syscalls_table(self):
-        per = {s.proxy: s for s in self.b.syscalls}
         rows = []
-        for p in [p for p in self.order if p in per]:
-            top = sorted(per[p].calls.items(), key=lambda kv: -kv[1])[:6]
-            rows.append([p, str(per[p].requests), f'{per[p].per_request:.2f}',
-                         ', '.join(f'{n} {c / per[p].requests:.2f}' for n, c in top
-                                   if c / per[p].requests >= 0.005)])
-        return Table(['proxy', 'requests', 'syscalls/req', 'top calls per request'], rows,
-                     text=(0, 3))
+        loads = list(dict.fromkeys(s.load for s in self.b.syscalls))
+        for load in loads:
+            per = {s.proxy: s for s in self.b.syscalls if s.load == load}
+            for p in [p for p in self.order if p in per]:
+                top = sorted(per[p].calls.items(), key=lambda kv: -kv[1])[:6]
+                rows.append([load, p, str(per[p].requests), f'{per[p].per_request:.2f}',
+                             ', '.join(f'{n} {c / per[p].requests:.2f}' for n, c in top
+                                       if c / per[p].requests >= 0.005)])
+        return Table(['load', 'proxy', 'requests', 'syscalls/req', 'top calls per request'], rows,
+                     text=(0, 1, 4))
 
     def allocations_table(self):
         per = {a.proxy: a for a in self.b.allocations}
@@ -257,7 +265,8 @@ class Report:
         load = {'idle-conns': f'idle-conns: {a.idle_conns} connections',
                 'small-keepalive': f'small-keepalive: wrk -t1 -c{a.connections} GET /small (100 B)'
                 + (f', then syscalls: a separate {a.strace_duration} s wrk -t1 '
-                   f'-c{a.strace_connections} per proxy under strace -c -f -p <worker>'
+                   f'-c{a.strace_connections} per proxy and load (keep-alive, pipelined x16, '
+                   'chunked POST) under strace -c -f -p <worker>'
                    if a.strace_duration else '')
                 + (f', then allocations: a separate {a.alloc_duration} s wrk -t1 '
                    f'-c{a.alloc_connections} per proxy through an instance with alloc_count.so'
