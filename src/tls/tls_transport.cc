@@ -54,13 +54,36 @@ std::string escapedPem(X509* cert) {
 TlsTransport::TlsTransport(std::unique_ptr<net::Transport> inner, const ServerContext& context)
     : inner_(std::move(inner)), ssl_(context.newSsl()) {
   if (ssl_ != nullptr) SSL_set_fd(ssl_, inner_->fd());  // BIO_NOCLOSE: the inner one closes
+  watchSocketReads();
   info_.secure = true;
 }
 
 TlsTransport::TlsTransport(std::unique_ptr<net::Transport> inner, SSL* client_ssl)
     : inner_(std::move(inner)), ssl_(client_ssl), server_(false) {
   if (ssl_ != nullptr) SSL_set_fd(ssl_, inner_->fd());
+  watchSocketReads();
   info_.secure = true;
+}
+
+void TlsTransport::watchSocketReads() {
+  if (ssl_ == nullptr) return;
+  BIO* socket_bio = SSL_get_rbio(ssl_);
+  if (socket_bio == nullptr) return;
+  // Read-ahead: one read takes every record the socket holds (up to a
+  // buffer), not a 5-byte header and then the record. A short read then
+  // means the socket is empty, which is what read() reports as drained.
+  SSL_set_read_ahead(ssl_, 1);
+  BIO_set_callback_arg(socket_bio, reinterpret_cast<char*>(this));
+  BIO_set_callback_ex(socket_bio, &TlsTransport::onSocketBioCall);
+}
+
+long TlsTransport::onSocketBioCall(BIO* bio, int oper, const char* /*argp*/, size_t len,
+                                   int /*argi*/, long /*argl*/, int ret, size_t* processed) {
+  if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
+    auto* self = reinterpret_cast<TlsTransport*>(BIO_get_callback_arg(bio));
+    self->socket_read_short_ = ret > 0 && processed != nullptr && *processed < len;
+  }
+  return ret;  // before the call: 1 (go on); after it: the read's own result
 }
 
 TlsTransport::~TlsTransport() {
@@ -137,9 +160,10 @@ IoResult TlsTransport::read(Buffer& into, size_t max) {
   const int ret = SSL_read_ex(ssl_, tail, max, &n);
   if (ret == 1) {
     into.commit(n);
-    // Never "drained": OpenSSL may hold more decrypted bytes, and the
-    // socket more records; read on until it says want-read.
-    return IoResult::ok(n);
+    // Drained when the socket was empty at OpenSSL's last read of it and
+    // OpenSSL holds nothing unread (decrypted or not): bytes arriving
+    // since then bring a new edge. Otherwise read on until want-read.
+    return IoResult::ok(n, socket_read_short_ && SSL_has_pending(ssl_) == 0);
   }
   return fromSslError(ret, "read");
 }

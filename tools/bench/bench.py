@@ -16,7 +16,8 @@ failure, 3 = --strict and a proxy was skipped or failed, 130 = interrupted.
 import argparse, dataclasses, datetime, http.client, os, random, re, resource, select, shlex
 import shutil, signal, socket, string, struct, subprocess, sys, tempfile, time
 
-from report import Report   # next to this file
+from benchlib import parse_strace   # next to this file
+from report import Report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -517,14 +518,6 @@ def parse_wrk(text):
                 p99=ms(re.search(r'^\s+99%\s+([\d.]+)(us|ms|s|m)$', text, re.M)),
                 socket_errors=sum(map(int, errors.groups())) if errors else 0,
                 non2xx=int(non2xx[1]) if non2xx else 0)
-
-
-def parse_strace(text):
-    """strace -c's table -> {syscall: calls}. Columns: % time, seconds,
-    usecs/call, calls, [errors], syscall; then a 'total' line."""
-    rows = (line.split() for line in text.splitlines())
-    return {f[-1]: int(f[3]) for f in rows if len(f) >= 5 and f[3].isdigit()
-            and re.fullmatch(r'[\d.]+', f[0]) and f[-1] != 'total'}
 
 
 # ----------------------------------------------------------------- scenarios --

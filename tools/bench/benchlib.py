@@ -1,6 +1,6 @@
 """Helpers shared by the side-by-side scripts balance.py and tls.py: ports,
-/proc readings, wrk's output, and the median (min-max) table cells.
-(bench.py has its own, richer harness.)"""
+/proc readings, wrk's and strace's output, and the median (min-max) table
+cells. (bench.py has its own, richer harness; it shares parse_strace.)"""
 import os
 import re
 import socket
@@ -59,6 +59,14 @@ def parse_wrk(text):
                 p99=ms(re.search(r'^\s+99%\s+([\d.]+)(us|ms|s)$', text, re.M)),
                 errors=sum(map(int, errors.groups())) if errors else 0,
                 non2xx=int(non2xx[1]) if non2xx else 0)
+
+
+def parse_strace(text):
+    """strace -c's table -> {syscall: calls}. Columns: % time, seconds,
+    usecs/call, calls, [errors], syscall; then a 'total' line."""
+    rows = (line.split() for line in text.splitlines())
+    return {f[-1]: int(f[3]) for f in rows if len(f) >= 5 and f[3].isdigit()
+            and re.fullmatch(r'[\d.]+', f[0]) and f[-1] != 'total'}
 
 
 def cell(values, fmt):

@@ -15,7 +15,10 @@ proxies each round:
                bounded by its own CPU; the proxy CPU per handshake is the
                figure to compare)
   keepalive    requests on kept-alive TLS connections: requests per second,
-               proxy CPU per request, p99
+               proxy CPU per request, p99; in round 1 also a separate 3 s
+               wrk run (20 connections) under `strace -c -f -p WORKER`:
+               syscalls per keep-alive HTTPS request (OpenSSL's reads and
+               writes as the proxy makes them)
   idle         --idle-conns TLS connections opened (one request each, then
                held open): the proxy worker's resident memory per connection
 
@@ -37,8 +40,8 @@ import subprocess
 import tempfile
 import time
 
-from benchlib import (TICK, cell, children, cpu_ticks, free_port, parse_wrk, wait_port,
-                      write_report)
+from benchlib import (TICK, cell, children, cpu_ticks, free_port, parse_strace, parse_wrk,
+                      wait_port, write_report)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -105,6 +108,33 @@ def idle_tls(port, worker, count, ca):
             conn.close()
 
 
+def count_syscalls(worker, url, work, name):
+    """(syscalls per request, {syscall: per request}) of the worker alone
+    during a 3 s keep-alive wrk run under strace -c, or (None, {})."""
+    out = os.path.join(work, f'strace-{name}.txt')
+    strace = subprocess.Popen(['taskset', '-c', '0', 'strace', '-c', '-f', '-o', out,
+                               '-p', str(worker)], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # attached (it stops the worker for each syscall from then on)
+    done = subprocess.run(['taskset', '-c', '1', 'wrk', '-t1', '-c20', '-d3s', url],
+                          capture_output=True, text=True)
+    strace.send_signal(signal.SIGINT)
+    try:
+        strace.wait(10)
+    except subprocess.TimeoutExpired:
+        strace.kill()
+        strace.wait()
+    w = parse_wrk(done.stdout)
+    calls = {}
+    if os.path.exists(out):
+        with open(out, errors='replace') as f:
+            calls = parse_strace(f.read())
+    if not (calls and w['requests']) or w['errors'] or w['non2xx']:
+        return None, {}
+    n = w['requests']
+    return sum(calls.values()) / n, {k: v / n for k, v in calls.items()}
+
+
 def s_time(port, seconds, mode):
     """openssl s_time -new (a full handshake per connection) or -reuse (one
     full, then resumed ones), each connection fetching /, for `seconds`;
@@ -127,7 +157,7 @@ def main():
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, args.idle_conns + 256)), hard))
-    for tool in ('wrk', 'nginx', 'haproxy', 'openssl', 'taskset'):
+    for tool in ('wrk', 'nginx', 'haproxy', 'openssl', 'taskset', 'strace'):
         if not shutil.which(tool):
             raise SystemExit(f'{tool} is missing (bash tools/setup.sh)')
     work = tempfile.mkdtemp(prefix='sluice-tls-bench-')
@@ -195,6 +225,7 @@ def main():
     names = ['sluice', 'nginx', 'haproxy']
     scenarios = ('full', 'full-rsa', 'handshakes', 'resumed', 'keepalive', 'idle')
     results = {(n, s): [] for n in names for s in scenarios}
+    syscalls = {}
     seconds = int(args.duration.rstrip('s'))
 
     def timed(name, scenario, worker, port, mode):
@@ -228,6 +259,10 @@ def main():
                 subprocess.run(['wrk', '-t1', '-c16', '-d1s', url], capture_output=True)
                 measure(name, 'handshakes', worker, url)
                 measure(name, 'keepalive', worker, url)
+                if r == 0:
+                    syscalls[name] = count_syscalls(worker, url, work, name)
+                    print(f'round 1: {name:8s} syscalls per keep-alive request: '
+                          f'{syscalls[name][0] and round(syscalls[name][0], 2)}', flush=True)
                 timed(name, 'resumed', worker, port, '-reuse')
                 timed(name, 'full', worker, port, '-new')
                 per_conn, opened = idle_tls(port, worker, args.idle_conns, certs['ecdsa'][1])
@@ -269,6 +304,17 @@ def main():
                          f'{cell([x["cpu_us"] for x in k], "{:.1f}")} | '
                          f'{cell([x["p99"] for x in k], "{:.2f}")} | '
                          f'{cell(results[(name, "idle")], "{:.2f}")} |')
+        lines += ['', '| proxy | syscalls per keep-alive HTTPS request (round 1, strace) | '
+                  'top calls per request |', '|---|---|---|']
+        for name in names:
+            total, per = syscalls.get(name, (None, {}))
+            top = sorted(per.items(), key=lambda kv: -kv[1])[:6]
+            lines.append(f'| {name} | {"–" if total is None else f"{total:.2f}"} | '
+                         + ', '.join(f'{k} {v:.2f}' for k, v in top if v >= 0.005) + ' |')
+        lines += ['', 'Syscalls of the worker process alone during a separate 3 s wrk run '
+                  '(20 keep-alive TLS connections) under `strace -c -f -p`, divided by the '
+                  'requests wrk completed; strace slows the worker: compare proxies, not '
+                  'absolute counts.']
         write_report(args.out, lines)
     finally:
         stop(backend)
