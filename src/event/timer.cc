@@ -6,15 +6,21 @@
 namespace sluice::event {
 
 Timer::~Timer() {
-  if (heap_index_ == kFiring) {
-    // Only while fireDue() runs this timer's callback (so the queue is
-    // alive): the running callback is fireDue()'s to destroy afterwards.
+  if (heap_index_ == kNotArmed) {
+    // Not armed and not firing: the queue may even be gone (a timer
+    // detached by ~TimerQueue), so it is not touched.
+    thunk_(Op::kDestroy, state_.bytes);
+    return;
+  }
+  // Armed, due or firing: the queue is alive.
+  if (queue_.firing_ == this) {
+    // Destroyed by its own callback (which may have re-armed it first):
+    // the running callable is fireDue()'s to destroy once it returns.
     queue_.firing_destroyed_ = true;
+    cancel();
     return;
   }
   thunk_(Op::kDestroy, state_.bytes);
-  // A timer detached by ~TimerQueue is not armed, so this never touches a
-  // queue that is gone.
   cancel();
 }
 
@@ -49,9 +55,11 @@ void Timer::cancel() {
   if (inDueBatch()) {
     queue_.due_[heap_index_ & ~kDueFlag] = nullptr;
     heap_index_ = kNotArmed;
-    return;
+  } else {
+    queue_.erase(this);
   }
-  queue_.erase(this);
+  // Re-armed and cancelled by its own running callback: still firing.
+  if (queue_.firing_ == this) heap_index_ = kFiring;
 }
 
 TimerQueue::~TimerQueue() {
@@ -103,12 +111,14 @@ size_t TimerQueue::fireDue() {
     // if ~Timer said it ran (firing_destroyed_), destroy what they hold
     // afterwards. It may also re-arm it, which gives it a heap slot again.
     timer->heap_index_ = Timer::kFiring;
+    firing_ = timer;
     firing_destroyed_ = false;
     const Timer::Thunk thunk = timer->thunk_;
     Timer::State state;
     std::memcpy(state.bytes, timer->state_.bytes, sizeof state.bytes);
     ++fired;
     thunk(Timer::Op::kCall, state.bytes);
+    firing_ = nullptr;
     if (firing_destroyed_) {
       thunk(Timer::Op::kDestroy, state.bytes);
     } else if (timer->heap_index_ == Timer::kFiring) {

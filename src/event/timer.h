@@ -143,8 +143,10 @@ class TimerQueue {
   // when a callback cancels, re-arms or destroys that timer first.
   std::vector<Timer*> due_;
   bool expiring_ = false;
-  // Set by ~Timer when the timer whose callback is running is destroyed by
-  // it (expire() then leaves the timer alone).
+  // The timer whose callback is running, and whether ~Timer ran for it
+  // meanwhile (fireDue() then destroys the callable and leaves the timer
+  // alone).
+  Timer* firing_ = nullptr;
   bool firing_destroyed_ = false;
 };
 

@@ -140,6 +140,45 @@ TEST_F(TimerQueueTest, CallbackDestroysItsOwnTimer) {
   EXPECT_EQ(fired_, (std::vector<std::string>{"after"}));
 }
 
+TEST_F(TimerQueueTest, CallbackRearmsThenDestroysItsOwnTimer) {
+  // Re-armed (and perhaps cancelled) first, then destroyed, by its own
+  // heap-held callback: the callable must outlive the call (ASan checks).
+  for (const bool cancel_first : {false, true}) {
+    std::unique_ptr<Timer> self;
+    size_t seen = 0;
+    const std::string owned(64, 'y');  // captured by value: held on the heap
+    self = std::make_unique<Timer>(queue_, [&, owned] {
+      self->arm(milliseconds(5));
+      if (cancel_first) self->cancel();
+      self.reset();
+      seen = owned.size();
+    });
+    self->arm(milliseconds(1));
+    clock_.advance(milliseconds(1));
+    EXPECT_EQ(queue_.expire(), 1u);
+    EXPECT_EQ(seen, 64u);
+    EXPECT_EQ(self, nullptr);
+    EXPECT_EQ(queue_.size(), 0u);
+  }
+}
+
+TEST_F(TimerQueueTest, CallbackThatRearmsAndCancelsItselfCanBeArmedAgain) {
+  int calls = 0;
+  Timer self(queue_, [&] {
+    ++calls;
+    self.arm(milliseconds(5));
+    self.cancel();
+  });
+  self.arm(milliseconds(1));
+  clock_.advance(milliseconds(1));
+  EXPECT_EQ(queue_.expire(), 1u);
+  EXPECT_FALSE(self.armed());
+  self.arm(milliseconds(1));
+  clock_.advance(milliseconds(1));
+  EXPECT_EQ(queue_.expire(), 1u);
+  EXPECT_EQ(calls, 2);
+}
+
 TEST_F(TimerQueueTest, CallbackRearmingItselfForNowFiresOncePerExpire) {
   // With a ManualClock, arm(0) is due at once; expire() must still return.
   int calls = 0;
