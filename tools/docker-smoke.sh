@@ -157,8 +157,20 @@ wait_for() {
 
 body_is() { [ "$(http_get "$1")" = "$2" ]; }
 running() { [ "$(podman inspect --format '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
-stdout_has() { podman logs "$1" 2>/dev/null | grep -q -- "$2"; }
-logs_have() { podman logs "$1" 2>&1 | grep -q -- "$2"; }
+# The log is read whole before grep looks: under pipefail, `podman logs |
+# grep -q` fails when grep stops at a match while podman still writes (it
+# gets SIGPIPE): step h's "no drain in the pod's log" failed so once, with
+# the line there.
+stdout_has() {
+  local out
+  out=$(podman logs "$1" 2>/dev/null)
+  grep -q -- "$2" <<<"$out"
+}
+logs_have() {
+  local out
+  out=$(podman logs "$1" 2>&1)
+  grep -q -- "$2" <<<"$out"
+}
 
 # ---------------------------------------------------------------------------
 # Set-up: packages, podman configuration, base image.
