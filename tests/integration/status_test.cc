@@ -249,8 +249,14 @@ TEST_F(StatusTest, ReportsWorkersAndEveryServerWithItsHealth) {
   RawClient slow;
   ASSERT_TRUE(slow.connect(port_));
   slow.send("GET /edge/slow HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
-  body = statusUntil(
-      [&](const std::string& b) { return number(serverObject(b, up2), "in_flight") == 1; });
+  // Both figures, not the first alone: they are separate counters, written
+  // one after the other by the worker and read one after the other by
+  // whichever worker answers /status (a fresh-clone CI run once read
+  // in_flight 1 with active still 0).
+  body = statusUntil([&](const std::string& b) {
+    return number(serverObject(b, up2), "in_flight") == 1 &&
+           number(serverObject(b, up2), "active") == 1;
+  });
   EXPECT_EQ(number(serverObject(body, up2), "in_flight"), 1) << body;
   EXPECT_EQ(number(serverObject(body, up2), "active"), 1) << body;
 
