@@ -243,11 +243,8 @@ void Worker::acceptFrom(size_t listener_index, int listen_fd) {
     const bool proxy_protocol = listener.listener != nullptr && listener.listener->proxy_protocol;
     if (!listener.tls && !proxy_protocol) {
       // The common case: a plain socket, its transport inside the connection.
-      auto connection =
-          std::make_unique<proxy::ServerConnection>(server_, listener, fd, std::move(peer));
-      proxy::ServerConnection* raw = connection.get();
-      addConnection(std::move(connection));
-      if (!raw->start()) removeConnection(raw);
+      adopt(std::make_unique<proxy::ServerConnection>(server_, listener, fd, std::move(peer)),
+            /*handshake=*/false);
       continue;
     }
     std::unique_ptr<net::Transport> transport =
@@ -270,14 +267,18 @@ void Worker::acceptFrom(size_t listener_index, int listen_fd) {
       transport = std::make_unique<net::ProxyProtocolTransport>(std::move(transport));
       handshake = true;
     }
-    auto connection = std::make_unique<proxy::ServerConnection>(
-        server_, listener, std::move(transport), std::move(peer));
-    proxy::ServerConnection* raw = connection.get();
-    addConnection(std::move(connection));
-    if (!raw->start(handshake)) removeConnection(raw);
+    adopt(std::make_unique<proxy::ServerConnection>(server_, listener, std::move(transport),
+                                                    std::move(peer)),
+          handshake);
   }
   // Budget spent with connections possibly still queued: come back next pass.
   loop_.addPending(listen_fd, event::kReadable);
+}
+
+void Worker::adopt(std::unique_ptr<proxy::ServerConnection> connection, bool handshake) {
+  proxy::ServerConnection* raw = connection.get();
+  addConnection(std::move(connection));
+  if (!raw->start(handshake)) removeConnection(raw);
 }
 
 void Worker::resumeAccepting() {

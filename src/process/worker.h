@@ -104,6 +104,9 @@ class Worker {
   // one is a swap with the last: 8 bytes per connection, no node to allocate.
   std::vector<std::unique_ptr<proxy::ServerConnection>> connections_;
   void addConnection(std::unique_ptr<proxy::ServerConnection> connection);
+  // A connection just accepted: added to the table, then started (dropped
+  // again if it cannot start).
+  void adopt(std::unique_ptr<proxy::ServerConnection> connection, bool handshake);
   void removeConnection(proxy::ServerConnection* connection);
   std::unique_ptr<event::Timer> drain_deadline_;
   bool accepting_ = true;
