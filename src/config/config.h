@@ -178,6 +178,9 @@ struct Listener {
   // Connections start with a PROXY protocol header (v1 or v2), accepted
   // only from trusted_proxies; its client address is used everywhere.
   bool proxy_protocol = false;
+  // `reuse_port:` — a TCP listener gets one socket per worker (SO_REUSEPORT
+  // group) so that the kernel spreads connections evenly across workers.
+  bool reuse_port = true;
   // `tls:` — the listener serves only TLS (docs/tls.md). Unset = plain HTTP.
   std::optional<tls::ServerSettings> tls;
   std::vector<Route> routes;

@@ -743,7 +743,7 @@ class Loader {
       std::string address_text;
       Field tls_field;
       std::vector<std::string> tls_names;  // every certificate's names
-      walkMap(item, {"name", "address", "proxy_protocol", "tls", "routes"},
+      walkMap(item, {"name", "address", "proxy_protocol", "reuse_port", "tls", "routes"},
               [&](const std::string& key, const Field& value) {
                 if (key == "name") {
                   has_name = true;
@@ -763,6 +763,8 @@ class Loader {
                   if (readBool(value, &listener.proxy_protocol) && listener.proxy_protocol) {
                     proxy_protocol_fields_.push_back(value);
                   }
+                } else if (key == "reuse_port") {
+                  readBool(value, &listener.reuse_port);
                 } else if (key == "tls") {
                   listener.tls.emplace();
                   parseTls(value, &*listener.tls, &tls_names);

@@ -32,9 +32,48 @@ int makeSocket(int family, int type) {
 #endif
 }
 
+#if defined(SO_REUSEPORT_LB)
+constexpr int kBalancingOption = SO_REUSEPORT_LB;  // FreeBSD 12+
+#elif defined(__linux__)
+constexpr int kBalancingOption = SO_REUSEPORT;  // Linux 3.9+: hashed across the group
+#else
+constexpr int kBalancingOption = -1;  // macOS, other BSDs: SO_REUSEPORT does not balance
+#endif
+
+// A plain bind (no listen) of `address`: fails with EADDRINUSE while anyone
+// else listens there, whatever options they set.
+bool probeBind(const Address& address, std::string* error) {
+  sockaddr_storage storage;
+  socklen_t len = address.toSockaddr(&storage);
+  int fd = makeSocket(storage.ss_family, SOCK_STREAM);
+  if (fd < 0) {
+    *error = errnoText("socket for", address);
+    return false;
+  }
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (address.family() == Address::Family::kIpv6) {
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  }
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&storage), len) == 0;
+  if (!ok) *error = errnoText("cannot bind", address);
+  ::close(fd);
+  return ok;
+}
+
 }  // namespace
 
-int listenOn(const Address& address, int backlog, std::string* error) {
+bool canBalanceListeners() {
+  return kBalancingOption >= 0;
+}
+
+int listenOn(const Address& address, int backlog, std::string* error, ListenSharing sharing) {
+  const bool balanced = sharing != ListenSharing::kExclusive && canBalanceListeners() &&
+                        address.family() != Address::Family::kUnix;
+  if (balanced && sharing == ListenSharing::kBalancedFirst && address.port() != 0 &&
+      !probeBind(address, error)) {
+    return -1;
+  }
   sockaddr_storage storage;
   socklen_t len = address.toSockaddr(&storage);
   int fd = makeSocket(storage.ss_family, SOCK_STREAM);
@@ -43,6 +82,11 @@ int listenOn(const Address& address, int backlog, std::string* error) {
     return -1;
   }
   int one = 1;
+  if (balanced && ::setsockopt(fd, SOL_SOCKET, kBalancingOption, &one, sizeof one) != 0) {
+    *error = errnoText("cannot set SO_REUSEPORT on", address);
+    ::close(fd);
+    return -1;
+  }
   if (address.family() == Address::Family::kUnix) {
     // A socket file left by a previous run would make bind fail with
     // EADDRINUSE; remove it only if it really is a socket.

@@ -9,10 +9,27 @@
 
 namespace sluice::net {
 
+// How a listening socket shares its address.
+enum class ListenSharing {
+  kExclusive,  // the only socket on the address
+  // One of a group that the kernel balances new connections across
+  // (SO_REUSEPORT on Linux, SO_REUSEPORT_LB on FreeBSD). The first of a
+  // group first checks with a plain bind that nobody holds the address, so
+  // that a second sluice (or anything else) is still refused with
+  // EADDRINUSE instead of silently sharing the port.
+  kBalancedFirst,
+  kBalancedMember,
+};
+
+// Whether this platform balances connections across a group of listening
+// sockets on one address (ListenSharing::kBalanced*).
+bool canBalanceListeners();
+
 // Creates a non-blocking, close-on-exec listening socket bound to `address`
 // (SO_REUSEADDR; IPV6_V6ONLY for `[::]` so v4 and v6 can be bound apart; a
 // stale unix socket file is removed first). Returns the fd, or -1 and *error.
-int listenOn(const Address& address, int backlog, std::string* error);
+int listenOn(const Address& address, int backlog, std::string* error,
+             ListenSharing sharing = ListenSharing::kExclusive);
 
 // Accepts one connection as a non-blocking, close-on-exec fd. Returns the fd,
 // or -errno (-EAGAIN when the queue is empty).

@@ -146,9 +146,9 @@ int Master::run() {
       ::kill(pid, SIGUSR1);
   });
 
-  std::vector<int> fds;
+  ListenerSet::SlotFds fds;
   std::string error;
-  if (!listeners_.reconcile(*startup_config_, &fds, &error)) {
+  if (!listeners_.reconcile(*startup_config_, workerCount(*startup_config_), &fds, &error)) {
     SLUICE_LOG(kError, error);
     return 1;
   }
@@ -190,12 +190,13 @@ int Master::run() {
   return exit_code_;
 }
 
-bool Master::startGeneration(std::shared_ptr<const config::Config> config, std::vector<int> fds) {
+bool Master::startGeneration(std::shared_ptr<const config::Config> config,
+                             ListenerSet::SlotFds fds) {
   uint32_t id = next_generation_++;
   Generation& generation = generations_[id];
   generation.id = id;
   generation.config = std::move(config);
-  generation.listen_fds = std::move(fds);
+  generation.listen_fds_by_slot = std::move(fds);
   pending_generation_ = id;
   uint32_t count = workerCount(*generation.config);
   generation.counters = CounterRegion::create(count, generation.config->routeCount(),
@@ -311,16 +312,13 @@ void Master::runWorkerChild(const Generation& generation, uint32_t slot, int rea
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
 #endif
   if (::getppid() != master_pid) ::_exit(1);
-  std::vector<int> keep = generation.listen_fds;
+  // Only this slot's listening sockets: the other slots' (SO_REUSEPORT
+  // groups) stay with the master and their own workers.
+  std::vector<int> fds = generation.listen_fds_by_slot.at(slot);
+  std::vector<int> keep = fds;
   keep.push_back(ready_fd);
   keep.push_back(log::targetFd());
   closeInheritedFds(keep);
-  std::vector<int> fds;
-  // The worker closes its listening sockets when it drains; give it its own
-  // descriptors so that never touches the master's (which are these same
-  // numbers in the master's table only, but be explicit).
-  for (int fd : generation.listen_fds)
-    fds.push_back(fd);
   WorkerOptions options;
   options.ready_fd = ready_fd;
   options.not_ready = &shared_->not_ready;
@@ -419,11 +417,11 @@ void Master::reload() {
     reloadFailed("invalid configuration; still serving the previous one");
     return;
   }
-  std::vector<int> fds;
+  ListenerSet::SlotFds fds;
   std::string error;
   // Nothing is closed until the new generation serves (generationServes
   // commits); a start that fails rolls back (reloadFailed).
-  if (!listeners_.prepare(*loaded.config, &fds, &error)) {
+  if (!listeners_.prepare(*loaded.config, workerCount(*loaded.config), &fds, &error)) {
     SLUICE_LOG(kError, error);
     last_reload_errors_ = {error};
     reloadFailed("cannot bind listeners; still serving the previous configuration");

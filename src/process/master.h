@@ -45,7 +45,9 @@ class Master {
   struct Generation {
     uint32_t id = 0;
     std::shared_ptr<const config::Config> config;
-    std::vector<int> listen_fds;  // in config->listeners order; owned by listeners_
+    // Per worker slot, its listening fds in config->listeners order (admin
+    // last); owned by listeners_.
+    ListenerSet::SlotFds listen_fds_by_slot;
     bool draining = false;
     std::unique_ptr<event::Timer> kill_deadline;
     // Its workers' counters (CounterRegion), folded into
@@ -76,7 +78,7 @@ class Master {
     std::unique_ptr<ReadyPipe> ready_pipe;
   };
 
-  bool startGeneration(std::shared_ptr<const config::Config> config, std::vector<int> fds);
+  bool startGeneration(std::shared_ptr<const config::Config> config, ListenerSet::SlotFds fds);
   void retireGeneration(std::map<uint32_t, Generation>::iterator generation);
   // Gives the new generation's routes and servers their label sets and
   // enters it in SharedState::live (false: no free entry).

@@ -198,6 +198,7 @@ StatusCollector::Result StatusCollector::render(std::string* out) {
       w.field("connections", open);
       w.field("idle_connections", idle);
       w.field("requests", worker.requests.load(std::memory_order_relaxed));
+      w.field("accepted", worker.connections_accepted.load(std::memory_order_relaxed));
       w.endObject();
     }
     w.endArray();
