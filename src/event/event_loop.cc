@@ -157,6 +157,21 @@ void EventLoop::runOnce(Duration max_wait) {
   runDeferred();
 }
 
+std::chrono::system_clock::time_point EventLoop::wallNow() {
+  using std::chrono::system_clock;
+  const TimePoint now = timers_.now();
+  if (!wall_offset_known_ || now < wall_offset_read_at_ ||
+      now - wall_offset_read_at_ >= std::chrono::seconds(1)) {
+    wall_offset_ =
+        system_clock::now().time_since_epoch() -
+        std::chrono::duration_cast<system_clock::duration>(clock_.now().time_since_epoch());
+    wall_offset_read_at_ = now;
+    wall_offset_known_ = true;
+  }
+  return system_clock::time_point(
+      std::chrono::duration_cast<system_clock::duration>(now.time_since_epoch()) + wall_offset_);
+}
+
 void EventLoop::run() {
   while (!stopped_)
     runOnce();

@@ -73,10 +73,17 @@ class EventLoop {
   void run();
   void stop();
 
-  // A fresh read of the clock, for what is measured (request and upstream
-  // timings). Timers count from the cached timers().now() instead.
-  TimePoint now() const { return clock_.now(); }
-  Clock& clock() const { return clock_; }
+  // "Now" as read once after the last wait (nginx's ngx_current_msec):
+  // timers, request and upstream timings all count from it, so handling an
+  // event never reads the clock. A duration measured with it is exact to
+  // within the loop pass it ends in.
+  TimePoint now() const { return timers_.now(); }
+  // The wall-clock time of now(), for timestamps (the access log): the
+  // offset between the two clocks is read again at most once a second.
+  std::chrono::system_clock::time_point wallNow();
+  // A Clock whose now() is the loop's cached now(), for parts that take a
+  // Clock (p2c_ewma's decay).
+  const Clock& cachedClock() const { return cached_clock_; }
   TimerQueue& timers() { return timers_; }
   const char* backendName() const;
 
@@ -99,9 +106,23 @@ class EventLoop {
   void runPending();
   void runDeferred();
 
+  class CachedClock final : public Clock {
+   public:
+    explicit CachedClock(const TimerQueue& timers) : timers_(timers) {}
+    TimePoint now() const override { return timers_.now(); }
+
+   private:
+    const TimerQueue& timers_;
+  };
+
   Clock& clock_;
   std::unique_ptr<Poller> poller_;
   TimerQueue timers_;
+  CachedClock cached_clock_{timers_};
+  // wallNow(): system_clock minus steady time, and when that was read.
+  std::chrono::system_clock::duration wall_offset_{};
+  TimePoint wall_offset_read_at_{};
+  bool wall_offset_known_ = false;
   std::vector<Registration> registrations_;  // indexed by fd
   uint32_t next_generation_ = 1;
   struct Pending {

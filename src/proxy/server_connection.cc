@@ -906,7 +906,7 @@ void ServerConnection::notifyObservers() {
   state.record.duration =
       std::chrono::duration_cast<std::chrono::microseconds>(server_.loop->now() - state.start);
   record().started =
-      std::chrono::system_clock::now() -
+      server_.loop->wallNow() -
       std::chrono::duration_cast<std::chrono::system_clock::duration>(record().duration);
   record().bytes_received = connection_.bytesRead() - state.bytes_read_at_start;
   record().bytes_sent =

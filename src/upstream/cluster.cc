@@ -52,7 +52,7 @@ void Cluster::rebuildBalancer() {
   for (auto& host : hosts_) {
     if (host->present) present_.push_back(host.get());
   }
-  balancer_ = makeLoadBalancer(config_, present_, balancer_seed_, loop_.clock());
+  balancer_ = makeLoadBalancer(config_, present_, balancer_seed_, loop_.cachedClock());
 }
 
 void Cluster::refreshAddresses() {

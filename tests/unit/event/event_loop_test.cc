@@ -243,6 +243,37 @@ TEST_P(EventLoopTest, RunOnceFiresDueTimers) {
   EXPECT_EQ(loop_.now(), clock_.now());
 }
 
+// now() is the time read after the last wait: handling events between two
+// waits does not read the clock, so time stands still until the next pass.
+TEST_P(EventLoopTest, NowIsTheTimeReadAfterTheLastWait) {
+  loop_.runOnce(Duration(0));
+  const auto before = loop_.now();
+  clock_.advance(milliseconds(40));
+  EXPECT_EQ(loop_.now(), before);
+  EXPECT_EQ(loop_.cachedClock().now(), before);
+  loop_.runOnce(Duration(0));
+  EXPECT_EQ(loop_.now(), before + milliseconds(40));
+  EXPECT_EQ(loop_.cachedClock().now(), loop_.now());
+}
+
+// wallNow() moves with the cached time; the offset to the system clock is
+// read again only after a second (here the steady clock is a ManualClock,
+// so after that re-read wallNow() is the real system time).
+TEST_P(EventLoopTest, WallNowFollowsTheCachedTimeAndReReadsTheOffsetEachSecond) {
+  loop_.runOnce(Duration(0));
+  const auto first = loop_.wallNow();
+  EXPECT_LE(std::chrono::abs(first - std::chrono::system_clock::now()), std::chrono::seconds(1));
+  clock_.advance(milliseconds(300));
+  EXPECT_EQ(loop_.wallNow(), first);  // no pass yet: the cached time stands
+  loop_.runOnce(Duration(0));
+  EXPECT_EQ(loop_.wallNow() - first, milliseconds(300));
+  clock_.advance(milliseconds(5000));
+  loop_.runOnce(Duration(0));
+  const auto reread = loop_.wallNow();
+  EXPECT_LE(std::chrono::abs(reread - std::chrono::system_clock::now()), std::chrono::seconds(1));
+  EXPECT_LT(reread - first, milliseconds(5000));  // the fake 5 s did not all become wall time
+}
+
 TEST_P(EventLoopTest, OverdueTimerMakesTheWaitZero) {
   int fired = 0;
   Timer timer(loop_.timers(), [&] { ++fired; });
