@@ -28,7 +28,13 @@ std::span<const CounterField> WorkerCounters::fields() {
       SLUICE_COUNTER(WorkerCounters, access_log_lines_dropped),
       SLUICE_COUNTER(WorkerCounters, requests_limited),
       SLUICE_COUNTER(WorkerCounters, retry_budget_exhausted),
-      SLUICE_COUNTER(WorkerCounters, tls_handshakes),
+      {"tls_handshakes_tls12_full", offsetof(WorkerCounters, tls_handshakes), true},
+      {"tls_handshakes_tls12_resumed", offsetof(WorkerCounters, tls_handshakes) + sizeof(Counter),
+       true},
+      {"tls_handshakes_tls13_full", offsetof(WorkerCounters, tls_handshakes) + 2 * sizeof(Counter),
+       true},
+      {"tls_handshakes_tls13_resumed",
+       offsetof(WorkerCounters, tls_handshakes) + 3 * sizeof(Counter), true},
       {"tls_handshake_failures_protocol", offsetof(WorkerCounters, tls_handshake_failures), true},
       {"tls_handshake_failures_eof",
        offsetof(WorkerCounters, tls_handshake_failures) + sizeof(Counter), true},
@@ -38,6 +44,7 @@ std::span<const CounterField> WorkerCounters::fields() {
       SLUICE_GAUGE(WorkerCounters, draining),
   };
   static_assert(kTlsFailures == 3, "one field per TlsFailure above");
+  static_assert(kTlsHandshakeKinds == 4, "one field per handshake kind above");
   return kFields;
 }
 
@@ -92,6 +99,8 @@ std::span<const CounterField> ServerCounters::fields() {
       SLUICE_GAUGE(ServerCounters, connections_idle),
       SLUICE_COUNTER(ServerCounters, retries),
       SLUICE_COUNTER(ServerCounters, ejections),
+      SLUICE_COUNTER(ServerCounters, tls_handshakes),
+      SLUICE_COUNTER(ServerCounters, tls_resumed),
       {"response_time_bucket_0", offsetof(ServerCounters, response_time) + 0 * sizeof(Counter),
        true},
       {"response_time_bucket_1", offsetof(ServerCounters, response_time) + 1 * sizeof(Counter),

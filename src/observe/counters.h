@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <iterator>
 #include <span>
+#include <string_view>
 
 namespace sluice::observe {
 
@@ -79,6 +80,14 @@ enum class TlsFailure : uint8_t {
 };
 inline constexpr size_t kTlsFailures = 3;
 
+// Completed TLS handshakes are counted by protocol and by whether they
+// resumed a session: [TLSv1.2 full, TLSv1.2 resumed, TLSv1.3 full, TLSv1.3
+// resumed] (a listener or upstream allows no other protocol).
+inline constexpr size_t kTlsHandshakeKinds = 4;
+inline size_t tlsHandshakeKind(std::string_view protocol, bool resumed) {
+  return (protocol == "TLSv1.3" ? 2 : 0) + (resumed ? 1 : 0);
+}
+
 // Per worker: the process as a whole.
 struct alignas(kCacheLine) WorkerCounters {
   Counter connections_accepted{0};
@@ -92,8 +101,9 @@ struct alignas(kCacheLine) WorkerCounters {
   Counter access_log_lines_dropped{0};
   Counter requests_limited{0};        // 429s from rate_limit / connections_per_client
   Counter retry_budget_exhausted{0};  // retries refused by an upstream's retry_budget
-  // TLS listeners: handshakes completed, and failed by reason.
-  Counter tls_handshakes{0};
+  // TLS listeners: handshakes completed (by tlsHandshakeKind), and failed
+  // by reason.
+  Counter tls_handshakes[kTlsHandshakeKinds] = {};
   Counter tls_handshake_failures[3] = {};  // by TlsFailure
   // This worker's pid while it runs (0 = none; the master clears it when it
   // reaps the worker): what /metrics reads /proc/<pid>/stat of.
@@ -131,7 +141,11 @@ struct alignas(kCacheLine) ServerCounters {
   Gauge connections_idle{0};    // pooled
   Counter retries{0};           // attempts that were retries
   Counter ejections{0};         // times this worker ejected the server (passive health)
-  Histogram response_time;      // request sent → first response byte (RequestRecord)
+  // TLS connections opened to the server: full handshakes, and resumed
+  // sessions (upstream session resumption at work).
+  Counter tls_handshakes{0};
+  Counter tls_resumed{0};
+  Histogram response_time;  // request sent → first response byte (RequestRecord)
 
   static std::span<const CounterField> fields();
 };

@@ -257,8 +257,13 @@ MetricsCollector::Result MetricsCollector::render(observe::MetricsFormat format,
   m.family("sluice_retry_budget_exhausted", Type::kCounter,
            "Retries refused because the upstream's retry_budget was spent.");
   m.counter({}, w[SLUICE_W(retry_budget_exhausted)]);
-  m.family("sluice_tls_handshakes", Type::kCounter, "TLS handshakes completed on listeners.");
-  m.counter({}, w[SLUICE_W(tls_handshakes)]);
+  m.family("sluice_tls_handshakes", Type::kCounter,
+           "TLS handshakes completed on listeners, by protocol and session (full or resumed).");
+  for (size_t i = 0; i < observe::kTlsHandshakeKinds; ++i) {
+    m.counter(
+        {{"protocol", i < 2 ? "TLSv1.2" : "TLSv1.3"}, {"session", i % 2 ? "resumed" : "full"}},
+        w[SLUICE_W(tls_handshakes) + i]);
+  }
   m.family("sluice_tls_handshake_failures", Type::kCounter,
            "TLS handshakes on listeners that did not complete, by reason.");
   for (size_t i = 0; i < observe::kTlsFailures; ++i)
@@ -335,6 +340,10 @@ MetricsCollector::Result MetricsCollector::render(observe::MetricsFormat format,
        SLUICE_S(connections_opened)},
       {"sluice_upstream_ejections", Type::kCounter,
        "Times the server was ejected by passive health checks.", SLUICE_S(ejections)},
+      {"sluice_upstream_tls_handshakes", Type::kCounter,
+       "TLS connections opened to the server with a full handshake.", SLUICE_S(tls_handshakes)},
+      {"sluice_upstream_tls_resumed", Type::kCounter,
+       "TLS connections opened to the server that resumed a session.", SLUICE_S(tls_resumed)},
   };
   for (const ServerFamily& family : kServerFamilies) {
     m.family(family.name, family.type, family.help);

@@ -31,7 +31,7 @@ struct LabelSet {
   enum class Kind : uint8_t { kRoute, kServer };
   static constexpr size_t kMaxLabelBytes = 64;  // each value, NUL included
   // Every word of a RouteCounters or a ServerCounters, gauges left at 0.
-  static constexpr size_t kCarriedWords = 32;
+  static constexpr size_t kCarriedWords = 40;
   Kind kind = Kind::kRoute;
   // Route: listener, route (its position in the listener), upstream ("" for
   // respond/redirect routes). Server: upstream, server address, "".

@@ -298,6 +298,7 @@ void ProxyHandler::onUpstreamConnected() {
     SLUICE_LOG_REQUEST(kDebug, downstream_.record().request_id,
                        describe() + ": upstream " + tls.protocol + " handshake (" +
                            (tls.resumed ? "session resumed" : "full") + ")");
+    observe::add(tls.resumed ? host_->counters->tls_resumed : host_->counters->tls_handshakes);
   }
   state_ = State::kExchanging;
   downstream_.record().upstream_connect = micros(loop_.now() - attempt_start_);

@@ -234,7 +234,8 @@ void ServerConnection::onConnected() {
   if (info.proxied_destination) extras().local = *info.proxied_destination;
   if (listener().tls) {
     armHeaderTimer();  // the handshake is done: now the request head
-    observe::add(server_.worker_counters->tls_handshakes);
+    observe::add(server_.worker_counters
+                     ->tls_handshakes[observe::tlsHandshakeKind(info.protocol, info.resumed)]);
   }
   countClientConnection();
 }

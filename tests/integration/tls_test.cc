@@ -375,9 +375,13 @@ TEST_F(TlsTest, UpstreamTlsIsVerifiedByDefault) {
 TEST_F(TlsTest, UpstreamTlsSessionsAreResumed) {
   start(config());
   const int port = freePort();
+  const int admin_port = freePort();
   SluiceProcess front;
   const std::string yaml =
       "workers: 1\nshutdown_timeout: 1s\nlog: {level: debug, error: stderr, access: off}\n"
+      "admin: {address: 127.0.0.1:" +
+      std::to_string(admin_port) +
+      "}\n"
       "listeners:\n  - address: 127.0.0.1:" +
       std::to_string(port) +
       "\n    routes: [{upstream: secure}]\n"
@@ -394,6 +398,18 @@ TEST_F(TlsTest, UpstreamTlsSessionsAreResumed) {
   const std::string log = front.errorLog();
   EXPECT_NE(log.find("upstream TLSv1.3 handshake (full)"), std::string::npos) << log;
   EXPECT_NE(log.find("upstream TLSv1.3 handshake (session resumed)"), std::string::npos) << log;
+  // The same in /metrics: one full handshake, then resumed sessions.
+  RawClient scrape;
+  ASSERT_TRUE(scrape.connect(admin_port));
+  scrape.send("GET /metrics HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+  const std::string metrics = scrape.readResponse();
+  const std::string series =
+      "{upstream=\"secure\",server=\"127.0.0.1:" + std::to_string(port_) + "\"} ";
+  EXPECT_NE(metrics.find("sluice_upstream_tls_handshakes_total" + series + "1\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("sluice_upstream_tls_resumed_total" + series + "2\n"), std::string::npos)
+      << metrics;
   EXPECT_EQ(front.stop(SIGTERM), 0);
   EXPECT_EQ(sanitizerReport(log), "");
 }
@@ -703,6 +719,19 @@ TEST_F(TlsTest, MetricsCountHandshakesAndFailuresByReason) {
     const CommandResult ok = shell(curl("a.test"));
     ASSERT_EQ(ok.exit_code, 0) << ok.output;
   }
+  // One more full TLS 1.3 handshake that saves its session, one that
+  // resumes it, and a full TLS 1.2 one.
+  const std::string session = pki().path("metrics-session-" + std::to_string(port_));
+  const std::string request =
+      "printf \"GET / HTTP/1.1\\r\\nHost: a.test\\r\\nConnection: close\\r\\n\\r\\n\" | ";
+  const CommandResult saved =
+      shell(request + sClient("-servername a.test -tls1_3 -ign_eof -sess_out " + session));
+  ASSERT_EQ(saved.exit_code, 0) << saved.output;
+  const CommandResult resumed =
+      shell(request + sClient("-servername a.test -tls1_3 -ign_eof -sess_in " + session));
+  ASSERT_NE(resumed.output.find("Reused, TLSv1.3"), std::string::npos) << resumed.output;
+  const CommandResult tls12 = shell(request + sClient("-servername a.test -tls1_2 -ign_eof"));
+  ASSERT_EQ(tls12.exit_code, 0) << tls12.output;
   {
     RawClient plain;  // plain HTTP on the TLS port: a protocol failure
     ASSERT_TRUE(plain.connect(port_));
@@ -719,7 +748,16 @@ TEST_F(TlsTest, MetricsCountHandshakesAndFailuresByReason) {
     if (value(text, eof) == eof_before + 1) break;
     std::this_thread::sleep_for(20ms);
   }
-  EXPECT_EQ(value(text, "sluice_tls_handshakes_total "), 2) << text;
+  EXPECT_EQ(value(text, "sluice_tls_handshakes_total{protocol=\"TLSv1.3\",session=\"full\"} "), 3)
+      << text;
+  EXPECT_EQ(value(text, "sluice_tls_handshakes_total{protocol=\"TLSv1.3\",session=\"resumed\"} "),
+            1)
+      << text;
+  EXPECT_EQ(value(text, "sluice_tls_handshakes_total{protocol=\"TLSv1.2\",session=\"full\"} "), 1)
+      << text;
+  EXPECT_EQ(value(text, "sluice_tls_handshakes_total{protocol=\"TLSv1.2\",session=\"resumed\"} "),
+            0)
+      << text;
   EXPECT_EQ(value(text, "sluice_tls_handshake_failures_total{reason=\"protocol\"} "), 1) << text;
   EXPECT_EQ(value(text, eof), eof_before + 1) << text;
   EXPECT_EQ(value(text, "sluice_tls_handshake_failures_total{reason=\"timeout\"} "), 0) << text;
