@@ -85,16 +85,21 @@ bool setMacKey(EVP_MAC_CTX* hmac, const unsigned char* key) {
 // with next time — every other reconnect would be a full handshake.
 int onTicketKey(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
                 EVP_MAC_CTX* hmac, int encrypt) {
-  (void)ssl;
   const TicketKeyRing* ring = ticketKeyRing();
-  if (ring == nullptr) return -1;
+  // The callback is the initial context's (SNI may have switched the
+  // SSL's since): every context of a listener points back to the same
+  // ServerContext.
+  const auto* self =
+      static_cast<const ServerContext*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), contextIndex()));
+  if (ring == nullptr || self == nullptr || self->ticketCipher() == nullptr) return -1;
   TicketKey current, previous;
   bool has_previous = false;
   ring->read(&current, &previous, &has_previous);
   if (encrypt) {
     if (RAND_bytes(iv, 16) != 1) return -1;
     std::memcpy(key_name, current.name, 16);
-    if (EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, current.aes_key, iv) != 1) return -1;
+    if (EVP_EncryptInit_ex(cipher, self->ticketCipher(), nullptr, current.aes_key, iv) != 1)
+      return -1;
     return setMacKey(hmac, current.hmac_key) ? 1 : -1;
   }
   const TicketKey* key = nullptr;
@@ -105,7 +110,7 @@ int onTicketKey(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIP
   }
   if (key == nullptr) return 0;
   if (!setMacKey(hmac, key->hmac_key)) return -1;
-  if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key->aes_key, iv) != 1) return -1;
+  if (EVP_DecryptInit_ex(cipher, self->ticketCipher(), nullptr, key->aes_key, iv) != 1) return -1;
   return 2;
 }
 
@@ -122,6 +127,13 @@ std::string sortedNamesKey(std::vector<std::string> names) {
 std::unique_ptr<ServerContext> ServerContext::create(const ServerSettings& settings,
                                                      std::string* error) {
   std::unique_ptr<ServerContext> self(new ServerContext(settings));
+  if (settings.session_tickets && ticketKeyRing() != nullptr) {
+    self->ticket_cipher_ = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+    if (self->ticket_cipher_ == nullptr) {
+      *error = "AES-256-CBC for session tickets: " + takeOpensslErrors();
+      return nullptr;
+    }
+  }
   for (const std::string& protocol : settings.alpn) {
     self->alpn_wire_.push_back(static_cast<unsigned char>(protocol.size()));
     self->alpn_wire_.insert(self->alpn_wire_.end(), protocol.begin(), protocol.end());
@@ -234,6 +246,7 @@ SSL_CTX* ServerContext::build(const std::vector<const CertificateFiles*>& certif
 ServerContext::~ServerContext() {
   for (SSL_CTX* ctx : contexts_)
     SSL_CTX_free(ctx);
+  EVP_CIPHER_free(ticket_cipher_);
 }
 
 SSL* ServerContext::newSsl() const {

@@ -18,6 +18,7 @@
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
 typedef struct x509_st X509;
+typedef struct evp_cipher_st EVP_CIPHER;
 
 namespace sluice::tls {
 
@@ -37,6 +38,10 @@ class ServerContext {
   SSL_CTX* contextFor(std::string_view server_name) const;
   // The OCSP response to staple for certificate `cert` (ocsp:), or null.
   const std::string* ocspFor(const X509* cert) const;
+  // AES-256-CBC, fetched once: the session-ticket callback seals and opens
+  // every ticket with it (EVP_aes_256_cbc() would be fetched by name on
+  // each call).
+  const EVP_CIPHER* ticketCipher() const { return ticket_cipher_; }
 
  private:
   explicit ServerContext(ServerSettings settings) : settings_(std::move(settings)) {}
@@ -49,6 +54,7 @@ class ServerContext {
   // OCSP responses to staple, by the certificate they are about (owned by
   // its SSL_CTX): RSA and ECDSA certificates of one context each have theirs.
   std::vector<std::pair<const X509*, std::string>> ocsp_;
+  EVP_CIPHER* ticket_cipher_ = nullptr;
 };
 
 }  // namespace sluice::tls

@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
@@ -51,39 +52,117 @@ std::string escapedPem(X509* cert) {
 
 }  // namespace
 
+// The SSL's socket BIO: OpenSSL's BIO_s_socket() with the same read, write
+// and control semantics (retry flags for EAGAIN and the other non-fatal
+// errors, errno cleared first so that EOF reads as errno 0, the EOF flag
+// OpenSSL's unexpected-EOF handling asks for), that also notes in its
+// transport whether each read came back short. It replaces a BIO callback
+// on BIO_s_socket(), which OpenSSL ran before and after every read, write
+// and control call: about 30 calls per keep-alive request. callgrind, one
+// worker: 39.5k -> 38.3k instructions per keep-alive HTTPS request, 2.49M
+// -> 2.48M per resumed handshake.
+struct SocketBio {
+  static BIO_METHOD* method() {
+    static BIO_METHOD* const kMethod = [] {
+      BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+                                   "sluice socket");
+      if (m == nullptr) return m;
+      BIO_meth_set_read_ex(m, &SocketBio::read);
+      BIO_meth_set_write_ex(m, &SocketBio::write);
+      BIO_meth_set_ctrl(m, &SocketBio::ctrl);
+      BIO_meth_set_create(m, &SocketBio::create);
+      return m;
+    }();
+    return kMethod;
+  }
+
+  static int create(BIO* bio) {
+    BIO_set_init(bio, 0);
+    return 1;
+  }
+
+  static int read(BIO* bio, char* out, size_t len, size_t* done) {
+    auto* self = static_cast<TlsTransport*>(BIO_get_data(bio));
+    BIO_clear_retry_flags(bio);
+    errno = 0;
+    const ssize_t n = ::read(self->inner_->fd(), out, len);
+    self->socket_read_short_ = n > 0 && static_cast<size_t>(n) < len;
+    if (n > 0) {
+      *done = static_cast<size_t>(n);
+      return 1;
+    }
+    *done = 0;
+    if (n == 0) {
+      BIO_set_flags(bio, BIO_FLAGS_IN_EOF);
+    } else if (BIO_sock_non_fatal_error(errno)) {
+      BIO_set_retry_read(bio);
+    }
+    return 0;
+  }
+
+  static int write(BIO* bio, const char* in, size_t len, size_t* done) {
+    auto* self = static_cast<TlsTransport*>(BIO_get_data(bio));
+    BIO_clear_retry_flags(bio);
+    errno = 0;
+    const ssize_t n = ::send(self->inner_->fd(), in, len, MSG_NOSIGNAL);
+    if (n > 0) {
+      *done = static_cast<size_t>(n);
+      return 1;
+    }
+    *done = 0;
+    if (n < 0 && BIO_sock_non_fatal_error(errno)) BIO_set_retry_write(bio);
+    return 0;
+  }
+
+  static long ctrl(BIO* bio, int cmd, long /*num*/, void* ptr) {
+    switch (cmd) {
+      case BIO_CTRL_EOF:
+        return BIO_test_flags(bio, BIO_FLAGS_IN_EOF) != 0 ? 1 : 0;
+      case BIO_CTRL_FLUSH:
+      case BIO_CTRL_DUP:
+        return 1;
+      case BIO_C_GET_FD: {  // SSL_get_fd
+        const int fd = static_cast<TlsTransport*>(BIO_get_data(bio))->inner_->fd();
+        if (ptr != nullptr) *static_cast<int*>(ptr) = fd;
+        return fd;
+      }
+      case BIO_CTRL_GET_CLOSE:
+        return BIO_NOCLOSE;  // the inner transport closes the socket
+      default:
+        return 0;  // no kTLS, nothing pending, no push/pop: as BIO_s_socket()
+    }
+  }
+};
+
 TlsTransport::TlsTransport(std::unique_ptr<net::Transport> inner, const ServerContext& context)
     : inner_(std::move(inner)), ssl_(context.newSsl()) {
-  if (ssl_ != nullptr) SSL_set_fd(ssl_, inner_->fd());  // BIO_NOCLOSE: the inner one closes
-  watchSocketReads();
+  attachSocket();
   info_.secure = true;
 }
 
 TlsTransport::TlsTransport(std::unique_ptr<net::Transport> inner, SSL* client_ssl)
     : inner_(std::move(inner)), ssl_(client_ssl), server_(false) {
-  if (ssl_ != nullptr) SSL_set_fd(ssl_, inner_->fd());
-  watchSocketReads();
+  attachSocket();
   info_.secure = true;
 }
 
-void TlsTransport::watchSocketReads() {
-  if (ssl_ == nullptr) return;
-  BIO* socket_bio = SSL_get_rbio(ssl_);
-  if (socket_bio == nullptr) return;
+bool TlsTransport::attachSocket() {
+  if (ssl_ == nullptr) return false;
+  BIO_METHOD* method = SocketBio::method();
+  BIO* bio = method != nullptr ? BIO_new(method) : nullptr;
+  if (bio == nullptr) {
+    SSL_free(ssl_);
+    ssl_ = nullptr;  // handshake() reports it
+    return false;
+  }
+  BIO_set_data(bio, this);
+  BIO_set_init(bio, 1);
+  SSL_set_bio(ssl_, bio, bio);  // one reference for both directions, the SSL's
   // Read-ahead: one read takes every record the socket holds (up to a
   // buffer), not a 5-byte header and then the record. A short read then
   // means the socket is empty, which is what read() reports as drained.
   SSL_set_read_ahead(ssl_, 1);
-  BIO_set_callback_arg(socket_bio, reinterpret_cast<char*>(this));
-  BIO_set_callback_ex(socket_bio, &TlsTransport::onSocketBioCall);
-}
-
-long TlsTransport::onSocketBioCall(BIO* bio, int oper, const char* /*argp*/, size_t len,
-                                   int /*argi*/, long /*argl*/, int ret, size_t* processed) {
-  if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
-    auto* self = reinterpret_cast<TlsTransport*>(BIO_get_callback_arg(bio));
-    self->socket_read_short_ = ret > 0 && processed != nullptr && *processed < len;
-  }
-  return ret;  // before the call: 1 (go on); after it: the read's own result
+  return true;
 }
 
 TlsTransport::~TlsTransport() {

@@ -43,12 +43,12 @@ class TlsTransport final : public net::Transport {
   IoResult fromSslError(int ret, const char* what);
   // True (and the 400 written) if the first byte says plain HTTP.
   bool refusedPlainHttp();
-  // Read-ahead on the socket BIO, and a callback that notes whether its
-  // last read came back short: then read() can say "drained" and the
-  // Connection need not read again only to get EAGAIN.
-  void watchSocketReads();
-  static long onSocketBioCall(BIO* bio, int oper, const char* argp, size_t len, int argi, long argl,
-                              int ret, size_t* processed);
+  // Gives the SSL its socket BIO (sluice's own, see the .cc) and turns on
+  // read-ahead, so that read() can say "drained" when the BIO's last read
+  // came back short and the Connection need not read again only to get
+  // EAGAIN. False if the BIO cannot be made.
+  bool attachSocket();
+  friend struct SocketBio;
 
   std::unique_ptr<net::Transport> inner_;
   SSL* ssl_ = nullptr;
@@ -58,6 +58,7 @@ class TlsTransport final : public net::Transport {
   bool close_notify_sent_ = false;
   // The socket BIO's most recent read returned less than OpenSSL asked for
   // (with read-ahead it asks for a whole buffer): the socket was empty then.
+  // Set by SocketBio::read.
   bool socket_read_short_ = false;
   std::string reason_;
   net::TransportInfo info_;
