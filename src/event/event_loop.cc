@@ -74,10 +74,18 @@ int EventLoop::addFd(int fd, IoHandler* handler) {
 }
 
 void EventLoop::removeFd(int fd) {
+  unregister(fd, /*from_poller=*/true);
+}
+
+void EventLoop::forgetFd(int fd) {
+  unregister(fd, /*from_poller=*/false);
+}
+
+void EventLoop::unregister(int fd, bool from_poller) {
   if (fd < 0 || static_cast<size_t>(fd) >= registrations_.size()) return;
   Registration& reg = registrations_[static_cast<size_t>(fd)];
   if (!reg.active()) return;
-  const int error = poller_->remove(fd);
+  const int error = from_poller ? poller_->remove(fd) : 0;
   if (error != 0) {
     SLUICE_LOG(kWarn, "event loop: removing fd " + std::to_string(fd) +
                           " from the poller failed: " + std::strerror(error));

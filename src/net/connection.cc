@@ -106,7 +106,10 @@ void Connection::shutdownWriteWhenFlushed() {
 void Connection::close() {
   if (!transport_) return;
   if (extras_) extras_->send_timer.cancel();
-  loop_.removeFd(fd_);
+  // The transport closes the fd just below, and a socket is held by its
+  // connection alone (workers do not fork), so the kernel drops it from
+  // the poller.
+  loop_.forgetFd(fd_);
   // Closes the fd.
   if (transport_ == inlineRaw()) {
     inlineRaw()->~RawTransport();

@@ -106,6 +106,9 @@ class Connection final : public event::IoHandler {
   // meanwhile is remembered and served when reads are enabled again.
   void setReadEnabled(bool enabled);
   bool readEnabled() const { return read_enabled_; }
+  // The socket may hold input not read yet: the last read did not drain it
+  // (a budget, a pause) or readiness arrived since.
+  bool readPending() const { return read_ready_; }
   // Calls onReadable() again from this loop pass's pending list (not
   // re-entrantly): for bytes held back while a response was busy, or for
   // an EOF the owner deferred.

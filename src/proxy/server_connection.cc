@@ -603,7 +603,7 @@ void ServerConnection::sendLocalResponse(
     finishRequest();
   } else if (!keep_alive_) {
     notifyObservers();
-    startClosing();
+    startClosing(/*linger=*/!clientIsDone());
   }
   // Otherwise the request ends on a later step of the codec (a bodiless
   // one at once, a body being discarded when it ends): onRequestComplete().
@@ -715,7 +715,7 @@ void ServerConnection::finishRequest() {
   if (handler_) server_.loop->deferDelete(std::move(handler_));
   if (draining_ || server_.draining) keep_alive_ = false;
   if (!keep_alive_) {
-    startClosing();
+    startClosing(/*linger=*/!clientIsDone());
     return;
   }
   // The next request is taken up from the pending list, not from inside
@@ -747,19 +747,38 @@ void ServerConnection::afterRequest() {
   if (!connection_.output().empty()) connection_.notifyWhenDrained();
 }
 
-void ServerConnection::startClosing() {
+bool ServerConnection::clientIsDone() const {
+  // The client said this request was its last (`Connection: close`, or
+  // HTTP/1.0 without keep-alive), sent it whole, and nothing follows it in
+  // our buffer or the socket: no input can come that a close would turn
+  // into a reset, so the linger can be skipped (nginx lingers only on such
+  // evidence, too). When sluice is the one closing (max_requests_per_
+  // connection, a drain, an error), the client may already be sending its
+  // next request: that lingers.
+  return codec_ && !codec_->head().keep_alive && (request_done_ || codec_->requestComplete()) &&
+         connection_.input().empty() && !connection_.readPending();
+}
+
+void ServerConnection::startClosing(bool linger) {
   phase_ = Phase::kClosing;
+  linger_on_close_ = linger;
   read_timer_.cancel();
   connection_.input().clear();
   // After the last byte: our FIN, then read what the client still sends,
   // so that closing does not turn unread input into a RST that destroys
-  // the response in flight (nginx's lingering close).
-  connection_.shutdownWriteWhenFlushed();
+  // the response in flight (nginx's lingering close). Without the linger a
+  // plain socket's close() sends the FIN itself; TLS still sends its
+  // close_notify first.
+  if (linger || transportInfo().secure) connection_.shutdownWriteWhenFlushed();
   connection_.notifyWhenDrained();
 }
 
 void ServerConnection::onOutputDrained() {
   if (phase_ == Phase::kClosing) {
+    if (!linger_on_close_) {
+      closeNow("response sent");
+      return;
+    }
     startLingering();
   } else if (phase_ == Phase::kIdle) {
     connection_.releaseIdleMemory();

@@ -125,7 +125,10 @@ class ServerConnection final : public net::ConnectionCallbacks,
   // The response (and, if it is to be kept, the request) are done.
   void finishRequest();
   void afterRequest();
-  void startClosing();
+  // The connection ends after the response: FIN, then (when `linger`) the
+  // lingering close; without it, closed once the response is written.
+  void startClosing(bool linger = true);
+  bool clientIsDone() const;
   void startLingering();
   void armHeaderTimer();
   void armIdleTimer();
@@ -180,6 +183,7 @@ class ServerConnection final : public net::ConnectionCallbacks,
   bool gone_ : 1 = false;               // closed and handed back to the owner
   bool started_ : 1 = false;            // counted in the connection gauges
   bool over_client_limit_ : 1 = false;  // connections_per_client was reached: 429s
+  bool linger_on_close_ : 1 = true;     // startClosing(): linger once written
 };
 
 }  // namespace sluice::proxy

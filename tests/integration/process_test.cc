@@ -602,6 +602,51 @@ TEST_F(ProcessTest, ReloadThatChangesTheWorkerCountResizesTheSocketGroup) {
   }
 }
 
+// A client that says `Connection: close` and sends nothing more is closed
+// on as soon as its response is written: no lingering close (its socket is
+// gone from the worker while the client still holds its end). When sluice
+// decides to close a keep-alive connection (here max_requests_per_connection)
+// the client may be sending its next request already: sluice lingers.
+TEST_F(ProcessTest, LingersOnlyWhenTheClientMayStillBeSending) {
+  int port = freePort();
+  ASSERT_TRUE(sluice_.start(configWith(port, "A", sluice_.dir().path(), 1, "",
+                                       "limits: {max_requests_per_connection: 1}\n"
+                                       "timeouts: {linger: 5s}\n"),
+                            port))
+      << sluice_.errorLog();
+  std::vector<pid_t> workers = waitForChildren(sluice_.pid(), 1);
+  ASSERT_EQ(workers.size(), 1u);
+  const pid_t worker = workers[0];
+  std::this_thread::sleep_for(200ms);  // the start-up probe's connection is gone
+  const size_t baseline = fdCount(worker);
+  auto fdsSettleAt = [&](size_t wanted, std::chrono::milliseconds within) {
+    auto deadline = Clock::now() + within;
+    while (fdCount(worker) != wanted && Clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);
+    return fdCount(worker);
+  };
+
+  RawClient done;  // says it is done: closed on at once
+  ASSERT_TRUE(done.connect(port));
+  ASSERT_TRUE(done.send("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+  EXPECT_EQ(bodyOf(done.readUntilClose()), "A");
+  EXPECT_EQ(fdsSettleAt(baseline, 2000ms), baseline);
+
+  RawClient kept;  // expects keep-alive; sluice closes after one request
+  ASSERT_TRUE(kept.connect(port));
+  ASSERT_TRUE(kept.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+  const std::string response = kept.readUntilClose();
+  EXPECT_NE(response.find("Connection: close"), std::string::npos) << response;
+  // Lingering: the worker still reads what this client sends.
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(fdCount(worker), baseline + 1);
+  // The bytes of a next request, sent late, are read and discarded, not
+  // answered with a reset; the client's close ends the linger.
+  EXPECT_TRUE(kept.send("GET /next HTTP/1.1\r\nHost: h\r\n\r\n"));
+  kept.shutdownWrite();
+  EXPECT_EQ(fdsSettleAt(baseline, 2000ms), baseline);
+}
+
 // Rapid reloads while every old generation still has a request in flight:
 // at most 4 generations drain at once, the oldest beyond that is stopped.
 TEST_F(ProcessTest, DrainingGenerationsAreCapped) {
