@@ -27,6 +27,7 @@ int contextIndex() {
 // they were made, but all of a listener's contexts share the cache of the
 // first (OpenSSL keeps the initial context's cache across SSL_set_SSL_CTX).
 constexpr unsigned char kSessionIdContext[] = "sluice";
+constexpr long kSessionLifetimeSeconds = 300;
 
 int onServerName(SSL* ssl, int* alert, void* arg) {
   (void)alert;
@@ -216,6 +217,10 @@ SSL_CTX* ServerContext::build(const std::vector<const CertificateFiles*>& certif
     }
   }
   SSL_CTX_set_session_id_context(ctx, kSessionIdContext, sizeof kSessionIdContext - 1);
+  // Sessions (and the lifetime hint of tickets) last 5 minutes, nginx's
+  // ssl_session_timeout and HAProxy's tune.ssl.lifetime; OpenSSL's own
+  // default is 2 hours.
+  SSL_CTX_set_timeout(ctx, kSessionLifetimeSeconds);
   if (settings_.session_cache_bytes == 0) {
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   } else {

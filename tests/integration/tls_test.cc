@@ -231,6 +231,8 @@ TEST_F(TlsTest, SessionsResumeAcrossWorkers) {
       shell(request + sClient("-servername a.test -tls1_3 -ign_eof -sess_out " + session));
   ASSERT_EQ(first.exit_code, 0) << first.output;
   ASSERT_NE(first.output.find("proto=https"), std::string::npos) << first.output;
+  // Sessions live 5 minutes (nginx's and HAProxy's default), not OpenSSL's 2 hours.
+  EXPECT_NE(first.output.find("lifetime hint: 300 (seconds)"), std::string::npos) << first.output;
   // Each reconnection lands on either worker; every one resumes.
   for (int i = 0; i < 8; ++i) {
     CommandResult again =

@@ -467,7 +467,7 @@ class Idle:
 # The loads syscalls are counted under (small-keepalive): (name, wrk script in
 # tools/bench/wrk/ or None). The first is the scenario's own load.
 SYSCALL_LOADS = [('keep-alive', None), ('pipelined x16', 'pipeline.lua'),
-                 ('chunked POST', 'chunked.lua')]
+                 ('chunked POST', 'chunked.lua'), ('reconnect', 'close.lua')]
 
 
 @dataclasses.dataclass

@@ -16,6 +16,7 @@ METRICS = {
                         ('syscalls/req', 'syscalls', False),
                         ('syscalls/req pipelined', 'syscalls:pipelined x16', False),
                         ('syscalls/req chunked POST', 'syscalls:chunked POST', False),
+                        ('syscalls/req reconnect', 'syscalls:reconnect', False),
                         ('allocs/req', 'allocs', False), ('req/s', 'rps', True)],
     '1MiB': [('CPU/req', 'cpu_us', False), ('p99', 'p99', False), ('req/s', 'rps', True)],
 }
@@ -39,7 +40,8 @@ Syscalls of the proxy's worker process (all its threads) during a separate {seco
 {conns} connections under `strace -c -f -p`, divided by the requests wrk completed, for each load:
 keep-alive = one GET at a time per connection; pipelined x16 = 16 GETs written at once
 (tools/bench/wrk/pipeline.lua); chunked POST = each request a POST with a two-chunk body
-(tools/bench/wrk/chunked.lua). strace slows the worker, which then finds more events per
+(tools/bench/wrk/chunked.lua); reconnect = every request on a new connection
+(`Connection: close`, tools/bench/wrk/close.lua). strace slows the worker, which then finds more events per
 epoll_wait than at full speed: compare proxies, not absolute counts."""
 ALLOCS_NOTE = """\
 Heap allocations (malloc, calloc, realloc to a new block, the aligned variants; C++ `new` goes
@@ -266,7 +268,7 @@ class Report:
                 'small-keepalive': f'small-keepalive: wrk -t1 -c{a.connections} GET /small (100 B)'
                 + (f', then syscalls: a separate {a.strace_duration} s wrk -t1 '
                    f'-c{a.strace_connections} per proxy and load (keep-alive, pipelined x16, '
-                   'chunked POST) under strace -c -f -p <worker>'
+                   'chunked POST, reconnect) under strace -c -f -p <worker>'
                    if a.strace_duration else '')
                 + (f', then allocations: a separate {a.alloc_duration} s wrk -t1 '
                    f'-c{a.alloc_connections} per proxy through an instance with alloc_count.so'
